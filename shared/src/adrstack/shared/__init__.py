@@ -1,0 +1,1 @@
+"""adrstack contracts: the one definition of subjects, messages, settings and tables."""

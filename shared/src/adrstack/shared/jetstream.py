@@ -1,0 +1,85 @@
+"""NATS/JetStream plumbing every service uses the same way: connect, stream, KV, publish."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
+
+from .messages import Message
+from .settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW = timedelta(minutes=2)
+STREAM_MAX_AGE = timedelta(days=7)
+
+
+async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
+    async def on_error(e: Exception) -> None:
+        log.warning("nats error: %s", e)
+
+    async def on_disconnect() -> None:
+        log.warning("nats disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats reconnected")
+
+    kwargs.setdefault("max_reconnect_attempts", -1)
+    kwargs.setdefault("reconnect_time_wait", 1)
+    kwargs.setdefault("connect_timeout", 5)
+    return await nats.connect(
+        settings.nats_url,
+        name=name,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        **kwargs,
+    )
+
+
+def stream_config(settings: CommonSettings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.stream_name,
+        subjects=settings.subjects.stream_subjects,
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=STREAM_MAX_AGE.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+    )
+
+
+async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
+    """Create the facts stream, or bring an existing one to our config (idempotent, race-safe)."""
+    config = stream_config(settings)
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        # Exists with a different config (e.g. created by an older version): update it.
+        await js.update_stream(config)
+
+
+async def ensure_kv(js: JetStreamContext, bucket: str, history: int = 1) -> KeyValue:
+    try:
+        return await js.key_value(bucket)
+    except Exception:
+        try:
+            return await js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
+            )
+        except BadRequestError:
+            # Another replica created it between our two calls.
+            return await js.key_value(bucket)
+
+
+async def publish(js: JetStreamContext, subject: str, message: Message, timeout: float = 5.0):
+    """Publish a fact to JetStream and wait for the stream's ack (raises if not stored)."""
+    return await js.publish(
+        subject, message.to_bytes(), timeout=timeout, headers={"Nats-Msg-Id": message.msg_id}
+    )

@@ -1,0 +1,339 @@
+"""Wire contracts: every message on NATS is one of these models, serialised as UTF-8 JSON.
+
+Nothing here imports the database layer (see ``tables``): the wire format must stay
+importable by any process, and its evolution is tracked by ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from .subjects import TOKEN_RULE, is_valid_token
+
+SCHEMA_VERSION = 1
+
+# Namespace for ids derived from content, so a re-sent fact gets the same Nats-Msg-Id.
+ADRSTACK_NAMESPACE = uuid.UUID("6f1c7c1e-7d0a-4a55-9a3e-2f3c0b5d9a10")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def derived_id(*parts: object) -> uuid.UUID:
+    return uuid.uuid5(ADRSTACK_NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+def _token(value: str, what: str) -> str:
+    if not is_valid_token(value):
+        raise ValueError(f"{what} must be {TOKEN_RULE}")
+    return value
+
+
+class Contract(BaseModel):
+    """Base of every nested wire structure."""
+
+    model_config = ConfigDict(extra="ignore", frozen=False, populate_by_name=True)
+
+
+class Message(Contract):
+    """Base of every top-level NATS message."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @property
+    def msg_id(self) -> str:
+        """The value sent as the Nats-Msg-Id header."""
+        return str(self.id)
+
+
+M = TypeVar("M", bound=Message)
+
+
+def decode(model: type[M], data: bytes) -> M:
+    """Parse a message; raises pydantic.ValidationError on anything malformed."""
+    return model.model_validate_json(data)
+
+
+# --------------------------------------------------------------------------- VENs
+
+
+class VenRecord(Contract):
+    """A registered VEN as kept in the ``openadr-vens`` KV bucket (key: ven_id)."""
+
+    ven_id: str
+    ven_name: str
+    registration_id: str
+    registered_at: AwareDatetime
+    profile_name: str = "2.0b"
+    transport_name: str = "simpleHttp"
+    transport_address: str | None = None
+    http_pull_model: bool = True
+    report_only: bool = False
+    fingerprint: str | None = None
+
+
+class VenRegistered(Message):
+    ven_id: str
+    ven_name: str
+    registration_id: str
+    profile_name: str = "2.0b"
+    transport_name: str = "simpleHttp"
+    transport_address: str | None = None
+    http_pull_model: bool = True
+    report_only: bool = False
+    # True when an already known ven_name registered again and kept its ven_id.
+    reregistration: bool = False
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
+class VenDeregistered(Message):
+    ven_id: str
+    registration_id: str | None = None
+    reason: str | None = None
+
+
+class VenSeen(Message):
+    ven_id: str
+
+
+class ReportDescription(Contract):
+    """One data point a VEN declared in oadrRegisterReport."""
+
+    report_specifier_id: str
+    report_name: str
+    r_id: str
+    resource_id: str | None = None
+    report_type: str | None = None
+    reading_type: str | None = None
+    measurement: str | None = None
+    unit: str | None = None
+    scale: str | None = None
+    min_sampling_period: timedelta | None = None
+    max_sampling_period: timedelta | None = None
+
+
+class ReportsRegistered(Message):
+    ven_id: str
+    reports: list[ReportDescription]
+
+
+class Reading(Contract):
+    report_specifier_id: str
+    r_id: str
+    at: AwareDatetime
+    value: float
+    resource_id: str | None = None
+    measurement: str | None = None
+    unit: str | None = None
+
+
+class ReportData(Message):
+    ven_id: str
+    report_request_id: str | None = None
+    report_specifier_id: str
+    report_name: str | None = None
+    readings: list[Reading]
+
+
+OptType = Literal["optIn", "optOut"]
+
+
+class OptResponse(Message):
+    """A VEN's answer to an event (oadrCreatedEvent) or, later, an opt schedule (EiOpt)."""
+
+    ven_id: str
+    event_id: str
+    modification_number: int | None = None
+    opt_type: OptType
+    response_code: int | None = None
+    request_id: str | None = None
+    source: Literal["oadrCreatedEvent", "oadrCreateOpt"] = "oadrCreatedEvent"
+
+
+# --------------------------------------------------------------------------- DR events
+
+
+class EventStatus(str, Enum):
+    FAR = "far"
+    NEAR = "near"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Transition(str, Enum):
+    CREATED = "created"
+    MODIFIED = "modified"
+    FAR = "far"
+    NEAR = "near"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class EventInterval(Contract):
+    duration: timedelta
+    payload: float
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("duration must be positive")
+        return v
+
+
+class EventTargets(Contract):
+    ven_ids: list[str] = Field(default_factory=list)
+    group_ids: list[str] = Field(default_factory=list)
+    resource_ids: list[str] = Field(default_factory=list)
+    party_ids: list[str] = Field(default_factory=list)
+
+
+ResponseRequired = Literal["always", "never"]
+
+
+class DrEvent(Contract):
+    """The current state of one DR event, as kept in the ``openadr-events`` KV bucket."""
+
+    event_id: str
+    modification_number: int = 0
+    status: EventStatus
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+    signal_id: str = "signal-1"
+    start_at: AwareDatetime
+    intervals: list[EventInterval] = Field(min_length=1)
+    targets: EventTargets
+    priority: int = 0
+    market_context: str = "http://MarketContext1"
+    response_required: ResponseRequired = "always"
+    vtn_comment: str | None = None
+    test_event: bool = False
+    # Carried for VENs and for the scheduler's far/near boundary.
+    notification: timedelta | None = None
+    ramp_up: timedelta | None = None
+    recovery: timedelta | None = None
+    randomization: timedelta | None = None
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    modified_at: AwareDatetime = Field(default_factory=utcnow)
+
+    _event_id = field_validator("event_id")(lambda v: _token(v, "event_id"))
+
+    @property
+    def duration(self) -> timedelta:
+        return sum((i.duration for i in self.intervals), timedelta(0))
+
+    @property
+    def end_at(self) -> datetime:
+        return self.start_at + self.duration
+
+    def targets_ven(self, ven_id: str) -> bool:
+        return ven_id in self.targets.ven_ids
+
+
+class EventTransition(Message):
+    """``openadr.event.<event_id>.<transition>``: the event as it is after the transition."""
+
+    event_id: str
+    transition: Transition
+    event: DrEvent
+
+    @model_validator(mode="after")
+    def _same_event(self) -> "EventTransition":
+        if self.event.event_id != self.event_id:
+            raise ValueError("event_id does not match event.event_id")
+        return self
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class CreateEventCommand(Message):
+    event_id: str | None = None
+    ven_ids: list[str] = Field(min_length=1)
+    intervals: list[EventInterval] = Field(min_length=1)
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+    start_at: AwareDatetime | None = None
+    priority: int = 0
+    market_context: str = "http://MarketContext1"
+    response_required: ResponseRequired = "always"
+    vtn_comment: str | None = None
+    notification: timedelta | None = None
+    ramp_up: timedelta | None = None
+    recovery: timedelta | None = None
+    randomization: timedelta | None = None
+
+    @field_validator("event_id")
+    @classmethod
+    def _event_id(cls, v: str | None) -> str | None:
+        return None if v is None else _token(v, "event_id")
+
+
+class ModifyEventCommand(Message):
+    event_id: str
+    intervals: list[EventInterval] | None = None
+    start_at: AwareDatetime | None = None
+    ven_ids: list[str] | None = None
+    priority: int | None = None
+    signal_name: str | None = None
+    signal_type: str | None = None
+    vtn_comment: str | None = None
+
+
+class CancelEventCommand(Message):
+    event_id: str
+
+
+ErrorCode = Literal["invalid", "unknown_ven", "conflict", "not_found", "unavailable", "internal"]
+
+
+class CommandError(Contract):
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class CommandReply(Message):
+    ok: bool
+    event: DrEvent | None = None
+    error: CommandError | None = None
+
+    @classmethod
+    def success(cls, event: DrEvent) -> "CommandReply":
+        return cls(ok=True, event=event)
+
+    @classmethod
+    def failure(cls, code: ErrorCode, message: str, field: str | None = None) -> "CommandReply":
+        return cls(ok=False, error=CommandError(code=code, message=message, field=field))
+
+
+# Subject suffix -> message model, for consumers that decode any fact.
+VEN_FACTS: dict[str, type[Message]] = {
+    "registered": VenRegistered,
+    "deregistered": VenDeregistered,
+    "report.registered": ReportsRegistered,
+    "report.data": ReportData,
+    "opt": OptResponse,
+    "seen": VenSeen,
+}

@@ -1,0 +1,37 @@
+"""Settings common to every service, read from the environment (pydantic-settings).
+
+``NATS_URL`` and ``DATABASE_URL`` are read as such; everything else is ``ADRSTACK_*``.
+Services subclass :class:`CommonSettings` with their own fields.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .subjects import Subjects
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/adrstack"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ADRSTACK_", extra="ignore", populate_by_name=True)
+
+    nats_url: str = Field(
+        DEFAULT_NATS_URL, validation_alias=AliasChoices("NATS_URL", "ADRSTACK_NATS_URL", "nats_url")
+    )
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("DATABASE_URL", "ADRSTACK_DATABASE_URL", "database_url"),
+    )
+    # Tests run many stacks on one NATS server: each gets its own prefix, stream and buckets.
+    subject_prefix: str = "openadr"
+    stream_name: str = "OPENADR"
+    vens_bucket: str = "openadr-vens"
+    events_bucket: str = "openadr-events"
+    log_level: str = "INFO"
+
+    @property
+    def subjects(self) -> Subjects:
+        return Subjects(self.subject_prefix)

