@@ -1,0 +1,33 @@
+"""Key layout of the KV buckets (keys must be NATS-KV-safe: ids are validated tokens)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .subjects import validate_token
+
+
+def ven_key(ven_id: str) -> str:
+    """``openadr-vens``: the VenRecord of a registered VEN."""
+    return f"ven.{validate_token(ven_id, 'ven_id')}"
+
+
+def ven_name_key(ven_name: str) -> str:
+    """``openadr-vens``: ven_name -> ven_id index (a name may hold any character, so hash it)."""
+    return "name." + hashlib.sha256(ven_name.encode("utf-8")).hexdigest()[:40]
+
+
+def delivery_key(ven_id: str) -> str:
+    """``openadr-vens``: what the gateway last delivered to this VEN (shared by replicas)."""
+    return f"delivery.{validate_token(ven_id, 'ven_id')}"
+
+
+VEN_RECORDS = "ven.>"
+
+
+def event_key(event_id: str) -> str:
+    """``openadr-events``: the current DrEvent."""
+    return f"event.{validate_token(event_id, 'event_id')}"
+
+
+EVENT_RECORDS = "event.>"
