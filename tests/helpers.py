@@ -1,0 +1,52 @@
+"""Shared test helpers: waiting on a condition with a deadline (never a fixed sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from typing import Any, Awaitable, Callable
+
+
+async def eventually(
+    probe: Callable[[], Any | Awaitable[Any]],
+    timeout: float = 15.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> Any:
+    """Call ``probe`` until it returns something truthy; return it. Fails after ``timeout`` seconds,
+    re-raising the probe's last assertion/exception for a useful message."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = probe()
+            if inspect.isawaitable(result):
+                result = await result
+            if result:
+                return result
+            last_error = None
+        except (AssertionError, Exception) as e:  # the condition is not met yet
+            last_error = e
+        if time.monotonic() >= deadline:
+            if last_error is not None:
+                raise AssertionError(f"{message} not met within {timeout}s: {last_error!r}") from last_error
+            raise AssertionError(f"{message} not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def wait_until(probe: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1, message: str = "condition") -> Any:
+    """Synchronous twin of :func:`eventually`."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+            last_error = None
+        except Exception as e:
+            last_error = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} not met within {timeout}s: {last_error!r}") from last_error
+        time.sleep(interval)
