@@ -1,0 +1,151 @@
+"""The whole stack as processes: `adrstack up` (the same command users run) against this
+test run's NATS and Postgres, with its own database, subject prefix, stream and buckets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import psutil
+import pytest
+
+from adrstack.runtime.embedded import create_database, drop_database
+from adrstack.runtime.ports import free_port
+from tests.conftest import Infra, _cleanup_nats, unique_names
+from tests.helpers import wait_until
+from adrstack.shared.settings import CommonSettings
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Stack:
+    proc: subprocess.Popen
+    vtn_port: int
+    api_port: int
+    settings: CommonSettings
+    data_dir: Path
+    output: deque = field(default_factory=lambda: deque(maxlen=4000))
+
+    @property
+    def vtn_url(self) -> str:
+        return f"http://127.0.0.1:{self.vtn_port}/OpenADR2/Simple/2.0b"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def subjects(self):
+        return self.settings.subjects
+
+    def log_tail(self, n: int = 80) -> str:
+        return "\n".join(list(self.output)[-n:])
+
+    def service_processes(self, service: str) -> list[psutil.Process]:
+        """The child processes whose command line names ``python -m adrstack.<service>``."""
+        found = []
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if f"adrstack.{service}" in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.NoSuchProcess:
+                pass
+        return found
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = httpx.post(f"{self.api_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=15)
+        r.raise_for_status()
+        return r.json()
+
+
+def _pump(stream, sink: deque) -> None:
+    for raw in iter(stream.readline, b""):
+        sink.append(raw.decode("utf-8", "replace").rstrip())
+
+
+def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), settings: CommonSettings | None = None,
+                ready_timeout: float = 90.0) -> Stack:
+    data_dir = Path(tempfile.mkdtemp(prefix="adrstack-e2e-"))
+    vtn_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
+    env.update(env_overrides)
+    env["PYTHONUNBUFFERED"] = "1"
+    cmd = [sys.executable, "-m", "adrstack.runtime.cli", "up", "--vtn-port", str(vtn_port),
+           "--api-port", str(api_port), "--data-dir", str(data_dir), "--poll-interval", "1",
+           "--host", "127.0.0.1", *extra_args]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=data_dir)
+    stack = Stack(proc, vtn_port, api_port, settings or CommonSettings(), data_dir)
+    threading.Thread(target=_pump, args=(proc.stdout, stack.output), daemon=True).start()
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"adrstack up exited with {proc.returncode}:\n{stack.log_tail()}")
+        try:
+            return (httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200
+                    and httpx.get(f"http://127.0.0.1:{vtn_port}/health", timeout=2).status_code == 200)
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=ready_timeout, interval=0.25, message="stack healthy")
+    except Exception:
+        stop_stack(stack)
+        raise AssertionError(f"stack did not become healthy:\n{stack.log_tail()}")
+    return stack
+
+
+def stop_stack(stack: Stack) -> int | None:
+    descendants = []
+    try:
+        descendants = psutil.Process(stack.proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        pass
+    if stack.proc.poll() is None:
+        stack.proc.send_signal(signal.SIGTERM)
+        try:
+            stack.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            stack.proc.kill()
+            stack.proc.wait(10)
+    survivors = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for p in survivors:
+        p.kill()
+    assert not survivors, f"orphans left after stop: {[p.cmdline() for p in survivors]}"
+    return stack.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def stack(infra: Infra) -> Iterator[Stack]:
+    names = unique_names()
+    create_database(infra.admin_url, names["database"])
+    database_url = infra.database(names["database"])
+    settings = CommonSettings(
+        nats_url=infra.nats_url, database_url=database_url, subject_prefix=names["subject_prefix"],
+        stream_name=names["stream_name"], vens_bucket=names["vens_bucket"], events_bucket=names["events_bucket"],
+    )
+    env = {
+        "NATS_URL": infra.nats_url,
+        "DATABASE_URL": database_url,
+        "ADRSTACK_SUBJECT_PREFIX": settings.subject_prefix,
+        "ADRSTACK_STREAM_NAME": settings.stream_name,
+        "ADRSTACK_VENS_BUCKET": settings.vens_bucket,
+        "ADRSTACK_EVENTS_BUCKET": settings.events_bucket,
+    }
+    s = start_stack(env, settings=settings)
+    try:
+        yield s
+    finally:
+        code = stop_stack(s)
+        _cleanup_nats(settings)
+        drop_database(infra.admin_url, names["database"])
+        assert code == 0, f"adrstack up exited with {code} on SIGTERM:\n{s.log_tail()}"
