@@ -1,0 +1,68 @@
+"""``GET /``: a minimal operator dashboard (VENs and events, polled from /graphql)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+REFRESH_SECONDS = 5
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>adrstack operator</title>
+<style>
+ body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+ table { border-collapse: collapse; margin-bottom: 2rem; min-width: 40rem; }
+ th, td { border: 1px solid #ccc; padding: .3rem .6rem; text-align: left; font-size: .9rem; }
+ th { background: #f3f3f3; }
+ #status { color: #888; font-size: .8rem; }
+ .error { color: #b00; }
+</style>
+</head>
+<body>
+<h1>adrstack</h1>
+<p id="status">loading…</p>
+<h2>VENs</h2>
+<table id="vens"><thead><tr><th>VEN id</th><th>name</th><th>registered</th><th>last seen</th></tr></thead><tbody></tbody></table>
+<h2>Events</h2>
+<table id="events"><thead><tr><th>event id</th><th>status</th><th>mod</th><th>signal</th><th>start</th><th>end</th><th>intervals</th><th>VENs</th><th>responses</th></tr></thead><tbody></tbody></table>
+<script>
+const QUERY = `{ vens { venId venName registeredAt lastSeenAt }
+  events { eventId status modificationNumber signalName startAt endAt
+           intervals { duration payload } targets { venIds } responses { venId optType } } }`;
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
+function fill(id, rows) {
+  const body = document.querySelector(`#${id} tbody`);
+  body.replaceChildren(...rows.map(cells => { const tr = document.createElement("tr"); tr.append(...cells.map(cell)); return tr; }));
+}
+async function refresh() {
+  const status = document.getElementById("status");
+  try {
+    const r = await fetch("graphql", { method: "POST", headers: { "Content-Type": "application/json" },
+                                       body: JSON.stringify({ query: QUERY }) });
+    const { data, errors } = await r.json();
+    if (errors) throw new Error(errors.map(e => e.message).join("; "));
+    fill("vens", data.vens.map(v => [v.venId, v.venName, v.registeredAt, v.lastSeenAt]));
+    fill("events", data.events.map(e => [e.eventId, e.status, e.modificationNumber, e.signalName, e.startAt, e.endAt,
+      e.intervals.map(i => `${i.duration}=${i.payload}`).join(", "), e.targets.venIds.join(", "),
+      e.responses.map(x => `${x.venId}:${x.optType}`).join(", ")]));
+    status.className = ""; status.textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) { status.className = "error"; status.textContent = `refresh failed: ${err.message}`; }
+}
+refresh(); setInterval(refresh, __REFRESH_MS__);
+</script>
+</body>
+</html>
+""".replace("__REFRESH_MS__", str(REFRESH_SECONDS * 1000))
+
+
+def dashboard_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    return router

@@ -1,0 +1,254 @@
+"""GraphQL object and input types (the contract names; strawberry camelCases them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import strawberry
+
+from adrstack.shared.messages import DrEvent, EventTransition
+from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven as VenRow
+
+from .durations import format_duration, normalize_duration
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Every time leaves the API as ISO-8601 in UTC with its zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:  # stored naive would be a bug upstream; read it as UTC
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+@strawberry.type
+class Ven:
+    ven_id: str
+    ven_name: str
+    registration_id: str
+    registered_at: datetime
+    last_seen_at: datetime | None
+    deregistered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: VenRow) -> "Ven":
+        return cls(
+            ven_id=row.ven_id,
+            ven_name=row.ven_name,
+            registration_id=row.registration_id,
+            registered_at=utc(row.registered_at),
+            last_seen_at=utc(row.last_seen_at),
+            deregistered_at=utc(row.deregistered_at),
+        )
+
+
+@strawberry.type
+class Interval:
+    duration: str = strawberry.field(description="ISO-8601 duration, e.g. PT1H")
+    payload: float
+
+
+@strawberry.type
+class Targets:
+    ven_ids: list[str]
+    group_ids: list[str]
+    resource_ids: list[str]
+    party_ids: list[str]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Targets":
+        data = data or {}
+        return cls(
+            ven_ids=list(data.get("ven_ids") or []),
+            group_ids=list(data.get("group_ids") or []),
+            resource_ids=list(data.get("resource_ids") or []),
+            party_ids=list(data.get("party_ids") or []),
+        )
+
+
+@strawberry.type
+class EventResponse:
+    ven_id: str
+    opt_type: str = strawberry.field(description="optIn or optOut")
+    responded_at: datetime
+    modification_number: int | None
+    source: str
+
+    @classmethod
+    def from_row(cls, row: EventResponseRow) -> "EventResponse":
+        return cls(
+            ven_id=row.ven_id,
+            opt_type=row.opt_type,
+            responded_at=utc(row.responded_at),
+            modification_number=row.modification_number,
+            source=row.source,
+        )
+
+
+@strawberry.type
+class Event:
+    event_id: str
+    status: str = strawberry.field(description="far, near, active, completed or cancelled")
+    modification_number: int
+    signal_name: str
+    signal_type: str
+    start_at: datetime
+    end_at: datetime
+    intervals: list[Interval]
+    targets: Targets
+    priority: int
+    market_context: str
+    response_required: str
+    vtn_comment: str | None
+    created_at: datetime
+    modified_at: datetime
+    # Prefilled when the list query loads responses for many events in one go.
+    preloaded_responses: strawberry.Private[list[EventResponse] | None] = None
+
+    @strawberry.field(description="VEN opt responses, oldest first")
+    async def responses(self, info: strawberry.Info) -> list[EventResponse]:
+        if self.preloaded_responses is not None:
+            return self.preloaded_responses
+        found = await info.context["state"].store.responses([self.event_id])
+        return [EventResponse.from_row(r) for r in found.get(self.event_id, [])]
+
+    @classmethod
+    def from_row(cls, row: DrEventRow, responses: list[EventResponseRow] | None = None) -> "Event":
+        snapshot = row.snapshot or {}
+        return cls(
+            event_id=row.event_id,
+            status=row.status,
+            modification_number=row.modification_number,
+            signal_name=row.signal_name,
+            signal_type=row.signal_type,
+            start_at=utc(row.start_at),
+            end_at=utc(row.end_at),
+            intervals=[
+                Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
+                for i in row.intervals or []
+            ],
+            targets=Targets.from_dict(row.targets),
+            priority=row.priority,
+            market_context=row.market_context,
+            response_required=row.response_required,
+            vtn_comment=snapshot.get("vtn_comment"),
+            created_at=utc(row.created_at),
+            modified_at=utc(row.modified_at),
+            preloaded_responses=None
+            if responses is None
+            else [EventResponse.from_row(r) for r in responses],
+        )
+
+    @classmethod
+    def from_model(cls, event: DrEvent) -> "Event":
+        return cls(
+            event_id=event.event_id,
+            status=event.status.value,
+            modification_number=event.modification_number,
+            signal_name=event.signal_name,
+            signal_type=event.signal_type,
+            start_at=utc(event.start_at),
+            end_at=utc(event.end_at),
+            intervals=[Interval(duration=format_duration(i.duration), payload=i.payload) for i in event.intervals],
+            targets=Targets.from_dict(event.targets.model_dump()),
+            priority=event.priority,
+            market_context=event.market_context,
+            response_required=event.response_required,
+            vtn_comment=event.vtn_comment,
+            created_at=utc(event.created_at),
+            modified_at=utc(event.modified_at),
+        )
+
+
+@strawberry.type
+class Reading:
+    ven_id: str
+    resource_id: str | None
+    r_id: str
+    report_specifier_id: str
+    measurement: str | None
+    at: datetime
+    value: float
+    unit: str | None
+
+    @classmethod
+    def from_row(cls, row: ReadingRow) -> "Reading":
+        return cls(
+            ven_id=row.ven_id,
+            resource_id=row.resource_id,
+            r_id=row.r_id,
+            report_specifier_id=row.report_specifier_id,
+            measurement=row.measurement,
+            at=utc(row.at),
+            value=row.value,
+            unit=row.unit,
+        )
+
+
+@strawberry.type
+class EventUpdate:
+    event_id: str
+    transition: str = strawberry.field(
+        description="created, modified, far, near, active, completed or cancelled"
+    )
+    status: str
+    modification_number: int
+    occurred_at: datetime
+    event: Event
+
+    @classmethod
+    def from_fact(cls, fact: EventTransition) -> "EventUpdate":
+        return cls(
+            event_id=fact.event_id,
+            transition=fact.transition.value,
+            status=fact.event.status.value,
+            modification_number=fact.event.modification_number,
+            occurred_at=utc(fact.occurred_at),
+            event=Event.from_model(fact.event),
+        )
+
+
+@strawberry.type
+class VenActivity:
+    ven_id: str
+    kind: str = strawberry.field(
+        description="registered, deregistered, report.registered, report.data, opt or seen"
+    )
+    occurred_at: datetime
+
+
+@strawberry.input
+class IntervalInput:
+    duration: str = strawberry.field(description="ISO-8601 duration, e.g. PT1H")
+    payload: float
+
+
+@strawberry.input
+class CreateEventInput:
+    ven_ids: list[str]
+    intervals: list[IntervalInput]
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+    start_at: datetime | None = strawberry.field(default=None, description="with a zone; default now")
+    event_id: str | None = strawberry.field(default=None, description="default: assigned by the scheduler")
+    priority: int | None = None
+    market_context: str | None = None
+    response_required: str | None = strawberry.field(default=None, description="always or never")
+    vtn_comment: str | None = None
+    notification: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+    ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+    recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+    randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+
+
+@strawberry.input
+class ModifyEventInput:
+    event_id: str
+    intervals: list[IntervalInput] | None = None
+    start_at: datetime | None = None
+    ven_ids: list[str] | None = None
+    priority: int | None = None
+    signal_name: str | None = None
+    signal_type: str | None = None
+    vtn_comment: str | None = None

@@ -1,0 +1,118 @@
+"""``POST /send_event``: the kickstarter's shortcut, kept for its users.
+
+``{"ven_id": "ven123", "event_id": "event002", "signal_level": 2}`` creates a one-hour
+SIMPLE level event starting now for that VEN through the same scheduler command as
+GraphQL ``createEvent``. Every error, including body validation, is
+``{"error": code, "message": ..., "field": ...}``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Callable, Coroutine
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from adrstack.shared.messages import DrEvent
+
+from .durations import format_duration
+from .errors import ApiError, InvalidInput
+from .validation import IntervalSpec, check_token, create_command
+
+EVENT_DURATION = timedelta(hours=1)
+
+# Scheduler field names -> this body's names.
+_BODY_FIELD = {"ven_ids": "ven_id", "intervals": "signal_level", "intervals[0].payload": "signal_level"}
+
+
+class SendEventBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    ven_id: str
+    event_id: str | None = Field(None, description="default: assigned by the scheduler")
+    signal_level: int = Field(ge=0, le=3, description="SIMPLE signal level 0..3")
+
+    @field_validator("signal_level", mode="before")
+    @classmethod
+    def _a_number(cls, v: Any) -> Any:
+        # "2" or true would slip through lax int parsing; the level is a JSON number.
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError("must be a number from 0 to 3")
+        return v
+
+
+class JsonErrorRoute(APIRoute):
+    """Answers body validation errors in this API's error shape instead of FastAPI's."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as e:
+                return error_response(validation_error(e))
+            except ApiError as e:
+                return error_response(e)
+
+        return route
+
+
+def validation_error(exc: RequestValidationError) -> ApiError:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    kind = first.get("type", "")
+    if kind in ("json_invalid", "model_attributes_type", "dict_type") or not loc:
+        return InvalidInput(None, "the body must be a JSON object like "
+                            '{"ven_id": "ven123", "event_id": "event002", "signal_level": 2}')
+    field = loc[0]
+    if kind == "missing":
+        return InvalidInput(field, "is required")
+    if field == "signal_level":
+        return InvalidInput(field, "must be a number from 0 to 3")
+    message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+    return InvalidInput(field, message)
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    return JSONResponse(error.to_json(), status_code=error.http_status)
+
+
+def event_json(event: DrEvent) -> dict[str, Any]:
+    body = event.model_dump(mode="json")
+    body["intervals"] = [
+        {"duration": format_duration(i.duration), "payload": i.payload} for i in event.intervals
+    ]
+    body["end_at"] = event.end_at.isoformat()
+    return body
+
+
+def send_event_router() -> APIRouter:
+    router = APIRouter(route_class=JsonErrorRoute)
+
+    @router.post("/send_event", summary="Create a one-hour SIMPLE level event for one VEN")
+    async def send_event(body: SendEventBody, request: Request) -> JSONResponse:
+        if body.event_id is not None:
+            check_token(body.event_id, "event_id", "event id")
+        check_token(body.ven_id, "ven_id", "VEN id")
+        command = create_command(
+            ven_ids=[body.ven_id],
+            intervals=[IntervalSpec(duration=format_duration(EVENT_DURATION), payload=body.signal_level)],
+            event_id=body.event_id,
+        )
+        try:
+            event = await request.app.state.api.scheduler.create(command)
+        except ApiError as e:
+            field = _BODY_FIELD.get(e.field, e.field) if e.field else None
+            if field is None and e.code == "unknown_ven":
+                field = "ven_id"
+            if field is None and e.code == "conflict":
+                field = "event_id"
+            raise e.renamed(field) from None
+        return JSONResponse(event_json(event), status_code=200)
+
+    return router

@@ -1,0 +1,83 @@
+"""Reads from Postgres (the tables telemetry fills). The API never writes them."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven
+
+READINGS_DEFAULT_LIMIT = 1000
+READINGS_MAX_LIMIT = 10000
+EVENTS_MAX = 1000
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    def _session(self) -> AsyncSession:
+        return AsyncSession(self.engine, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("select 1"))
+
+    async def vens(self) -> list[Ven]:
+        async with self._session() as s:
+            rows = await s.execute(select(Ven).order_by(Ven.ven_name))
+            return list(rows.scalars())
+
+    async def ven(self, ven_id: str) -> Ven | None:
+        async with self._session() as s:
+            return await s.get(Ven, ven_id)
+
+    async def events(self, limit: int = EVENTS_MAX) -> list[DrEventRow]:
+        """Most recently created first."""
+        async with self._session() as s:
+            rows = await s.execute(
+                select(DrEventRow)
+                .order_by(DrEventRow.created_at.desc(), DrEventRow.event_id)
+                .limit(limit)
+            )
+            return list(rows.scalars())
+
+    async def event(self, event_id: str) -> DrEventRow | None:
+        async with self._session() as s:
+            return await s.get(DrEventRow, event_id)
+
+    async def responses(self, event_ids: list[str]) -> dict[str, list[EventResponseRow]]:
+        """Every opt response per event, oldest first (a VEN may answer each modification)."""
+        out: dict[str, list[EventResponseRow]] = defaultdict(list)
+        if not event_ids:
+            return out
+        async with self._session() as s:
+            rows = await s.execute(
+                select(EventResponseRow)
+                .where(EventResponseRow.event_id.in_(event_ids))
+                .order_by(EventResponseRow.responded_at, EventResponseRow.ven_id)
+            )
+            for row in rows.scalars():
+                out[row.event_id].append(row)
+        return out
+
+    async def readings(
+        self,
+        ven_id: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = READINGS_DEFAULT_LIMIT,
+    ) -> list[ReadingRow]:
+        """Newest first; ``since`` inclusive, ``until`` exclusive."""
+        query = select(ReadingRow).where(ReadingRow.ven_id == ven_id)
+        if since is not None:
+            query = query.where(ReadingRow.at >= since)
+        if until is not None:
+            query = query.where(ReadingRow.at < until)
+        query = query.order_by(ReadingRow.at.desc(), ReadingRow.r_id).limit(limit)
+        async with self._session() as s:
+            rows = await s.execute(query)
+            return list(rows.scalars())

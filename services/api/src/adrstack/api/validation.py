@@ -1,0 +1,186 @@
+"""Input checks done in the API before anything is sent to the scheduler.
+
+Each failure is an :class:`InvalidInput` naming the offending field the way the caller
+wrote it (``venIds[1]``, ``intervals[0].duration``), so a client can point at it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Protocol
+
+from adrstack.shared.messages import (
+    CancelEventCommand,
+    CreateEventCommand,
+    EventInterval,
+    ModifyEventCommand,
+    utcnow,
+)
+from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
+
+from .durations import DurationError, parse_duration
+from .errors import InvalidInput
+
+RESPONSE_REQUIRED = ("always", "never")
+
+
+class IntervalLike(Protocol):
+    duration: str
+    payload: float
+
+
+@dataclass
+class IntervalSpec:
+    duration: str
+    payload: float
+
+
+def check_token(value: object, field: str, what: str) -> str:
+    if not is_valid_token(value):
+        raise InvalidInput(field, f"{value!r} is not a valid {what} (must be {TOKEN_RULE})")
+    return value  # type: ignore[return-value]
+
+
+def check_ven_ids(ven_ids: Iterable[str] | None, field: str = "venIds") -> list[str]:
+    ids = list(ven_ids or [])
+    if not ids:
+        raise InvalidInput(field, "at least one VEN id is required")
+    unique: list[str] = []
+    for i, ven_id in enumerate(ids):
+        check_token(ven_id, f"{field}[{i}]", "VEN id")
+        if ven_id not in unique:
+            unique.append(ven_id)
+    return unique
+
+
+def check_intervals(intervals: Iterable[IntervalLike] | None, field: str = "intervals") -> list[EventInterval]:
+    items = list(intervals or [])
+    if not items:
+        raise InvalidInput(field, "at least one interval is required, e.g. [{duration: \"PT1H\", payload: 1}]")
+    out = []
+    for i, interval in enumerate(items):
+        try:
+            duration = parse_duration(interval.duration)
+        except DurationError as e:
+            raise InvalidInput(f"{field}[{i}].duration", str(e)) from None
+        payload = interval.payload
+        if payload is None or isinstance(payload, bool) or not math.isfinite(float(payload)):
+            raise InvalidInput(f"{field}[{i}].payload", f"{payload!r} is not a finite number")
+        out.append(EventInterval(duration=duration, payload=float(payload)))
+    return out
+
+
+def check_aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise InvalidInput(
+            field, f"{value.isoformat()} has no time zone; give one, e.g. 2030-01-01T12:00:00Z"
+        )
+    return value
+
+
+def check_optional_duration(value: str | None, field: str):
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError as e:
+        raise InvalidInput(field, str(e)) from None
+
+
+def check_text(value: str | None, field: str) -> str | None:
+    if value is not None and not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    return value
+
+
+def check_priority(value: int | None, field: str = "priority") -> int | None:
+    if value is not None and value < 0:
+        raise InvalidInput(field, f"{value} is negative; priority is 0 (none) or more")
+    return value
+
+
+def create_command(
+    *,
+    ven_ids: Iterable[str] | None,
+    intervals: Iterable[IntervalLike] | None,
+    signal_name: str = "SIMPLE",
+    signal_type: str = "level",
+    start_at: datetime | None = None,
+    event_id: str | None = None,
+    priority: int | None = None,
+    market_context: str | None = None,
+    response_required: str | None = None,
+    vtn_comment: str | None = None,
+    notification: str | None = None,
+    ramp_up: str | None = None,
+    recovery: str | None = None,
+    randomization: str | None = None,
+    now: datetime | None = None,
+) -> CreateEventCommand:
+    if event_id is not None:
+        check_token(event_id, "eventId", "event id")
+    ids = check_ven_ids(ven_ids)
+    parsed = check_intervals(intervals)
+    check_text(signal_name, "signalName")
+    check_text(signal_type, "signalType")
+    check_aware(start_at, "startAt")
+    check_priority(priority)
+    check_text(market_context, "marketContext")
+    if response_required is not None and response_required not in RESPONSE_REQUIRED:
+        raise InvalidInput("responseRequired", f"{response_required!r} must be 'always' or 'never'")
+    extra = {
+        k: v
+        for k, v in {
+            "priority": priority,
+            "market_context": market_context,
+            "response_required": response_required,
+            "vtn_comment": vtn_comment,
+            "notification": check_optional_duration(notification, "notification"),
+            "ramp_up": check_optional_duration(ramp_up, "rampUp"),
+            "recovery": check_optional_duration(recovery, "recovery"),
+            "randomization": check_optional_duration(randomization, "randomization"),
+        }.items()
+        if v is not None
+    }
+    return CreateEventCommand(
+        event_id=event_id,
+        ven_ids=ids,
+        intervals=parsed,
+        signal_name=signal_name or "SIMPLE",
+        signal_type=signal_type or "level",
+        # Resolved here, not by the scheduler, so "now" is when the operator asked.
+        start_at=start_at or now or utcnow(),
+        **extra,
+    )
+
+
+def modify_command(
+    *,
+    event_id: str,
+    intervals: Iterable[IntervalLike] | None = None,
+    start_at: datetime | None = None,
+    ven_ids: Iterable[str] | None = None,
+    priority: int | None = None,
+    signal_name: str | None = None,
+    signal_type: str | None = None,
+    vtn_comment: str | None = None,
+) -> ModifyEventCommand:
+    check_token(event_id, "eventId", "event id")
+    changes = {
+        "intervals": None if intervals is None else check_intervals(intervals),
+        "start_at": check_aware(start_at, "startAt"),
+        "ven_ids": None if ven_ids is None else check_ven_ids(ven_ids),
+        "priority": check_priority(priority),
+        "signal_name": check_text(signal_name, "signalName"),
+        "signal_type": check_text(signal_type, "signalType"),
+        "vtn_comment": vtn_comment,
+    }
+    if all(v is None for v in changes.values()):
+        raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, priority, signalName, signalType, vtnComment")
+    return ModifyEventCommand(event_id=event_id, **{k: v for k, v in changes.items() if v is not None})
+
+
+def cancel_command(event_id: str) -> CancelEventCommand:
+    return CancelEventCommand(event_id=check_token(event_id, "eventId", "event id"))

@@ -1,0 +1,138 @@
+"""Test helpers for the API: polling, a fake scheduler on real NATS, GraphQL over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Awaitable, Callable
+
+import httpx
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from adrstack.shared.messages import (
+    CancelEventCommand,
+    CommandReply,
+    CreateEventCommand,
+    DrEvent,
+    EventStatus,
+    EventTargets,
+    ModifyEventCommand,
+    decode,
+    derived_id,
+    utcnow,
+)
+from adrstack.shared.subjects import Subjects
+
+
+async def eventually(fn: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``fn`` until it returns something truthy (returned) or ``timeout`` passes (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = fn()
+            if inspect.isawaitable(last):
+                last = await last
+            if last:
+                return last
+        except AssertionError as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class FakeScheduler:
+    """A real NATS responder on the command subjects, standing in for the scheduler service.
+
+    It knows a fixed set of VENs and keeps created events in memory; it records every
+    request so tests can assert that nothing was sent.
+    """
+
+    nc: NATS
+    subjects: Subjects
+    known_vens: set[str]
+    silent: bool = False  # subscribed but never replies (a hung scheduler)
+    requests: list[tuple[str, bytes]] = field(default_factory=list)
+    events: dict[str, DrEvent] = field(default_factory=dict)
+    _subs: list = field(default_factory=list)
+
+    async def start(self) -> "FakeScheduler":
+        for verb in ("create", "modify", "cancel"):
+            self._subs.append(await self.nc.subscribe(self.subjects.cmd_event(verb), cb=self._on_request))
+        await self.nc.flush()
+        return self
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+
+    async def _on_request(self, msg: Msg) -> None:
+        self.requests.append((msg.subject, msg.data))
+        if self.silent:
+            return
+        verb = msg.subject.rsplit(".", 1)[1]
+        reply = getattr(self, f"_{verb}")(msg.data)
+        await msg.respond(reply.to_bytes())
+
+    def _create(self, data: bytes) -> CommandReply:
+        cmd = decode(CreateEventCommand, data)
+        unknown = [v for v in cmd.ven_ids if v not in self.known_vens]
+        if unknown:
+            return CommandReply.failure("unknown_ven", f"unknown VEN {unknown[0]!r}", "ven_ids")
+        event_id = cmd.event_id or f"ev-{derived_id(cmd.id).hex[:12]}"
+        if event_id in self.events:
+            return CommandReply.failure("conflict", f"event {event_id!r} already exists", "event_id")
+        start = cmd.start_at or utcnow()
+        event = DrEvent(
+            event_id=event_id,
+            status=EventStatus.ACTIVE if start <= utcnow() else EventStatus.FAR,
+            signal_name=cmd.signal_name,
+            signal_type=cmd.signal_type,
+            start_at=start,
+            intervals=cmd.intervals,
+            targets=EventTargets(ven_ids=cmd.ven_ids),
+            priority=cmd.priority,
+            market_context=cmd.market_context,
+            response_required=cmd.response_required,
+        )
+        self.events[event_id] = event
+        return CommandReply.success(event)
+
+    def _modify(self, data: bytes) -> CommandReply:
+        cmd = decode(ModifyEventCommand, data)
+        event = self.events.get(cmd.event_id)
+        if event is None:
+            return CommandReply.failure("not_found", f"no event {cmd.event_id!r}", "event_id")
+        changes = {k: v for k, v in cmd.model_dump(exclude={"id", "occurred_at", "schema_version", "event_id"}).items() if v is not None}
+        if "ven_ids" in changes:
+            changes["targets"] = EventTargets(ven_ids=changes.pop("ven_ids"))
+        updated = event.model_copy(update={**changes, "modification_number": event.modification_number + 1})
+        updated = DrEvent.model_validate(updated.model_dump())
+        self.events[cmd.event_id] = updated
+        return CommandReply.success(updated)
+
+    def _cancel(self, data: bytes) -> CommandReply:
+        cmd = decode(CancelEventCommand, data)
+        event = self.events.get(cmd.event_id)
+        if event is None:
+            return CommandReply.failure("not_found", f"no event {cmd.event_id!r}", "event_id")
+        updated = event.model_copy(
+            update={"status": EventStatus.CANCELLED, "modification_number": event.modification_number + 1}
+        )
+        self.events[cmd.event_id] = updated
+        return CommandReply.success(updated)
+
+
+async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None) -> dict:
+    r = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+ONE_HOUR = timedelta(hours=1)

@@ -1,0 +1,96 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from adrstack.api.errors import ApiError, InvalidInput
+from adrstack.api.scheduler_client import graphql_field
+from adrstack.api.validation import IntervalSpec, cancel_command, create_command, modify_command
+
+NOW = datetime(2030, 1, 1, 12, tzinfo=timezone.utc)
+
+
+def create(**overrides):
+    args = {"ven_ids": ["ven1"], "intervals": [IntervalSpec("PT1H", 2.0)], "now": NOW}
+    args.update(overrides)
+    return create_command(**args)
+
+
+def test_defaults():
+    cmd = create()
+    assert cmd.ven_ids == ["ven1"]
+    assert cmd.intervals[0].duration == timedelta(hours=1)
+    assert cmd.intervals[0].payload == 2.0
+    assert cmd.signal_name == "SIMPLE"
+    assert cmd.signal_type == "level"
+    assert cmd.start_at == NOW
+    assert cmd.event_id is None
+
+
+def test_keeps_given_values_and_dedupes_vens():
+    start = datetime(2031, 5, 1, 8, tzinfo=timezone(timedelta(hours=2)))
+    cmd = create(
+        ven_ids=["a", "b", "a"], start_at=start, event_id="ev-1", priority=3,
+        market_context="http://mc", response_required="never", ramp_up="PT10M",
+    )
+    assert cmd.ven_ids == ["a", "b"]
+    assert cmd.start_at == start
+    assert (cmd.event_id, cmd.priority, cmd.market_context, cmd.response_required) == ("ev-1", 3, "http://mc", "never")
+    assert cmd.ramp_up == timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"ven_ids": []}, "venIds"),
+        ({"ven_ids": ["ok", "bad.id"]}, "venIds[1]"),
+        ({"intervals": []}, "intervals"),
+        ({"intervals": [IntervalSpec("1 hour", 1)]}, "intervals[0].duration"),
+        ({"intervals": [IntervalSpec("PT1H", 1), IntervalSpec("PT0S", 1)]}, "intervals[1].duration"),
+        ({"intervals": [IntervalSpec("-PT1H", 1)]}, "intervals[0].duration"),
+        ({"intervals": [IntervalSpec("PT1H", float("nan"))]}, "intervals[0].payload"),
+        ({"start_at": datetime(2030, 1, 1, 12)}, "startAt"),
+        ({"event_id": "has space"}, "eventId"),
+        ({"event_id": "x" * 129}, "eventId"),
+        ({"event_id": "a.b"}, "eventId"),
+        ({"priority": -1}, "priority"),
+        ({"response_required": "sometimes"}, "responseRequired"),
+        ({"signal_name": " "}, "signalName"),
+        ({"ramp_up": "soon"}, "rampUp"),
+    ],
+)
+def test_invalid_input_names_its_field(overrides, field):
+    with pytest.raises(InvalidInput) as info:
+        create(**overrides)
+    err = info.value
+    assert err.field == field
+    assert err.message.startswith(f"{field}: ")
+    assert err.extensions == {"code": "INVALID", "field": field}
+    assert err.http_status == 422
+
+
+def test_modify_needs_a_change_and_checks_fields():
+    with pytest.raises(InvalidInput, match="nothing to modify"):
+        modify_command(event_id="e1")
+    with pytest.raises(InvalidInput) as info:
+        modify_command(event_id="e1", intervals=[IntervalSpec("PT1X", 1)])
+    assert info.value.field == "intervals[0].duration"
+    cmd = modify_command(event_id="e1", priority=2)
+    assert (cmd.event_id, cmd.priority, cmd.intervals) == ("e1", 2, None)
+
+
+def test_cancel_checks_event_id():
+    assert cancel_command("e1").event_id == "e1"
+    with pytest.raises(InvalidInput) as info:
+        cancel_command("e 1")
+    assert info.value.field == "eventId"
+
+
+def test_scheduler_fields_are_renamed_for_graphql():
+    assert graphql_field("ven_ids") == "venIds"
+    assert graphql_field("ven_ids[2]") == "venIds[2]"
+    assert graphql_field("intervals[0].duration") == "intervals[0].duration"
+    assert graphql_field(None) is None
+    err = ApiError("unknown_ven", "ven_ids: unknown VEN 'x'", "ven_ids").renamed("venIds")
+    assert err.message == "venIds: unknown VEN 'x'"
+    assert err.extensions == {"code": "UNKNOWN_VEN", "field": "venIds"}
+    assert err.http_status == 404
