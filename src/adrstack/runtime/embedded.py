@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .lifeline import die_with_parent
 from .ports import port_answers, preferred_or_free, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class EmbeddedNats:
     host: str = "127.0.0.1"
     port: int = 0
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    # `adrstack up` sets this so that even a SIGKILL of the supervisor stops the server.
+    tie_to_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -70,6 +73,7 @@ class EmbeddedNats:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGTERM) if self.tie_to_parent else None,
         )
         wait_for_port(self.port, self.host, timeout, self.proc)
         return self
@@ -120,6 +124,8 @@ class EmbeddedPostgres:
     database: str = PG_DATABASE
     port: int = 0
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    # SIGINT is Postgres's fast shutdown; sent by the kernel if the supervisor dies first.
+    tie_to_parent: bool = False
 
     @property
     def url(self) -> str:
@@ -151,7 +157,8 @@ class EmbeddedPostgres:
         self.proc = subprocess.Popen(
             [str(_pg_bin() / "postgres"), "-D", str(pgdata), "-p", str(self.port), "-h", self.host,
              "-k", str(sockets), "-c", "max_connections=200", "-c", "fsync=on"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True, **user_kwargs,
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT) if self.tie_to_parent else None, **user_kwargs,
         )
         wait_for_port(self.port, self.host, timeout, self.proc)
         self._wait_ready(timeout)

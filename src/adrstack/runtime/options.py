@@ -1,0 +1,171 @@
+"""Command-line options of ``adrstack``; every ``up`` option also reads an environment variable.
+
+Precedence: command line, then environment, then default. Parsing takes the environment as an
+argument so that it is a pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence, TypeVar
+
+T = TypeVar("T")
+
+PROG = "adrstack"
+
+
+def default_data_dir(env: Mapping[str, str] = os.environ, platform: str = sys.platform,
+                     home: Path | None = None) -> Path:
+    """Where ``up`` keeps NATS and Postgres data: the platform's per-user data folder, never cwd."""
+    home = home or Path(env.get("HOME") or Path.home())
+    if platform == "darwin":
+        return home / "Library" / "Application Support" / "adrstack"
+    if platform.startswith("win"):
+        base = env.get("LOCALAPPDATA")
+        return (Path(base) if base else home / "AppData" / "Local") / "adrstack"
+    xdg = env.get("XDG_DATA_HOME")
+    # The XDG spec says a relative XDG_DATA_HOME is invalid and must be ignored.
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "adrstack"
+    return home / ".local" / "share" / "adrstack"
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    vtn_port: int
+    api_port: int
+    data_dir: Path
+    demo: int
+    poll_interval: float
+    host: str
+
+    @property
+    def poll_interval_text(self) -> str:
+        # Whole seconds are passed as "10", not "10.0", so an integer setting accepts them too.
+        v = self.poll_interval
+        return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise ValueError("not a TCP port")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _named(fn: Callable[[str], T], name: str) -> Callable[[str], T]:
+    # argparse names the type in its error message ("invalid port value: 'x'").
+    fn.__name__ = name
+    return fn
+
+
+PORT = _named(_port, "port")
+COUNT = _named(_non_negative_int, "count")
+SECONDS = _named(_positive_seconds, "seconds")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other usage error of ours
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+def _from_env(parser: argparse.ArgumentParser, env: Mapping[str, str], name: str,
+              convert: Callable[[str], T], fallback: T) -> T:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return fallback
+    try:
+        return convert(raw)
+    except ValueError:
+        parser.error(f"environment variable {name}={raw!r} is not a valid {convert.__name__}")
+        raise  # unreachable: error() exits
+
+
+# dest -> (environment variable, converter); the fallback default lives in _fallbacks().
+UP_ENV = {
+    "vtn_port": ("ADRSTACK_VTN_PORT", PORT),
+    "api_port": ("ADRSTACK_API_PORT", PORT),
+    "data_dir": ("ADRSTACK_DATA_DIR", _named(lambda text: Path(text), "path")),
+    "demo": ("ADRSTACK_DEMO", COUNT),
+    "poll_interval": ("ADRSTACK_POLL_INTERVAL", SECONDS),
+    "host": ("ADRSTACK_HOST", _named(lambda text: text, "address")),
+}
+
+
+def _fallbacks(env: Mapping[str, str]) -> dict[str, object]:
+    return {"vtn_port": 8080, "api_port": 8000, "data_dir": default_data_dir(env), "demo": 0,
+            "poll_interval": 10.0, "host": "0.0.0.0"}
+
+
+def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="adrstack: an OpenADR 2.0b VTN over NATS JetStream and Postgres")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    up = sub.add_parser("up", help="run the whole stack on this machine",
+                        description="Start NATS and Postgres (embedded unless NATS_URL / DATABASE_URL are set), "
+                                    "migrate, and run the four services as supervised processes.")
+    # Defaults stay None so that the environment is consulted only for `up`, after parsing.
+    up.add_argument("--vtn-port", type=PORT, metavar="PORT",
+                    help="OpenADR VTN port (env ADRSTACK_VTN_PORT, default 8080)")
+    up.add_argument("--api-port", type=PORT, metavar="PORT",
+                    help="GraphQL API and dashboard port (env ADRSTACK_API_PORT, default 8000)")
+    up.add_argument("--data-dir", type=Path, metavar="DIR",
+                    help=f"where embedded NATS/Postgres keep data and logs "
+                         f"(env ADRSTACK_DATA_DIR, default {default_data_dir(env)})")
+    up.add_argument("--demo", type=COUNT, metavar="N",
+                    help="also run N simulated VENs (env ADRSTACK_DEMO, default 0)")
+    up.add_argument("--poll-interval", type=SECONDS, metavar="SECONDS",
+                    help="poll frequency the VTN asks VENs for (env ADRSTACK_POLL_INTERVAL, default 10)")
+    up.add_argument("--host", metavar="ADDRESS",
+                    help="bind address of the VTN and the API (env ADRSTACK_HOST, default 0.0.0.0)")
+
+    parser.up_parser = up
+    migrate = sub.add_parser("migrate", help="run the database migrations",
+                             description="Upgrade the database at DATABASE_URL to the latest schema "
+                                         "(creating the database when it does not exist).")
+    migrate.add_argument("--database-url", metavar="URL",
+                         help="postgresql://user@host:port/db (env DATABASE_URL)")
+    return parser
+
+
+def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> argparse.Namespace:
+    parser = build_parser(env)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        up_parser = parser.up_parser  # its errors start with "adrstack up:"
+        fallbacks = _fallbacks(env)
+        for dest, (name, convert) in UP_ENV.items():
+            if getattr(args, dest) is None:
+                setattr(args, dest, _from_env(up_parser, env, name, convert, fallbacks[dest]))
+        if args.vtn_port == args.api_port:
+            up_parser.error(f"--vtn-port and --api-port are both {args.vtn_port}; they must differ")
+        # Relative paths are resolved once, here, so children never depend on the cwd.
+        args.options = UpOptions(
+            vtn_port=args.vtn_port, api_port=args.api_port,
+            data_dir=Path(os.path.abspath(args.data_dir.expanduser())),
+            demo=args.demo, poll_interval=args.poll_interval, host=args.host,
+        )
+    elif args.command == "migrate":
+        args.database_url = args.database_url or env.get("DATABASE_URL")
+        if not args.database_url:
+            parser.error("migrate needs a database: set DATABASE_URL or pass --database-url")
+    return args

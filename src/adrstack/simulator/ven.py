@@ -1,0 +1,114 @@
+"""One simulated VEN: a real ``openleadr.OpenADRClient`` reporting a building's load and opting in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from openleadr import OpenADRClient
+
+from .load import BuildingLoad, segments_from_event
+
+log = logging.getLogger("adrstack.simulator")
+
+
+def ven_name(index: int, name_prefix: str = "demo-ven") -> str:
+    return f"{name_prefix}-{index}"
+
+
+@dataclass
+class SimulatedVen:
+    index: int
+    vtn_url: str
+    building: BuildingLoad
+    report_interval: timedelta = timedelta(seconds=10)
+    name_prefix: str = "demo-ven"
+    client: OpenADRClient | None = field(default=None, repr=False)
+    opted_in: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return ven_name(self.index, self.name_prefix)
+
+    @property
+    def resource_id(self) -> str:
+        return f"building-{self.index}"
+
+    def build_client(self) -> OpenADRClient:
+        client = OpenADRClient(ven_name=self.name, vtn_url=self.vtn_url)
+        # Fixed ids, so that a restarted simulator describes the same report, not a new one.
+        client.add_report(
+            callback=self.read_power,
+            resource_id=self.resource_id,
+            measurement="REAL_POWER",  # powerReal, itemDescription "RealPower"
+            unit="W",
+            data_collection_mode="incremental",
+            report_specifier_id=f"{self.resource_id}-usage",
+            r_id=f"{self.resource_id}-power",
+            report_duration=timedelta(hours=1),
+            sampling_rate=self.report_interval,
+        )
+        client.add_handler("on_event", self.on_event)
+        client.add_handler("on_update_event", self.on_event)
+        return client
+
+    def read_power(self) -> float:
+        now = datetime.now(timezone.utc)
+        self.building.forget_finished(now)
+        return self.building.sample_watts(now)
+
+    async def on_event(self, event: dict) -> str:
+        descriptor = event.get("event_descriptor") or {}
+        event_id = str(descriptor.get("event_id"))
+        if descriptor.get("event_status") == "cancelled":
+            self.building.forget(event_id)
+            self.opted_in.discard(event_id)
+            log.info("%s: event %s cancelled; back to normal load", self.name, event_id)
+            return "optIn"
+        segments = segments_from_event(event)
+        self.building.respond_to(event_id, segments)
+        self.opted_in.add(event_id)
+        if segments:
+            deepest = max(s.shed for s in segments)
+            log.info("%s: opted in to event %s; shedding up to %d%% from %s to %s", self.name, event_id,
+                     round(deepest * 100), min(s.start for s in segments).isoformat(timespec="seconds"),
+                     max(s.end for s in segments).isoformat(timespec="seconds"))
+        else:
+            log.info("%s: opted in to event %s (no load change asked)", self.name, event_id)
+        return "optIn"
+
+    async def register(self) -> bool:
+        """One registration attempt; True when the VTN accepted us and the client is running."""
+        client = self.build_client()
+        try:
+            await client.run()
+        except Exception as e:  # openleadr raises on some transport failures instead of logging them
+            log.warning("%s: registration attempt failed: %s: %s", self.name, type(e).__name__, e)
+        if client.registration_id:
+            self.client = client
+            log.info("%s: registered as ven_id %s, reporting %s (peak %.0f kW) every %ss", self.name,
+                     client.ven_id, self.resource_id, self.building.peak_kw,
+                     int(self.report_interval.total_seconds()))
+            return True
+        await _quiet_stop(client)
+        return False
+
+    async def run(self, stop: asyncio.Event, retry_max: float = 30.0) -> None:
+        delay = 1.0
+        while not stop.is_set() and not await self.register():
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                delay = min(retry_max, delay * 2)
+        await stop.wait()
+        if self.client is not None:
+            await _quiet_stop(self.client)
+
+
+async def _quiet_stop(client: OpenADRClient) -> None:
+    try:
+        await client.stop()
+    except Exception:  # already stopped by openleadr itself (failed registration)
+        pass

@@ -1,0 +1,104 @@
+"""The simulator as a process against a plain openleadr VTN over real HTTP: registration, reports,
+optIn, and a load that drops while the event is active."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from openleadr import OpenADRServer
+
+from adrstack.runtime.ports import free_port
+from adrstack.simulator.load import SIMPLE_SHED, BuildingLoad
+from tests.helpers import eventually
+
+COUNT = 2
+
+
+class ReferenceVtn:
+    """Just enough VTN to watch what the simulated VENs do."""
+
+    def __init__(self, port: int) -> None:
+        self.names: dict[str, str] = {}  # ven_id -> ven_name
+        self.described: dict[str, tuple] = {}  # ven_id -> (resource_id, measurement, unit)
+        self.readings: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
+        self.opts: dict[str, str] = {}  # event_id -> opt type
+        self.server = OpenADRServer(vtn_id="REFVTN", http_host="127.0.0.1", http_port=port,
+                                    requested_poll_freq=timedelta(seconds=1))
+        self.server.add_handler("on_create_party_registration", self.on_create_party_registration)
+        self.server.add_handler("on_register_report", self.on_register_report)
+
+    async def on_create_party_registration(self, info):
+        ven_id = f"ven-{info['ven_name']}"
+        self.names[ven_id] = info["ven_name"]
+        return ven_id, f"reg-{info['ven_name']}"
+
+    async def on_register_report(self, ven_id, resource_id, measurement, unit, scale,
+                                 min_sampling_interval, max_sampling_interval):
+        self.described[ven_id] = (resource_id, measurement, unit)
+
+        async def on_data(data):
+            self.readings[ven_id].extend(data)
+
+        return on_data, min_sampling_interval
+
+    def on_opt(self, ven_id, event_id, opt_type):
+        self.opts[event_id] = opt_type
+
+
+@pytest.fixture
+async def vtn():
+    v = ReferenceVtn(free_port())
+    await v.server.run()
+    try:
+        yield v
+    finally:
+        await v.server.stop()
+
+
+async def test_simulated_fleet_registers_reports_and_sheds_load(vtn):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adrstack.simulator", "--count", str(COUNT), "--report-interval", "1",
+        "--vtn-url", f"http://127.0.0.1:{vtn.server.http_port}/OpenADR2/Simple/2.0b",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        await eventually(lambda: len(vtn.names) == COUNT, timeout=30, message="all VENs registered")
+        assert sorted(vtn.names.values()) == [f"demo-ven-{i}" for i in range(1, COUNT + 1)]
+        assert vtn.described["ven-demo-ven-2"] == ("building-2", "RealPower", "W")
+
+        await eventually(lambda: all(len(vtn.readings[v]) >= 3 for v in vtn.names), timeout=30,
+                         message="three readings from every VEN")
+        building = BuildingLoad(1)  # the simulator picks each building's peak reproducibly from its index
+        for at, watts in vtn.readings["ven-demo-ven-1"]:
+            baseline = building.baseline_kw(at) * 1000
+            assert 0.9 * baseline <= watts <= 1.1 * baseline, (at, watts, baseline)
+
+        start = datetime.now(timezone.utc)
+        vtn.server.add_event("ven-demo-ven-1", "simple", "level",
+                             [{"dtstart": start, "duration": timedelta(minutes=10), "signal_payload": 3.0}],
+                             callback=vtn.on_opt, event_id="shed-now")
+        await eventually(lambda: vtn.opts.get("shed-now") == "optIn", timeout=30, message="optIn")
+
+        def shed_readings():
+            return [(at, w) for at, w in vtn.readings["ven-demo-ven-1"] if at > start + timedelta(seconds=1)]
+
+        await eventually(lambda: len(shed_readings()) >= 3, timeout=30, message="readings during the event")
+        for at, watts in shed_readings()[-3:]:
+            expected = building.baseline_kw(at) * 1000 * (1 - SIMPLE_SHED[3])
+            assert 0.9 * expected <= watts <= 1.1 * expected, (at, watts, expected)
+        # The VEN that was not targeted keeps its normal load.
+        other = BuildingLoad(2)
+        at, watts = vtn.readings["ven-demo-ven-2"][-1]
+        assert watts >= 0.9 * other.baseline_kw(at) * 1000
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        out = (await asyncio.wait_for(proc.communicate(), 20))[0].decode()
+    assert proc.returncode == 0, out
+    assert "simulator stopped" in out
