@@ -1,0 +1,155 @@
+"""Pure command logic: parse a request, build or change a DrEvent, or say why not.
+
+No I/O here; :mod:`.handlers` does the KV and stream work around these functions.
+Error fields use the wire (snake_case) names, with list positions as ``intervals[0].duration``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import ValidationError
+
+from adrstack.shared import lifecycle
+from adrstack.shared.messages import (
+    CommandReply,
+    CreateEventCommand,
+    DrEvent,
+    ErrorCode,
+    EventStatus,
+    EventTargets,
+    Message,
+    ModifyEventCommand,
+)
+from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
+
+C = TypeVar("C", bound=Message)
+
+
+class CommandRejected(Exception):
+    """A command that cannot be carried out; becomes a failure CommandReply."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def reply(self) -> CommandReply:
+        return CommandReply.failure(self.code, self.message, self.field)
+
+
+def field_path(loc: tuple) -> str | None:
+    """('intervals', 0, 'duration') -> 'intervals[0].duration'; () -> None."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or None
+
+
+def parse_command(model: type[C], data: bytes) -> C:
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = field_path(tuple(first.get("loc", ())))
+        if first.get("type") == "json_invalid":
+            raise CommandRejected("invalid", f"request is not valid JSON: {first.get('msg')}") from None
+        message = first.get("msg", "invalid value")
+        raise CommandRejected("invalid", f"{field}: {message}" if field else message, field) from None
+
+
+def check_ven_ids(ven_ids: list[str]) -> None:
+    """Shape only; whether each VEN is registered is looked up in the vens bucket."""
+    for i, ven_id in enumerate(ven_ids):
+        if not is_valid_token(ven_id):
+            raise CommandRejected("invalid", f"ven_ids[{i}]: must be {TOKEN_RULE}", f"ven_ids[{i}]")
+
+
+def new_event_id() -> str:
+    return "evt-" + secrets.token_hex(6)
+
+
+def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> DrEvent:
+    """The DrEvent a create command asks for, with the status the clock gives it now."""
+    start_at = command.start_at or now
+    try:
+        event = DrEvent(
+            event_id=event_id,
+            modification_number=0,
+            status=EventStatus.FAR,
+            signal_name=command.signal_name,
+            signal_type=command.signal_type,
+            start_at=start_at,
+            intervals=command.intervals,
+            targets=EventTargets(ven_ids=list(command.ven_ids)),
+            priority=command.priority,
+            market_context=command.market_context,
+            response_required=command.response_required,
+            vtn_comment=command.vtn_comment,
+            notification=command.notification,
+            ramp_up=command.ramp_up,
+            recovery=command.recovery,
+            randomization=command.randomization,
+            created_at=now,
+            modified_at=now,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = field_path(tuple(first.get("loc", ())))
+        raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
+    status = lifecycle.status_at(event, now)
+    if status == EventStatus.COMPLETED:
+        raise CommandRejected("invalid", "start_at: the event would already be over", "start_at")
+    event.status = status
+    return event
+
+
+def ensure_modifiable(event: DrEvent) -> None:
+    if event.status in lifecycle.TERMINAL:
+        raise CommandRejected(
+            "conflict", f"event {event.event_id} is {event.status.value} and cannot be changed", "event_id"
+        )
+
+
+def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> DrEvent:
+    """The event after ``command``: next modification number, status from the clock."""
+    ensure_modifiable(event)
+    changes: dict = {}
+    for name in ("intervals", "start_at", "priority", "signal_name", "signal_type", "vtn_comment"):
+        value = getattr(command, name)
+        if value is not None:
+            changes[name] = value
+    if command.ven_ids is not None:
+        if not command.ven_ids:
+            raise CommandRejected("invalid", "ven_ids: at least one VEN is required", "ven_ids")
+        changes["targets"] = event.targets.model_copy(update={"ven_ids": list(command.ven_ids)})
+    changes["modification_number"] = event.modification_number + 1
+    changes["modified_at"] = now
+    modified = event.model_copy(update=changes)
+    # Re-validate: model_copy does not, and e.g. an empty interval list must not get through.
+    try:
+        modified = DrEvent.model_validate(modified.model_dump())
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = field_path(tuple(first.get("loc", ())))
+        raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
+    modified.status = lifecycle.status_at(modified, now)
+    return modified
+
+
+def apply_cancel(event: DrEvent, now: datetime) -> DrEvent:
+    if event.status == EventStatus.COMPLETED:
+        raise CommandRejected("conflict", f"event {event.event_id} is already completed", "event_id")
+    return event.model_copy(
+        update={
+            "status": EventStatus.CANCELLED,
+            "modification_number": event.modification_number + 1,
+            "modified_at": now,
+        }
+    )

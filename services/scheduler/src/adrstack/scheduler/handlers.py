@@ -1,0 +1,213 @@
+"""Request/reply command handlers: every request gets a CommandReply, whatever happens."""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from adrstack.shared import kv_keys
+from adrstack.shared.jetstream import publish
+from adrstack.shared.messages import (
+    CancelEventCommand,
+    CommandReply,
+    CreateEventCommand,
+    DrEvent,
+    EventStatus,
+    ModifyEventCommand,
+    Transition,
+    utcnow,
+)
+from adrstack.shared.subjects import InvalidIdError, Subjects
+
+from .commands import (
+    CommandRejected,
+    apply_cancel,
+    apply_modify,
+    build_event,
+    check_ven_ids,
+    new_event_id,
+    parse_command,
+)
+from .facts import decode_event, event_bytes, transition_fact
+
+log = logging.getLogger(__name__)
+
+# A clock status reached as the direct result of a command is announced like a timer transition.
+CLOCK_TRANSITIONS = {
+    EventStatus.FAR: Transition.FAR,
+    EventStatus.NEAR: Transition.NEAR,
+    EventStatus.ACTIVE: Transition.ACTIVE,
+    EventStatus.COMPLETED: Transition.COMPLETED,
+}
+
+
+class Unavailable(Exception):
+    """NATS could not store what the command needs; nothing was left half-done."""
+
+
+class CommandHandlers:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        events: KeyValue,
+        vens_bucket: str,
+        subjects: Subjects,
+        publish_timeout: float = 5.0,
+        retries: int = 5,
+    ):
+        self._js = js
+        self._events = events
+        self._vens_bucket = vens_bucket
+        self._vens: KeyValue | None = None
+        self._subjects = subjects
+        self._publish_timeout = publish_timeout
+        self._retries = retries
+
+    # ------------------------------------------------------------------ NATS entry point
+
+    def callback(self, verb: str) -> Callable[[Msg], Awaitable[None]]:
+        handler = {"create": self.create, "modify": self.modify, "cancel": self.cancel}[verb]
+
+        async def on_request(msg: Msg) -> None:
+            reply = await self.answer(handler, msg.data)
+            if not msg.reply:
+                log.warning("%s request without a reply subject; dropped", verb)
+                return
+            try:
+                await msg.respond(reply.to_bytes())
+            except Exception:
+                log.exception("could not send the %s reply", verb)
+
+        return on_request
+
+    async def answer(self, handler: Callable[[bytes], Awaitable[DrEvent]], data: bytes) -> CommandReply:
+        try:
+            return CommandReply.success(await handler(data))
+        except CommandRejected as e:
+            return e.reply()
+        except InvalidIdError as e:
+            return CommandReply.failure("invalid", str(e), e.what)
+        except Unavailable as e:
+            return CommandReply.failure("unavailable", str(e))
+        except Exception as e:
+            log.exception("command failed")
+            return CommandReply.failure("internal", f"{type(e).__name__}: {e}")
+
+    # ------------------------------------------------------------------ commands
+
+    async def create(self, data: bytes) -> DrEvent:
+        command = parse_command(CreateEventCommand, data)
+        await self._check_vens(command.ven_ids)
+        now = utcnow()
+        event = build_event(command, command.event_id or new_event_id(), now)
+        key = kv_keys.event_key(event.event_id)
+        try:
+            revision = await self._events.create(key, event_bytes(event))
+        except KeyWrongLastSequenceError:
+            raise CommandRejected("conflict", f"event {event.event_id} already exists", "event_id") from None
+        except Exception as e:
+            raise Unavailable(f"could not store event {event.event_id}: {e!r}") from e
+        try:
+            await self._publish(transition_fact(event, Transition.CREATED, now))
+        except Exception as e:
+            # The created fact is what everyone else learns from; without it, take the event back.
+            await self._take_back(key, revision, event.event_id)
+            raise Unavailable(f"could not publish the created fact of {event.event_id}: {e!r}") from e
+        if event.status == EventStatus.ACTIVE:
+            # The timer loop sees the stored status already equals the clock's, so it would not fire.
+            await self._announce(event, Transition.ACTIVE)
+        log.info("created event %s (%s)", event.event_id, event.status.value)
+        return event
+
+    async def modify(self, data: bytes) -> DrEvent:
+        command = parse_command(ModifyEventCommand, data)
+        if command.ven_ids is not None:
+            await self._check_vens(command.ven_ids)
+        return await self._change(command.event_id, Transition.MODIFIED, lambda ev, now: apply_modify(ev, command, now))
+
+    async def cancel(self, data: bytes) -> DrEvent:
+        command = parse_command(CancelEventCommand, data)
+        return await self._change(command.event_id, Transition.CANCELLED, apply_cancel)
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _change(self, event_id: str, transition: Transition, change) -> DrEvent:
+        """Read, change, publish the fact, then CAS the KV; a lost CAS race starts over."""
+        key = kv_keys.event_key(event_id)
+        for _ in range(self._retries):
+            try:
+                entry = await self._events.get(key)
+            except KeyNotFoundError:
+                raise CommandRejected("not_found", f"no event {event_id}", "event_id") from None
+            except Exception as e:
+                raise Unavailable(f"could not read event {event_id}: {e!r}") from e
+            current = decode_event(entry.value)
+            if transition == Transition.CANCELLED and current.status == EventStatus.CANCELLED:
+                return current  # cancelling twice is answered like the first time
+            now = utcnow()
+            changed = change(current, now)
+            try:
+                await self._publish(transition_fact(changed, transition, now))
+            except Exception as e:
+                raise Unavailable(f"could not publish the {transition.value} fact of {event_id}: {e!r}") from e
+            try:
+                await self._events.update(key, event_bytes(changed), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                log.info("event %s changed under a %s command; retrying", event_id, transition.value)
+                continue
+            except Exception as e:
+                raise Unavailable(f"could not store event {event_id}: {e!r}") from e
+            if (
+                transition == Transition.MODIFIED
+                and changed.status != current.status
+                and changed.status in CLOCK_TRANSITIONS
+            ):
+                await self._announce(changed, CLOCK_TRANSITIONS[changed.status])
+            log.info("%s event %s (#%d)", transition.value, event_id, changed.modification_number)
+            return changed
+        raise CommandRejected("conflict", f"event {event_id} kept changing; try again", "event_id")
+
+    async def _check_vens(self, ven_ids: list[str]) -> None:
+        check_ven_ids(ven_ids)
+        vens = await self._vens_kv()
+        for ven_id in ven_ids:
+            if vens is None:
+                raise CommandRejected("unknown_ven", f"unknown VEN {ven_id}", "ven_ids")
+            try:
+                await vens.get(kv_keys.ven_key(ven_id))
+            except KeyNotFoundError:
+                raise CommandRejected("unknown_ven", f"unknown VEN {ven_id}", "ven_ids") from None
+            except Exception as e:
+                raise Unavailable(f"could not look up VEN {ven_id}: {e!r}") from e
+
+    async def _vens_kv(self) -> KeyValue | None:
+        """The gateway's bucket, bound lazily: it owns and creates it."""
+        if self._vens is None:
+            try:
+                self._vens = await self._js.key_value(self._vens_bucket)
+            except BucketNotFoundError:
+                return None
+            except Exception as e:
+                raise Unavailable(f"could not open the VEN registry: {e!r}") from e
+        return self._vens
+
+    async def _publish(self, fact) -> None:
+        await publish(self._js, self._subjects.event(fact.event_id, fact.transition.value), fact, self._publish_timeout)
+
+    async def _announce(self, event: DrEvent, transition: Transition) -> None:
+        """Best effort: the command already succeeded; a lost announcement is only logged."""
+        try:
+            await self._publish(transition_fact(event, transition))
+        except Exception:
+            log.exception("could not publish %s of event %s", transition.value, event.event_id)
+
+    async def _take_back(self, key: str, revision: int, event_id: str) -> None:
+        try:
+            await self._events.delete(key, last=revision)
+        except Exception:
+            log.exception("could not remove half-created event %s", event_id)

@@ -1,0 +1,81 @@
+"""Wiring: connect, ensure the stream and bucket, serve commands, run the timer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from adrstack.shared.jetstream import connect, ensure_kv, ensure_stream
+
+from .handlers import CommandHandlers
+from .settings import SchedulerSettings
+from .timers import TransitionTimer
+
+log = logging.getLogger("adrstack.scheduler")
+
+
+class Scheduler:
+    """One scheduler replica; ``start`` returns once it serves commands and follows the bucket."""
+
+    def __init__(self, settings: SchedulerSettings):
+        self.settings = settings
+        self.nc = None
+        self.timer: TransitionTimer | None = None
+        self._timer_stop = asyncio.Event()
+        self._timer_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.nc = await connect(s, name="adrstack-scheduler")
+        js = self.nc.jetstream()
+        await ensure_stream(js, s)
+        events = await ensure_kv(js, s.events_bucket, history=s.events_history)
+        handlers = CommandHandlers(
+            js, events, s.vens_bucket, s.subjects, publish_timeout=s.publish_timeout, retries=s.command_retries
+        )
+        self.timer = TransitionTimer(
+            js,
+            events,
+            s.subjects,
+            max_sleep=s.timer_max_sleep,
+            resync_seconds=s.timer_resync_seconds,
+            publish_timeout=s.publish_timeout,
+        )
+        self._timer_task = asyncio.create_task(self.timer.run(self._timer_stop))
+        ready = asyncio.create_task(self.timer.ready.wait())
+        await asyncio.wait([ready, self._timer_task], return_when=asyncio.FIRST_COMPLETED)
+        if self._timer_task.done():
+            ready.cancel()
+            self._timer_task.result()  # raises why the timer loop could not start
+        for verb in ("create", "modify", "cancel"):
+            await self.nc.subscribe(s.subjects.cmd_event(verb), queue=s.queue_group, cb=handlers.callback(verb))
+        await self.nc.flush()
+        log.info("scheduler ready: commands on %s.cmd.event.*, events bucket %s", s.subject_prefix, s.events_bucket)
+
+    async def stop(self) -> None:
+        """Stop firing transitions, answer the requests in flight, then drain NATS."""
+        self._timer_stop.set()
+        if self._timer_task is not None:
+            with contextlib.suppress(Exception):
+                await self._timer_task
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        log.info("scheduler stopped")
+
+
+async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
+    scheduler = Scheduler(settings)
+    try:
+        await scheduler.start()
+        await stop.wait()
+    finally:
+        await scheduler.stop()
+
+
+def main() -> None:
+    from adrstack.shared.runner import run_service
+
+    settings = SchedulerSettings()
+    run_service(lambda stop: serve(settings, stop), settings.log_level)

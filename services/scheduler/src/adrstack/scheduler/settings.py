@@ -1,0 +1,19 @@
+"""Scheduler configuration (environment: ``NATS_URL`` plus ``ADRSTACK_*``)."""
+
+from __future__ import annotations
+
+from adrstack.shared.settings import CommonSettings
+
+
+class SchedulerSettings(CommonSettings):
+    # Replicas share command requests through this core-NATS queue group.
+    queue_group: str = "scheduler"
+    # KV history of the events bucket: enough to see the last few transitions of an event.
+    events_history: int = 5
+    # Upper bound on how long the timer loop sleeps, so clock jumps are noticed quickly.
+    timer_max_sleep: float = 1.0
+    # A full re-read of the events bucket, in case a KV watch silently stopped (reconnects).
+    timer_resync_seconds: float = 30.0
+    publish_timeout: float = 5.0
+    # Optimistic-concurrency retries for a command that loses a CAS race.
+    command_retries: int = 5

@@ -1,0 +1,74 @@
+"""Real NATS JetStream for the scheduler tests: replicas, requests, and reading the stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import nats
+import pytest
+
+from adrstack.scheduler.service import Scheduler
+from adrstack.scheduler.settings import SchedulerSettings
+from adrstack.shared import kv_keys
+from adrstack.shared.jetstream import ensure_kv, ensure_stream
+from adrstack.shared.messages import CommandReply, DrEvent, EventTransition, VenRecord, decode
+
+
+class Harness:
+    def __init__(self, settings: SchedulerSettings, nc):
+        self.settings = settings
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.subjects = settings.subjects
+        self.replicas: list[Scheduler] = []
+
+    async def start_replica(self) -> Scheduler:
+        scheduler = Scheduler(self.settings)
+        await scheduler.start()
+        self.replicas.append(scheduler)
+        return scheduler
+
+    async def stop_replica(self, scheduler: Scheduler) -> None:
+        await scheduler.stop()
+        self.replicas.remove(scheduler)
+
+    async def register_ven(self, ven_id: str) -> None:
+        vens = await ensure_kv(self.js, self.settings.vens_bucket)
+        record = VenRecord(
+            ven_id=ven_id, ven_name=f"name-{ven_id}", registration_id=f"reg-{ven_id}", registered_at=datetime.now(timezone.utc)
+        )
+        await vens.put(kv_keys.ven_key(ven_id), record.model_dump_json().encode())
+
+    async def request(self, verb: str, body: dict | bytes) -> CommandReply:
+        data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+        msg = await self.nc.request(self.subjects.cmd_event(verb), data, timeout=10)
+        return decode(CommandReply, msg.data)
+
+    async def stored(self, event_id: str) -> DrEvent:
+        kv = await self.js.key_value(self.settings.events_bucket)
+        return DrEvent.model_validate_json((await kv.get(kv_keys.event_key(event_id))).value)
+
+    async def count(self, event_id: str, transition: str) -> int:
+        """How many messages the stream holds on this event's transition subject."""
+        subject = self.subjects.event(event_id, transition)
+        info = await self.js.stream_info(self.settings.stream_name, subjects_filter=subject)
+        return (info.state.subjects or {}).get(subject, 0)
+
+    async def last_fact(self, event_id: str, transition: str) -> EventTransition:
+        msg = await self.js.get_last_msg(self.settings.stream_name, self.subjects.event(event_id, transition))
+        return decode(EventTransition, msg.data)
+
+
+@pytest.fixture
+async def harness(isolated_settings):
+    settings = SchedulerSettings(**isolated_settings.model_dump())
+    nc = await nats.connect(settings.nats_url)
+    await ensure_stream(nc.jetstream(), settings)
+    h = Harness(settings, nc)
+    try:
+        yield h
+    finally:
+        for scheduler in list(h.replicas):
+            await scheduler.stop()
+        await nc.close()

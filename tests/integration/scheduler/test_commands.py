@@ -1,0 +1,133 @@
+"""Create / modify / cancel over real core-NATS request/reply against a running scheduler."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from nats.js.errors import KeyNotFoundError
+
+from adrstack.shared import kv_keys
+
+HOUR = [{"duration": "PT1H", "payload": 2.0}]
+
+
+def later(**delta) -> str:
+    return (datetime.now(timezone.utc) + timedelta(**delta)).isoformat()
+
+
+@pytest.fixture
+async def running(harness):
+    await harness.register_ven("ven-1")
+    await harness.register_ven("ven-2")
+    await harness.start_replica()
+    return harness
+
+
+async def test_create_stores_the_event_and_publishes_created(running):
+    reply = await running.request(
+        "create", {"event_id": "ev-1", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=2)}
+    )
+    assert reply.ok, reply.error
+    assert reply.event.event_id == "ev-1" and reply.event.status.value == "far"
+    stored = await running.stored("ev-1")
+    assert stored.status.value == "far" and stored.targets.ven_ids == ["ven-1"]
+    fact = await running.last_fact("ev-1", "created")
+    assert fact.event == stored and fact.transition.value == "created"
+
+
+async def test_create_generates_an_id_and_starts_now_by_default(running):
+    reply = await running.request("create", {"ven_ids": ["ven-1"], "intervals": HOUR})
+    assert reply.ok, reply.error
+    event_id = reply.event.event_id
+    assert event_id.startswith("evt-")
+    assert abs((reply.event.start_at - datetime.now(timezone.utc)).total_seconds()) < 10
+    # Already active when created: the active transition is announced right away.
+    assert reply.event.status.value == "active"
+    assert await running.count(event_id, "created") == 1
+    assert await running.count(event_id, "active") == 1
+
+
+async def test_unknown_ven_is_refused_and_nothing_stored(running):
+    reply = await running.request("create", {"event_id": "ev-u", "ven_ids": ["ven-1", "ghost"], "intervals": HOUR})
+    assert not reply.ok and reply.error.code == "unknown_ven" and reply.error.field == "ven_ids"
+    assert "ghost" in reply.error.message
+    with pytest.raises(KeyNotFoundError):
+        await running.stored("ev-u")
+    assert await running.count("ev-u", "created") == 0
+
+
+async def test_duplicate_event_id_is_a_conflict(running):
+    body = {"event_id": "ev-dup", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=1)}
+    assert (await running.request("create", body)).ok
+    reply = await running.request("create", {**body, "intervals": [{"duration": "PT5M", "payload": 1}]})
+    assert not reply.ok and reply.error.code == "conflict" and reply.error.field == "event_id"
+    assert (await running.stored("ev-dup")).intervals[0].duration == timedelta(hours=1)
+    assert await running.count("ev-dup", "created") == 1
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (b"{this is not json", None),
+        ({"ven_ids": ["ven-1"], "intervals": []}, "intervals"),
+        ({"ven_ids": ["ven-1"], "intervals": [{"duration": "often", "payload": 1}]}, "intervals[0].duration"),
+        ({"ven_ids": ["ven-1"], "intervals": HOUR, "start_at": "2030-01-01T10:00:00"}, "start_at"),
+        ({"ven_ids": [], "intervals": HOUR}, "ven_ids"),
+    ],
+)
+async def test_invalid_requests_get_an_invalid_reply_naming_the_field(running, body, field):
+    reply = await running.request("create", body)
+    assert not reply.ok and reply.error.code == "invalid" and reply.error.field == field
+
+
+async def test_modify_then_cancel(running):
+    created = await running.request(
+        "create", {"event_id": "ev-m", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=3)}
+    )
+    assert created.ok
+    reply = await running.request(
+        "modify", {"event_id": "ev-m", "intervals": [{"duration": "PT30M", "payload": 3.0}], "ven_ids": ["ven-2"]}
+    )
+    assert reply.ok, reply.error
+    assert reply.event.modification_number == 1 and reply.event.intervals[0].payload == 3.0
+    stored = await running.stored("ev-m")
+    assert stored.modification_number == 1 and stored.targets.ven_ids == ["ven-2"]
+    assert (await running.last_fact("ev-m", "modified")).event == stored
+
+    cancelled = await running.request("cancel", {"event_id": "ev-m"})
+    assert cancelled.ok and cancelled.event.status.value == "cancelled"
+    assert cancelled.event.modification_number == 2
+    assert (await running.stored("ev-m")).status.value == "cancelled"
+    assert (await running.last_fact("ev-m", "cancelled")).event.modification_number == 2
+
+    again = await running.request("cancel", {"event_id": "ev-m"})
+    assert again.ok and again.event.modification_number == 2
+    assert await running.count("ev-m", "cancelled") == 1
+
+    refused = await running.request("modify", {"event_id": "ev-m", "priority": 1})
+    assert not refused.ok and refused.error.code == "conflict"
+    assert (await running.stored("ev-m")).modification_number == 2
+
+
+async def test_modify_with_an_unknown_ven_or_event(running):
+    assert (await running.request(
+        "create", {"event_id": "ev-x", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=3)}
+    )).ok
+    reply = await running.request("modify", {"event_id": "ev-x", "ven_ids": ["nobody"]})
+    assert reply.error.code == "unknown_ven"
+    assert (await running.stored("ev-x")).modification_number == 0
+    missing = await running.request("modify", {"event_id": "nope", "priority": 1})
+    assert missing.error.code == "not_found"
+    bad = await running.request("cancel", {"event_id": "bad.id"})
+    assert bad.error.code == "invalid" and bad.error.field == "event_id"
+
+
+async def test_unpublishable_create_leaves_nothing_behind(running):
+    # Without the stream the created fact cannot be stored: the event must be taken back.
+    await running.js.delete_stream(running.settings.stream_name)
+    reply = await running.request("create", {"event_id": "ev-half", "ven_ids": ["ven-1"], "intervals": HOUR})
+    assert not reply.ok and reply.error.code == "unavailable"
+    kv = await running.js.key_value(running.settings.events_bucket)
+    with pytest.raises(KeyNotFoundError):
+        await kv.get(kv_keys.event_key("ev-half"))
