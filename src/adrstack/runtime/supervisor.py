@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Awaitable, Callable, Iterable, TextIO
 
 from .lifeline import die_with_parent
 from .logprefix import LinePrefixer, prefix
@@ -196,3 +196,27 @@ class Supervisor:
                 self.write(line)
         for line in lines.finish():
             self.write(line)
+
+
+async def run_until_signalled(sup: Supervisor, specs: Iterable[ChildSpec],
+                              when_started: Callable[[Supervisor], Awaitable[None]] | None = None) -> None:
+    """Start ``specs``, run ``when_started`` alongside, and on SIGINT/SIGTERM stop everything."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    extra: asyncio.Task | None = None
+    try:
+        for spec in specs:
+            sup.start(spec)
+        if when_started is not None:
+            extra = asyncio.create_task(when_started(sup))
+        await stop.wait()
+    finally:
+        if extra is not None:
+            extra.cancel()
+        sup.say(f"stopping (SIGTERM to every child, SIGKILL after {sup.stop_timeout:g}s)")
+        await sup.stop()
+        for sig in signals:
+            loop.remove_signal_handler(sig)

@@ -17,7 +17,7 @@ from .infra import Infra, display_url
 from .logprefix import prefix
 from .options import UpOptions
 from .ports import port_is_free
-from .supervisor import SUPERVISOR_NAME, ChildSpec, Supervisor
+from .supervisor import SUPERVISOR_NAME, ChildSpec, Supervisor, run_until_signalled
 
 VTN_PATH = "/OpenADR2/Simple/2.0b"
 NAME_WIDTH = 9  # the longest child name: "scheduler", "telemetry", "simulator"
@@ -125,15 +125,7 @@ async def wait_healthy(sup: Supervisor, urls: dict[str, str]) -> None:
 
 async def supervise(opts: UpOptions, env: dict[str, str], nats_url: str, database_url: str,
                     out: TextIO) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    sup = Supervisor(out, width=NAME_WIDTH)
-    for service in SERVICES:
-        sup.start(ChildSpec(service.name, service_argv(service), env))
-
-    async def when_healthy() -> None:
+    async def when_started(sup: Supervisor) -> None:
         host = local_host(opts.host)
         await wait_healthy(sup, {
             "gateway": f"http://{host}:{opts.vtn_port}/health",
@@ -144,16 +136,8 @@ async def supervise(opts: UpOptions, env: dict[str, str], nats_url: str, databas
             sup.say(f"starting {opts.demo} simulated VEN(s)")
             sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts), env))
 
-    ready = asyncio.create_task(when_healthy())
-    try:
-        await stop.wait()
-    finally:
-        ready.cancel()
-        sup.say("stopping (SIGTERM to every service, SIGKILL after "
-                f"{sup.stop_timeout:g}s)")
-        await sup.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+    specs = [ChildSpec(service.name, service_argv(service), env) for service in SERVICES]
+    await run_until_signalled(Supervisor(out, width=NAME_WIDTH), specs, when_started)
 
 
 def first_line(e: BaseException) -> str:

@@ -1,0 +1,3 @@
+from standin_service import main
+
+main("scheduler")

@@ -1,0 +1,94 @@
+"""`adrstack` arguments and their environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adrstack.runtime.options import UpOptions, default_data_dir, parse
+
+
+def up(argv=(), env=None) -> UpOptions:
+    return parse(["up", *argv], {"HOME": "/home/u", **(env or {})}).options
+
+
+def test_defaults():
+    o = up()
+    assert (o.vtn_port, o.api_port, o.demo, o.poll_interval, o.host) == (8080, 8000, 0, 10.0, "0.0.0.0")
+    assert o.data_dir == Path("/home/u/.local/share/adrstack")
+
+
+def test_environment_overrides_defaults():
+    o = up(env={"ADRSTACK_VTN_PORT": "9080", "ADRSTACK_API_PORT": "9000", "ADRSTACK_DATA_DIR": "/srv/adr",
+                "ADRSTACK_DEMO": "3", "ADRSTACK_POLL_INTERVAL": "2.5", "ADRSTACK_HOST": "127.0.0.1"})
+    assert o == UpOptions(9080, 9000, Path("/srv/adr"), 3, 2.5, "127.0.0.1")
+
+
+def test_command_line_overrides_environment():
+    o = up(["--vtn-port", "7000", "--api-port", "7001", "--demo", "5", "--poll-interval", "1", "--host", "::1",
+            "--data-dir", "/data"],
+           env={"ADRSTACK_VTN_PORT": "9080", "ADRSTACK_API_PORT": "9000", "ADRSTACK_DEMO": "3",
+                "ADRSTACK_POLL_INTERVAL": "20", "ADRSTACK_HOST": "10.0.0.1", "ADRSTACK_DATA_DIR": "/srv"})
+    assert o == UpOptions(7000, 7001, Path("/data"), 5, 1.0, "::1")
+
+
+def test_empty_environment_variable_means_default():
+    assert up(env={"ADRSTACK_VTN_PORT": "", "ADRSTACK_DEMO": ""}).vtn_port == 8080
+
+
+def test_relative_data_dir_is_made_absolute_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert up(["--data-dir", "state"]).data_dir == tmp_path / "state"
+    assert up(["--data-dir", "~/x"]).data_dir == Path.home() / "x"
+
+
+@pytest.mark.parametrize("env,platform,expected", [
+    ({"HOME": "/h"}, "linux", "/h/.local/share/adrstack"),
+    ({"HOME": "/h", "XDG_DATA_HOME": "/xdg"}, "linux", "/xdg/adrstack"),
+    ({"HOME": "/h", "XDG_DATA_HOME": "relative"}, "linux", "/h/.local/share/adrstack"),
+    ({"HOME": "/h"}, "darwin", "/h/Library/Application Support/adrstack"),
+])
+def test_default_data_dir_is_per_user_and_absolute(env, platform, expected):
+    d = default_data_dir(env, platform)
+    assert d == Path(expected) and d.is_absolute()
+
+
+def test_poll_interval_is_passed_on_as_the_user_wrote_whole_seconds():
+    assert up(["--poll-interval", "10"]).poll_interval_text == "10"
+    assert up(["--poll-interval", "0.5"]).poll_interval_text == "0.5"
+
+
+@pytest.mark.parametrize("argv,env,needle", [
+    (["--vtn-port", "0"], {}, "--vtn-port"),
+    (["--vtn-port", "http"], {}, "--vtn-port"),
+    (["--demo", "-1"], {}, "--demo"),
+    (["--poll-interval", "0"], {}, "--poll-interval"),
+    ([], {"ADRSTACK_API_PORT": "99999"}, "ADRSTACK_API_PORT='99999' is not a valid port"),
+    ([], {"ADRSTACK_POLL_INTERVAL": "soon"}, "ADRSTACK_POLL_INTERVAL"),
+    (["--vtn-port", "8000"], {}, "--vtn-port and --api-port are both 8000"),
+])
+def test_bad_values_are_one_line_usage_errors(argv, env, needle, capsys):
+    with pytest.raises(SystemExit) as e:
+        up(argv, env)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1, err
+
+
+def test_bad_up_environment_does_not_break_migrate():
+    args = parse(["migrate"], {"ADRSTACK_VTN_PORT": "nope", "DATABASE_URL": "postgresql://u@h/db"})
+    assert args.database_url == "postgresql://u@h/db"
+
+
+def test_migrate_needs_a_database(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(["migrate"], {})
+    assert e.value.code == 2 and "DATABASE_URL" in capsys.readouterr().err
+    assert parse(["migrate", "--database-url", "postgresql://x@y/z"], {}).database_url == "postgresql://x@y/z"
+
+
+def test_a_command_is_required(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse([], {})
+    assert e.value.code == 2
