@@ -109,11 +109,11 @@ class FakeScheduler:
         event = self.events.get(cmd.event_id)
         if event is None:
             return CommandReply.failure("not_found", f"no event {cmd.event_id!r}", "event_id")
-        changes = {k: v for k, v in cmd.model_dump(exclude={"id", "occurred_at", "schema_version", "event_id"}).items() if v is not None}
-        if "ven_ids" in changes:
-            changes["targets"] = EventTargets(ven_ids=changes.pop("ven_ids"))
+        fields = ("intervals", "start_at", "priority", "signal_name", "signal_type", "vtn_comment")
+        changes = {f: getattr(cmd, f) for f in fields if getattr(cmd, f) is not None}
+        if cmd.ven_ids is not None:
+            changes["targets"] = EventTargets(ven_ids=cmd.ven_ids)
         updated = event.model_copy(update={**changes, "modification_number": event.modification_number + 1})
-        updated = DrEvent.model_validate(updated.model_dump())
         self.events[cmd.event_id] = updated
         return CommandReply.success(updated)
 

@@ -1,0 +1,124 @@
+"""Mutations are scheduler commands over real NATS request/reply (a fake scheduler answers)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from adrstack.shared.messages import CreateEventCommand, decode
+
+from .helpers import FakeScheduler, gql
+
+CREATE = """mutation($input: CreateEventInput!) {
+  createEvent(input: $input) { eventId status modificationNumber signalName signalType startAt endAt
+    intervals { duration payload } targets { venIds } responses { venId } } }"""
+
+
+def intervals(*pairs):
+    return [{"duration": d, "payload": p} for d, p in pairs]
+
+
+async def test_create_event(client, scheduler):
+    start = datetime.now(timezone.utc) + timedelta(hours=2)
+    data = await gql(client, CREATE, {"input": {
+        "venIds": ["ven-a", "ven-b"], "intervals": intervals(("PT1H", 2.0), ("PT30M", 1.0)),
+        "startAt": start.isoformat(), "eventId": "ev-created", "priority": 2,
+    }})
+    assert "errors" not in data, data
+    ev = data["data"]["createEvent"]
+    assert ev["eventId"] == "ev-created"
+    assert ev["status"] == "far"
+    assert ev["modificationNumber"] == 0
+    assert (ev["signalName"], ev["signalType"]) == ("SIMPLE", "level")
+    assert ev["intervals"] == intervals(("PT1H", 2.0), ("PT30M", 1.0))
+    assert ev["targets"] == {"venIds": ["ven-a", "ven-b"]}
+    assert ev["responses"] == []
+    assert datetime.fromisoformat(ev["startAt"]) == start
+    assert datetime.fromisoformat(ev["endAt"]) == start + timedelta(minutes=90)
+    (subject, payload), = scheduler.requests
+    assert subject == scheduler.subjects.cmd_event("create")
+    cmd = decode(CreateEventCommand, payload)
+    assert cmd.event_id == "ev-created" and cmd.priority == 2 and cmd.ven_ids == ["ven-a", "ven-b"]
+
+
+async def test_create_event_defaults_start_now(client, scheduler):
+    before = datetime.now(timezone.utc)
+    data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1))}})
+    ev = data["data"]["createEvent"]
+    assert ev["eventId"]
+    assert before <= datetime.fromisoformat(ev["startAt"]) <= datetime.now(timezone.utc)
+    assert ev["status"] == "active"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"venIds": []}, "venIds"),
+    ({"venIds": ["ven-a", "bad id"]}, "venIds[1]"),
+    ({"intervals": []}, "intervals"),
+    ({"intervals": intervals(("1 hour", 1))}, "intervals[0].duration"),
+    ({"intervals": intervals(("PT1H", 1), ("PT0S", 1))}, "intervals[1].duration"),
+    ({"intervals": intervals(("-PT1H", 1))}, "intervals[0].duration"),
+    ({"startAt": "2030-01-01T12:00:00"}, "startAt"),
+    ({"eventId": "not/valid"}, "eventId"),
+    ({"eventId": "x" * 129}, "eventId"),
+])
+async def test_invalid_input_names_the_field_and_sends_nothing(client, scheduler, change, field):
+    data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), **change}})
+    assert data["data"] is None
+    (error,) = data["errors"]
+    assert error["message"].startswith(f"{field}: "), error
+    assert error["extensions"] == {"code": "INVALID", "field": field}
+    # A valid command right after is the first (and only) request the scheduler sees.
+    ok = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1))}})
+    assert "errors" not in ok
+    assert len(scheduler.requests) == 1
+
+
+async def test_unknown_ven_from_the_scheduler_names_ven_ids(client, scheduler):
+    data = await gql(client, CREATE, {"input": {"venIds": ["ven-a", "ven-unknown"], "intervals": intervals(("PT1H", 1))}})
+    (error,) = data["errors"]
+    assert error["extensions"] == {"code": "UNKNOWN_VEN", "field": "venIds"}
+    assert "ven-unknown" in error["message"] and error["message"].startswith("venIds: ")
+    assert len(scheduler.requests) == 1
+
+
+async def test_existing_event_id_is_a_conflict(client, scheduler):
+    variables = {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), "eventId": "dup"}}
+    assert "errors" not in await gql(client, CREATE, variables)
+    data = await gql(client, CREATE, variables)
+    assert data["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "eventId"}
+
+
+async def test_scheduler_not_running(client):
+    data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1))}})
+    assert data["data"] is None
+    (error,) = data["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE"
+    assert "scheduler did not answer" in error["message"]
+
+
+async def test_scheduler_hangs(app, client, nc, api_settings):
+    app.state.api.scheduler._timeout = 0.3  # a hung scheduler should not cost 2 s here
+    silent = await FakeScheduler(nc, api_settings.subjects, {"ven-a"}, silent=True).start()
+    try:
+        data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1))}})
+    finally:
+        await silent.stop()
+    (error,) = data["errors"]
+    assert error["extensions"]["code"] == "UNAVAILABLE"
+    assert "scheduler did not answer" in error["message"] and "within" in error["message"]
+    assert len(silent.requests) == 1
+
+
+async def test_modify_and_cancel(client, scheduler):
+    await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), "eventId": "ev-m"}})
+    modified = await gql(client, """mutation($input: ModifyEventInput!) {
+        modifyEvent(input: $input) { eventId modificationNumber intervals { duration payload } } }""",
+        {"input": {"eventId": "ev-m", "intervals": intervals(("PT2H", 3))}})
+    assert modified["data"]["modifyEvent"] == {
+        "eventId": "ev-m", "modificationNumber": 1, "intervals": intervals(("PT2H", 3.0))}
+    cancelled = await gql(client, """mutation { cancelEvent(eventId: "ev-m") { eventId status modificationNumber } }""")
+    assert cancelled["data"]["cancelEvent"] == {"eventId": "ev-m", "status": "cancelled", "modificationNumber": 2}
+    missing = await gql(client, """mutation { cancelEvent(eventId: "ev-none") { eventId } }""")
+    assert missing["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": "eventId"}
+    assert [s.rsplit(".", 1)[1] for s, _ in scheduler.requests] == ["create", "modify", "cancel", "cancel"]

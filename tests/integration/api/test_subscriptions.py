@@ -1,0 +1,139 @@
+"""GraphQL subscriptions over a real websocket (uvicorn in-process) fed by real NATS facts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from adrstack.api.app import create_app
+from adrstack.runtime.ports import free_port
+from adrstack.shared.jetstream import ensure_stream, publish
+from adrstack.shared.messages import (
+    DrEvent,
+    EventInterval,
+    EventStatus,
+    EventTargets,
+    EventTransition,
+    Transition,
+    VenRegistered,
+    VenSeen,
+    utcnow,
+)
+
+from .helpers import eventually
+
+RECV_TIMEOUT = 10.0
+
+
+@pytest.fixture
+async def server(api_settings):
+    port = free_port()
+    config = uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    await eventually(lambda: srv.started or task.done(), timeout=15)
+    assert not task.done(), "uvicorn did not start"
+    yield f"127.0.0.1:{port}"
+    srv.should_exit = True
+    await asyncio.wait_for(task, 20)
+
+
+@pytest.fixture
+async def js(nc, api_settings):
+    js = nc.jetstream()
+    await ensure_stream(js, api_settings)
+    return js
+
+
+async def live_subscriptions(host: str) -> int:
+    async with httpx.AsyncClient() as c:
+        return (await c.get(f"http://{host}/health")).json()["subscriptions"]
+
+
+async def recv(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
+
+
+async def transport_ws_subscribe(ws, query: str, sub_id: str = "1") -> None:
+    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    assert (await recv(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": sub_id, "type": "subscribe", "payload": {"query": query}}))
+
+
+def transition(event_id: str, kind: Transition, status: EventStatus, mod: int = 0) -> EventTransition:
+    event = DrEvent(
+        event_id=event_id, status=status, modification_number=mod, start_at=utcnow() + timedelta(hours=1),
+        intervals=[EventInterval(duration=timedelta(hours=1), payload=2)], targets=EventTargets(ven_ids=["ven-a"]),
+    )
+    return EventTransition(event_id=event_id, transition=kind, event=event)
+
+
+EVENT_UPDATES = """subscription { eventUpdates { eventId transition status modificationNumber occurredAt
+  event { intervals { duration payload } targets { venIds } } } }"""
+
+
+async def test_event_updates_receives_a_fact_and_unsubscribes_on_disconnect(server, js, api_settings):
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await transport_ws_subscribe(ws, EVENT_UPDATES)
+        await eventually(lambda: live_subscriptions(server), timeout=10)
+        fact = transition("ev-sub", Transition.CREATED, EventStatus.FAR)
+        await publish(js, api_settings.subjects.event("ev-sub", "created"), fact)
+        msg = await recv(ws)
+        assert msg["type"] == "next" and msg["id"] == "1", msg
+        update = msg["payload"]["data"]["eventUpdates"]
+        assert update["eventId"] == "ev-sub"
+        assert (update["transition"], update["status"], update["modificationNumber"]) == ("created", "far", 0)
+        assert update["occurredAt"] == fact.occurred_at.isoformat()
+        assert update["event"] == {"intervals": [{"duration": "PT1H", "payload": 2.0}], "targets": {"venIds": ["ven-a"]}}
+
+        await publish(js, api_settings.subjects.event("ev-sub", "cancelled"),
+                      transition("ev-sub", Transition.CANCELLED, EventStatus.CANCELLED, 1))
+        update = (await recv(ws))["payload"]["data"]["eventUpdates"]
+        assert (update["transition"], update["status"], update["modificationNumber"]) == ("cancelled", "cancelled", 1)
+    # The client went away: the NATS subscription behind it is gone too.
+    await eventually(lambda: no_live_subscriptions(server), timeout=10)
+
+
+async def no_live_subscriptions(host: str) -> bool:
+    return await live_subscriptions(host) == 0
+
+
+async def test_event_updates_for_one_event_only(server, js, api_settings):
+    query = 'subscription { eventUpdates(eventId: "ev-2") { eventId transition } }'
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await transport_ws_subscribe(ws, query)
+        await eventually(lambda: live_subscriptions(server), timeout=10)
+        await publish(js, api_settings.subjects.event("ev-1", "created"), transition("ev-1", Transition.CREATED, EventStatus.FAR))
+        await publish(js, api_settings.subjects.event("ev-2", "near"), transition("ev-2", Transition.NEAR, EventStatus.NEAR))
+        update = (await recv(ws))["payload"]["data"]["eventUpdates"]
+        assert update == {"eventId": "ev-2", "transition": "near"}
+
+
+async def test_ven_activity_over_the_legacy_graphql_ws_protocol(server, js, api_settings):
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await recv(ws))["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "a", "type": "start",
+                                  "payload": {"query": "subscription { venActivity { venId kind occurredAt } }"}}))
+        await eventually(lambda: live_subscriptions(server), timeout=10)
+        registered = VenRegistered(ven_id="ven-a", ven_name="building-a", registration_id="reg-a")
+        seen = VenSeen(ven_id="ven-b")
+        await publish(js, api_settings.subjects.ven_registered("ven-a"), registered)
+        await publish(js, api_settings.subjects.seen("ven-b"), seen)
+        got = []
+        while len(got) < 2:
+            msg = await recv(ws)
+            if msg["type"] == "ka":
+                continue
+            assert msg["type"] == "data", msg
+            got.append(msg["payload"]["data"]["venActivity"])
+        assert got == [
+            {"venId": "ven-a", "kind": "registered", "occurredAt": registered.occurred_at.isoformat()},
+            {"venId": "ven-b", "kind": "seen", "occurredAt": seen.occurred_at.isoformat()},
+        ]
