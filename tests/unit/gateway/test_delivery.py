@@ -1,0 +1,82 @@
+"""When a VEN must be sent oadrDistributeEvent, and what it is shown."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from adrstack.gateway.delivery import DeliveryRecord, plan_delivery, seen_due
+from adrstack.shared.messages import DrEvent, EventInterval, EventStatus, EventTargets
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def event(event_id="e1", start=NOW + timedelta(hours=1), mod=0, status=EventStatus.FAR) -> DrEvent:
+    return DrEvent(event_id=event_id, status=status, start_at=start, modification_number=mod,
+                   intervals=[EventInterval(duration=timedelta(hours=1), payload=1)],
+                   targets=EventTargets(ven_ids=["v"]))
+
+
+def shown(plan):
+    return [(e.event_id, e.modification_number, s.value) for e, s in plan.items]
+
+
+def test_new_event_is_a_change_and_then_it_is_not():
+    plan = plan_delivery([event()], DeliveryRecord(), NOW)
+    assert plan.changed and shown(plan) == [("e1", 0, "far")]
+    again = plan_delivery([event()], plan.record, NOW + timedelta(seconds=1))
+    assert not again.changed
+
+
+def test_modification_and_clock_transitions_are_changes():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    assert plan_delivery([event(mod=1)], record, NOW).changed
+    # far -> near (5 minutes before start by default) -> active
+    assert plan_delivery([event()], record, NOW + timedelta(minutes=56)).changed
+    near = plan_delivery([event()], record, NOW + timedelta(minutes=56))
+    assert shown(near) == [("e1", 0, "near")]
+    active = plan_delivery([event()], near.record, NOW + timedelta(hours=1, minutes=1))
+    assert active.changed and shown(active) == [("e1", 0, "active")]
+
+
+def test_completed_is_shown_once_then_dropped():
+    active = plan_delivery([event(start=NOW - timedelta(minutes=30))], DeliveryRecord(), NOW)
+    done = plan_delivery([event(start=NOW - timedelta(minutes=30))], active.record, NOW + timedelta(hours=1))
+    assert done.changed and shown(done) == [("e1", 0, "completed")]
+    after = plan_delivery([event(start=NOW - timedelta(minutes=30))], done.record, NOW + timedelta(hours=2))
+    assert not after.changed and after.items == []
+
+
+def test_cancelled_is_shown_once_to_vens_that_knew_the_event():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    cancelled = event(mod=1, status=EventStatus.CANCELLED)
+    plan = plan_delivery([cancelled], record, NOW)
+    assert plan.changed and shown(plan) == [("e1", 1, "cancelled")]
+    assert not plan_delivery([cancelled], plan.record, NOW).changed
+    # A VEN that never saw the event is not bothered with its end.
+    assert plan_delivery([cancelled], DeliveryRecord(), NOW).items == []
+
+
+def test_other_events_stay_in_the_distribution():
+    record = plan_delivery([event("a"), event("b")], DeliveryRecord(), NOW).record
+    plan = plan_delivery([event("a", mod=1), event("b")], record, NOW)
+    assert plan.changed and {i for i, _, _ in shown(plan)} == {"a", "b"}
+
+
+def test_event_that_vanished_from_kv_is_a_change_with_nothing_to_show():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    plan = plan_delivery([], record, NOW)
+    assert plan.changed and plan.items == [] and plan.record.pending == {}
+
+
+def test_record_round_trips_through_json():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    again = DeliveryRecord.model_validate_json(record.to_bytes())
+    assert not plan_delivery([event()], again, NOW).changed
+
+
+def test_seen_is_rate_limited():
+    interval = timedelta(seconds=60)
+    assert seen_due(DeliveryRecord(), NOW, interval)
+    assert not seen_due(DeliveryRecord(seen_at=NOW - timedelta(seconds=59)), NOW, interval)
+    assert seen_due(DeliveryRecord(seen_at=NOW - timedelta(seconds=60)), NOW, interval)
+    assert seen_due(DeliveryRecord(seen_at=NOW + timedelta(hours=1)), NOW, interval)  # clock went back
