@@ -26,7 +26,7 @@ from .validation import IntervalSpec, check_token, create_command
 EVENT_DURATION = timedelta(hours=1)
 
 # Scheduler field names -> this body's names.
-_BODY_FIELD = {"ven_ids": "ven_id", "intervals": "signal_level", "intervals[0].payload": "signal_level"}
+_BODY_FIELD = {"ven_ids": "ven_id", "ven_ids[0]": "ven_id", "intervals": "signal_level", "intervals[0].payload": "signal_level"}
 
 
 class SendEventBody(BaseModel):
