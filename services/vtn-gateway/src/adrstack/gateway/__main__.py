@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from adrstack.shared.runner import run_service
 
@@ -21,6 +22,9 @@ def main() -> None:
         finally:
             await gateway.stop()
 
+    # openleadr logs every message it answers at INFO; that is per-poll noise at fleet scale.
+    if settings.log_level.upper() != "DEBUG":
+        logging.getLogger("openleadr").setLevel(logging.WARNING)
     run_service(serve, settings.log_level)
 
 

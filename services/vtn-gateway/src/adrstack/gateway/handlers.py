@@ -182,7 +182,7 @@ class VtnHandlers:
         token({"ven_id": ven_id}, "ven_id", "venID")
         if await self.registry.get_ven(ven_id) is None:
             # An unknown (e.g. deregistered) VEN is asked to register again rather than refused.
-            raise errors.RequestReregistration(ven_id)
+            return "oadrRequestReregistration", {"ven_id": ven_id}
         plan, seen = await self._plan_and_record(ven_id, heartbeat=True)
         if seen:
             try:
