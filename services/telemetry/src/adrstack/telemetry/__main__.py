@@ -1,0 +1,4 @@
+from .consumer import main
+
+if __name__ == "__main__":
+    main()

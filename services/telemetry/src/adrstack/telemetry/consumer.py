@@ -1,0 +1,188 @@
+"""The durable pull consumer: fetch a batch, write it in one transaction, then ack.
+
+Acks only ever follow a commit. A transient database failure naks the batch with a delay
+(JetStream redelivers it, bounded by max_deliver); a message that can never be stored is
+terminated so it cannot block the ones behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Awaitable, Callable
+
+import psycopg
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError
+
+from adrstack.shared.jetstream import connect, ensure_stream
+
+from .decoding import InvalidFact, decode_fact
+from .rows import RowBatch
+from .settings import TelemetrySettings
+from .store import write_batch
+
+log = logging.getLogger(__name__)
+
+# Errors in the data itself: retrying the same message cannot help.
+PERMANENT_DB_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
+
+AfterCommit = Callable[[list[Msg]], Awaitable[None]]
+
+
+def consumer_config(settings: TelemetrySettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=settings.durable_name,
+        name=settings.durable_name,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=settings.ack_wait_seconds,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=settings.max_ack_pending,
+        filter_subject=settings.subjects.everything,
+    )
+
+
+class TelemetryConsumer:
+    def __init__(self, settings: TelemetrySettings, after_commit: AfterCommit | None = None):
+        self.settings = settings
+        # Runs between commit and ack; tests use it to crash exactly there.
+        self._after_commit = after_commit
+        self.nc = None
+        self._sub = None
+        self._db: psycopg.AsyncConnection | None = None
+        self.stored = 0  # messages committed since start (for logs and tests)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.nc = await connect(s, name="adrstack-telemetry")
+        js = self.nc.jetstream()
+        await ensure_stream(js, s)
+        try:
+            await js.add_consumer(s.stream_name, config=consumer_config(s))
+        except BadRequestError as e:
+            # Exists with another config (e.g. an older ack_wait): keep using it as it is.
+            log.warning("durable %s exists with a different config: %s", s.durable_name, e)
+        self._sub = await js.pull_subscribe_bind(durable=s.durable_name, stream=s.stream_name)
+        log.info("telemetry ready: durable %s on stream %s", s.durable_name, s.stream_name)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process batches until ``stop`` is set; the batch in hand is always finished first."""
+        while not stop.is_set():
+            try:
+                msgs = await self._sub.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            except Exception as e:
+                if stop.is_set():
+                    break
+                log.warning("fetch failed: %r", e)
+                await _wait(stop, 1.0)
+                continue
+            await self.process(msgs)
+
+    async def stop(self) -> None:
+        # Draining a pull subscription waits for a pull request that never completes (nats-py
+        # then times out after 30 s); the batch in hand is already settled, so drop it first.
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                await self._db.close()
+        log.info("telemetry stopped after storing %d messages", self.stored)
+
+    # ------------------------------------------------------------------ one batch
+
+    async def process(self, msgs: list[Msg]) -> None:
+        facts, valid = [], []
+        for msg in msgs:
+            try:
+                facts.append(decode_fact(self.settings.subjects, msg.subject, msg.data))
+                valid.append(msg)
+            except InvalidFact as e:
+                log.error("terminating invalid message: %s", e)
+                await msg.term()
+        if not valid:
+            return
+        try:
+            await self._write(RowBatch.of(facts))
+        except PERMANENT_DB_ERRORS as e:
+            log.warning("batch of %d refused (%s); storing message by message", len(valid), e)
+            await self._one_by_one(facts, valid)
+            return
+        except Exception as e:
+            await self._retry_later(valid, e)
+            return
+        if self._after_commit is not None:
+            await self._after_commit(valid)
+        for msg in valid:
+            await msg.ack()
+        self.stored += len(valid)
+
+    async def _one_by_one(self, facts, msgs: list[Msg]) -> None:
+        for fact, msg in zip(facts, msgs):
+            try:
+                await self._write(RowBatch.of([fact]))
+            except PERMANENT_DB_ERRORS as e:
+                log.error("terminating %s: the database refuses it: %s", msg.subject, e)
+                await msg.term()
+                continue
+            except Exception as e:
+                await self._retry_later([msg], e)
+                continue
+            if self._after_commit is not None:
+                await self._after_commit([msg])
+            await msg.ack()
+            self.stored += 1
+
+    async def _write(self, batch: RowBatch) -> None:
+        conn = await self._database()
+        async with conn.transaction():
+            await write_batch(conn, batch)
+
+    async def _retry_later(self, msgs: list[Msg], error: Exception) -> None:
+        log.warning("database unavailable (%r); %d message(s) redelivered later", error, len(msgs))
+        await self._drop_database()
+        for msg in msgs:
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.settings.nak_delay_seconds)
+
+    async def _database(self) -> psycopg.AsyncConnection:
+        if self._db is None or self._db.closed:
+            self._db = await psycopg.AsyncConnection.connect(self.settings.database_url, autocommit=True)
+        return self._db
+
+    async def _drop_database(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                await self._db.close()
+        self._db = None
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def serve(settings: TelemetrySettings, stop: asyncio.Event) -> None:
+    consumer = TelemetryConsumer(settings)
+    try:
+        await consumer.start()
+        await consumer.run(stop)
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    from adrstack.shared.runner import run_service
+
+    settings = TelemetrySettings()
+    run_service(lambda stop: serve(settings, stop), settings.log_level)

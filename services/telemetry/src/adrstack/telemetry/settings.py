@@ -1,0 +1,17 @@
+"""Telemetry configuration (environment: ``NATS_URL``, ``DATABASE_URL`` plus ``ADRSTACK_*``)."""
+
+from __future__ import annotations
+
+from adrstack.shared.settings import CommonSettings
+
+
+class TelemetrySettings(CommonSettings):
+    # Shared by replicas: they split the stream between them.
+    durable_name: str = "telemetry"
+    batch_size: int = 500
+    fetch_timeout: float = 1.0
+    ack_wait_seconds: float = 30.0
+    max_deliver: int = 10
+    # Redelivery delay after a transient database error.
+    nak_delay_seconds: float = 2.0
+    max_ack_pending: int = 20000

@@ -1,0 +1,129 @@
+"""Writes one RowBatch in the caller's transaction. Every statement is idempotent, so a
+redelivered batch changes nothing that was already written."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from .rows import READING_COLUMNS, STATUS_ORDER, RowBatch
+
+# Postgres arrays are unbounded, but keep one statement's parameters to a sane size.
+READINGS_CHUNK = 20_000
+
+VEN_REGISTERED = """
+INSERT INTO vens (ven_id, ven_name, registration_id, registered_at, deregistered_at, last_seen_at,
+                  profile_name, transport_name, http_pull_model, report_only, updated_at)
+VALUES (%(ven_id)s, %(ven_name)s, %(registration_id)s, %(registered_at)s, NULL, NULL,
+        %(profile_name)s, %(transport_name)s, %(http_pull_model)s, %(report_only)s, %(updated_at)s)
+ON CONFLICT (ven_id) DO UPDATE SET
+    ven_name = EXCLUDED.ven_name,
+    registration_id = EXCLUDED.registration_id,
+    registered_at = LEAST(vens.registered_at, EXCLUDED.registered_at),
+    deregistered_at = NULL,
+    profile_name = EXCLUDED.profile_name,
+    transport_name = EXCLUDED.transport_name,
+    http_pull_model = EXCLUDED.http_pull_model,
+    report_only = EXCLUDED.report_only,
+    updated_at = EXCLUDED.updated_at
+WHERE vens.updated_at <= EXCLUDED.updated_at
+"""
+
+VEN_DEREGISTERED = """
+UPDATE vens SET deregistered_at = %(at)s, updated_at = %(at)s
+WHERE ven_id = %(ven_id)s AND updated_at <= %(at)s
+"""
+
+# A heartbeat for a VEN without a row creates nothing: registration makes the row.
+VEN_SEEN = """
+UPDATE vens SET last_seen_at = GREATEST(last_seen_at, %(at)s) WHERE ven_id = %(ven_id)s
+"""
+
+READINGS = f"""
+INSERT INTO readings ({", ".join(READING_COLUMNS)})
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                     %s::timestamptz[], %s::float8[], %s::timestamptz[])
+ON CONFLICT (ven_id, report_specifier_id, r_id, at) DO NOTHING
+"""
+
+REPORT_DESCRIPTION = """
+INSERT INTO report_descriptions (ven_id, report_specifier_id, r_id, report_name, resource_id,
+                                 report_type, reading_type, measurement, unit, scale, registered_at)
+VALUES (%(ven_id)s, %(report_specifier_id)s, %(r_id)s, %(report_name)s, %(resource_id)s,
+        %(report_type)s, %(reading_type)s, %(measurement)s, %(unit)s, %(scale)s, %(registered_at)s)
+ON CONFLICT (ven_id, report_specifier_id, r_id) DO UPDATE SET
+    report_name = EXCLUDED.report_name,
+    resource_id = EXCLUDED.resource_id,
+    report_type = EXCLUDED.report_type,
+    reading_type = EXCLUDED.reading_type,
+    measurement = EXCLUDED.measurement,
+    unit = EXCLUDED.unit,
+    scale = EXCLUDED.scale,
+    registered_at = EXCLUDED.registered_at
+WHERE report_descriptions.registered_at <= EXCLUDED.registered_at
+"""
+
+EVENT_RESPONSE = """
+INSERT INTO event_responses (id, ven_id, event_id, modification_number, opt_type, source, responded_at)
+VALUES (%(id)s, %(ven_id)s, %(event_id)s, %(modification_number)s, %(opt_type)s, %(source)s, %(responded_at)s)
+ON CONFLICT (id) DO NOTHING
+"""
+
+EVENT_TRANSITION = """
+INSERT INTO event_transitions (id, event_id, transition, modification_number, status, occurred_at)
+VALUES (%(id)s, %(event_id)s, %(transition)s, %(modification_number)s, %(status)s, %(occurred_at)s)
+ON CONFLICT (id) DO NOTHING
+"""
+
+_RANK = "array_position(ARRAY[" + ", ".join(f"'{s}'" for s in STATUS_ORDER) + "]::text[], {col})"
+
+# An older snapshot (redelivered, or published out of order) never replaces a newer one.
+DR_EVENT = f"""
+INSERT INTO dr_events (event_id, modification_number, status, signal_name, signal_type, start_at, end_at,
+                       intervals, targets, priority, market_context, response_required, created_at,
+                       modified_at, snapshot)
+VALUES (%(event_id)s, %(modification_number)s, %(status)s, %(signal_name)s, %(signal_type)s, %(start_at)s,
+        %(end_at)s, %(intervals)s, %(targets)s, %(priority)s, %(market_context)s, %(response_required)s,
+        %(created_at)s, %(modified_at)s, %(snapshot)s)
+ON CONFLICT (event_id) DO UPDATE SET
+    modification_number = EXCLUDED.modification_number,
+    status = EXCLUDED.status,
+    signal_name = EXCLUDED.signal_name,
+    signal_type = EXCLUDED.signal_type,
+    start_at = EXCLUDED.start_at,
+    end_at = EXCLUDED.end_at,
+    intervals = EXCLUDED.intervals,
+    targets = EXCLUDED.targets,
+    priority = EXCLUDED.priority,
+    market_context = EXCLUDED.market_context,
+    response_required = EXCLUDED.response_required,
+    created_at = EXCLUDED.created_at,
+    modified_at = EXCLUDED.modified_at,
+    snapshot = EXCLUDED.snapshot
+WHERE (EXCLUDED.modification_number, {_RANK.format(col="EXCLUDED.status")})
+   >= (dr_events.modification_number, {_RANK.format(col="dr_events.status")})
+"""
+
+
+def _json_row(row: dict) -> dict:
+    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot") else v for k, v in row.items()}
+
+
+async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
+    """Run every statement the batch needs; the caller owns the transaction."""
+    async with conn.cursor() as cur:
+        for kind, row in batch.ven_changes:
+            await cur.execute(VEN_REGISTERED if kind == "registered" else VEN_DEREGISTERED, row)
+        if batch.seen:
+            await cur.executemany(VEN_SEEN, [{"ven_id": v, "at": at} for v, at in batch.seen.items()])
+        total = batch.reading_count
+        for start in range(0, total, READINGS_CHUNK):
+            await cur.execute(READINGS, [batch.readings[c][start : start + READINGS_CHUNK] for c in READING_COLUMNS])
+        if batch.descriptions:
+            await cur.executemany(REPORT_DESCRIPTION, list(batch.descriptions.values()))
+        if batch.responses:
+            await cur.executemany(EVENT_RESPONSE, batch.responses)
+        if batch.transitions:
+            await cur.executemany(EVENT_TRANSITION, batch.transitions)
+        if batch.events:
+            await cur.executemany(DR_EVENT, [_json_row(row) for _, row in batch.events.values()])
