@@ -70,6 +70,7 @@ async def test_simulated_fleet_registers_reports_and_sheds_load(vtn):
     try:
         await eventually(lambda: len(vtn.names) == COUNT, timeout=30, message="all VENs registered")
         assert sorted(vtn.names.values()) == [f"demo-ven-{i}" for i in range(1, COUNT + 1)]
+        await eventually(lambda: len(vtn.described) == COUNT, timeout=30, message="all reports registered")
         assert vtn.described["ven-demo-ven-2"] == ("building-2", "RealPower", "W")
 
         await eventually(lambda: all(len(vtn.readings[v]) >= 3 for v in vtn.names), timeout=30,
@@ -84,9 +85,11 @@ async def test_simulated_fleet_registers_reports_and_sheds_load(vtn):
                              [{"dtstart": start, "duration": timedelta(minutes=10), "signal_payload": 3.0}],
                              callback=vtn.on_opt, event_id="shed-now")
         await eventually(lambda: vtn.opts.get("shed-now") == "optIn", timeout=30, message="optIn")
+        # The VEN sheds from the moment it opted in (the optIn reached us after that).
+        opted_in_by = datetime.now(timezone.utc)
 
         def shed_readings():
-            return [(at, w) for at, w in vtn.readings["ven-demo-ven-1"] if at > start + timedelta(seconds=1)]
+            return [(at, w) for at, w in vtn.readings["ven-demo-ven-1"] if at > opted_in_by]
 
         await eventually(lambda: len(shed_readings()) >= 3, timeout=30, message="readings during the event")
         for at, watts in shed_readings()[-3:]:
