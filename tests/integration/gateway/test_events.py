@@ -95,9 +95,9 @@ async def test_event_is_delivered_with_every_field(gateway, bus, vens):
 
 async def test_completed_event_is_delivered_once_then_dropped(gateway, bus, vens):
     client = await registered(vens, "completing", gateway.vtn_url)
-    start = utcnow().replace(microsecond=0) - timedelta(seconds=5)
+    start = utcnow().replace(microsecond=0) - timedelta(seconds=3)
     event = make_event("short-1", [client.ven_id], start_at=start, status=EventStatus.ACTIVE,
-                       intervals=[EventInterval(duration=timedelta(seconds=8), payload=1)])
+                       intervals=[EventInterval(duration=timedelta(seconds=10), payload=1)])
     await put_event(bus, event)
     payload = await poll_until_events(client)
     assert payload["events"][0]["event_descriptor"]["event_status"] == "active"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+from openleadr.messaging import create_message
+
 from adrstack.gateway.app import Gateway
 from adrstack.shared import kv_keys
+from adrstack.shared.messages import utcnow
 from tests.helpers import eventually
 
 
@@ -108,3 +111,9 @@ async def test_unknown_ven_gets_an_openadr_error(gateway, vens):
     assert payload["response"]["response_code"] == 452
     response_type, _ = await stranger.poll()
     assert response_type == "oadrRequestReregistration"
+    update = create_message("oadrUpdateReport", ven_id=stranger.ven_id, request_id="u", reports=[{
+        "report_request_id": "rr", "report_specifier_id": "s", "report_name": "TELEMETRY_USAGE",
+        "created_date_time": utcnow(), "intervals": [{"dtstart": utcnow(), "report_payload": {"r_id": "p", "value": 1}}]}])
+    response_type, payload = await stranger._perform_request("EiReport", update)
+    assert response_type == "oadrResponse" and payload["response"]["response_code"] == 452
+    assert "unknown venID" in payload["response"]["response_description"]
