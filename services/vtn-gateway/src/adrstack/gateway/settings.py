@@ -10,7 +10,8 @@ VTN_PATH = "/OpenADR2/Simple/2.0b"
 
 
 class GatewaySettings(CommonSettings):
-    vtn_id: str = "adrstack-vtn"
+    # openleadr VENs flag an all-lowercase vtnID as invalid (452) in their responses.
+    vtn_id: str = "ADRSTACK-VTN"
     vtn_host: str = "0.0.0.0"
     vtn_port: int = Field(8080, ge=0, le=65535)
     # The oadrRequestedOadrPollFreq handed to VENs at registration (seconds).
