@@ -80,8 +80,15 @@ class TransitionTimer:
             while not stop.is_set():
                 if time.monotonic() - last_sync >= self._resync_seconds:
                     # A KV watch does not survive every reconnect; re-reading the bucket does.
-                    await self._rewatch()
-                    last_sync = time.monotonic()
+                    try:
+                        await self._rewatch()
+                        last_sync = time.monotonic()
+                    except Exception:
+                        if not self.ready.is_set():
+                            raise  # cannot even start: let the process fail and be restarted
+                        log.exception("could not re-read the events bucket; retrying")
+                        await self._sleep(stop, self._max_sleep)
+                        continue
                 self._wake.clear()
                 now = self._clock()
                 await self.fire_due(now)
