@@ -17,10 +17,10 @@ async def test_embedded_nats_and_postgres_start_migrate_stop_and_restart(tmp_pat
     logs.mkdir()
     n = EmbeddedNats(tmp_path / "nats", preferred_port=4222, tie_to_parent=True)
     p = EmbeddedPostgres(tmp_path / "postgres", preferred_port=5432, tie_to_parent=True)
+    busy = {port for port in (4222, 5432) if port_answers(port)}  # before we start anything ourselves
     try:
         n.start(logs / "nats.log")
         p.start(logs / "postgres.log")
-        busy = {port for port in (4222, 5432) if port_answers(port)}
         # Where the machine already runs NATS/Postgres, the embedded ones picked other ports.
         assert n.port not in busy and p.port not in busy
 
