@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from nats.aio.client import Client as NATS
@@ -38,6 +39,9 @@ _GRAPHQL_FIELD = {
 }
 
 
+NO_RESPONDERS_RETRY_DELAYS = (0.1, 0.3)
+
+
 def graphql_field(field: str | None) -> str | None:
     if field is None:
         return None
@@ -60,6 +64,21 @@ class SchedulerClient:
     async def cancel(self, command: CancelEventCommand) -> DrEvent:
         return await self._request("cancel", command)
 
+    async def _request_with_retry(self, subject: str, command: Message):
+        # "No responders" means no scheduler received the command, so resending is safe; NATS
+        # 2.9 occasionally reports it for a responder that subscribed a moment ago.
+        for delay in NO_RESPONDERS_RETRY_DELAYS:
+            try:
+                return await self._nc.request(
+                    subject, command.to_bytes(), timeout=self._timeout,
+                    headers={"Nats-Msg-Id": command.msg_id},
+                )
+            except NoRespondersError:
+                await asyncio.sleep(delay)
+        return await self._nc.request(
+            subject, command.to_bytes(), timeout=self._timeout, headers={"Nats-Msg-Id": command.msg_id}
+        )
+
     async def _request(self, verb: str, command: Message) -> DrEvent:
         """Send a command; return the event from an ok reply, else raise :class:`ApiError`.
 
@@ -67,12 +86,7 @@ class SchedulerClient:
         """
         subject = self._subjects.cmd_event(verb)
         try:
-            msg = await self._nc.request(
-                subject,
-                command.to_bytes(),
-                timeout=self._timeout,
-                headers={"Nats-Msg-Id": command.msg_id},
-            )
+            msg = await self._request_with_retry(subject, command)
         except NoRespondersError:
             raise SchedulerUnavailable(f"no scheduler is listening on {subject}") from None
         except (NatsTimeoutError, TimeoutError):
