@@ -48,6 +48,16 @@ class Stack:
     def subjects(self):
         return self.settings.subjects
 
+    def banner_value(self, label: str) -> str:
+        """A value from the banner `adrstack up` prints once everything answers."""
+        lines = list(self.output)
+        start = max(i for i, line in enumerate(lines) if "adrstack is up:" in line)
+        for line in lines[start:start + 10]:
+            words = line.split()
+            if label in words:
+                return words[words.index(label) + 1]
+        raise AssertionError(f"{label} not in the banner:\n" + "\n".join(lines[start:start + 10]))
+
     def log_tail(self, n: int = 80) -> str:
         return "\n".join(list(self.output)[-n:])
 
@@ -90,6 +100,8 @@ def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), setti
     def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"adrstack up exited with {proc.returncode}:\n{stack.log_tail()}")
+        if not any("adrstack is up:" in line for line in list(stack.output)):
+            return False
         try:
             return (httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200
                     and httpx.get(f"http://127.0.0.1:{vtn_port}/health", timeout=2).status_code == 200)
