@@ -3,7 +3,6 @@ checked through GraphQL, a NATS subscription and rows in Postgres."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import random

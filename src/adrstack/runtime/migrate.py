@@ -9,8 +9,11 @@ from alembic.config import Config
 
 
 def migrations_dir() -> Path:
-    # The workspace root holds migrations/; this file is src/adrstack/runtime/migrate.py.
+    # A built wheel carries them beside this module; a checkout holds them at the workspace root.
     here = Path(__file__).resolve()
+    packaged = here.parent / "migrations"
+    if (packaged / "env.py").exists():
+        return packaged
     for parent in here.parents:
         candidate = parent / "migrations"
         if (candidate / "env.py").exists():

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Awaitable, Callable
 
 import httpx
 from nats.aio.client import Client as NATS
@@ -26,24 +22,6 @@ from adrstack.shared.messages import (
     utcnow,
 )
 from adrstack.shared.subjects import Subjects
-
-
-async def eventually(fn: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05):
-    """Poll ``fn`` until it returns something truthy (returned) or ``timeout`` passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = fn()
-            if inspect.isawaitable(last):
-                last = await last
-            if last:
-                return last
-        except AssertionError as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
-        await asyncio.sleep(interval)
 
 
 @dataclass

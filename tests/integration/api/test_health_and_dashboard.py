@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 
 from adrstack.api.app import create_app
 from adrstack.api.settings import ApiSettings

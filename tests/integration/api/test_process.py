@@ -13,7 +13,7 @@ import websockets
 
 from adrstack.runtime.ports import free_port
 
-from .helpers import eventually
+from tests.helpers import eventually
 
 
 async def test_runs_as_a_module_and_drains_on_sigterm(api_settings):

@@ -26,7 +26,7 @@ from adrstack.shared.messages import (
     utcnow,
 )
 
-from .helpers import eventually
+from tests.helpers import eventually
 
 RECV_TIMEOUT = 10.0
 

@@ -72,7 +72,7 @@ class Gateway:
         except BaseException:
             await self.stop()
             raise
-        log.info("VTN %s listening on %s", s.vtn_id, self.vtn_url)
+        log.info("VTN %s bound to %s:%s; local URL %s", s.vtn_id, s.vtn_host, self.port, self.vtn_url)
 
     async def health(self, request: web.Request) -> web.Response:
         nats_ok = bool(self.nc and self.nc.is_connected)

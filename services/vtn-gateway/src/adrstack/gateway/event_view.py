@@ -7,8 +7,6 @@ the status here is the one shared.lifecycle gives, the same the scheduler uses.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from adrstack.shared.messages import DrEvent, EventStatus
 
 SIMPLE_LEVELS = (0, 1, 2, 3)
