@@ -22,11 +22,17 @@ STREAM_MAX_AGE = timedelta(days=7)
 
 
 async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
+    client: NATS | None = None
+
     async def on_error(e: Exception) -> None:
         log.warning("nats error: %s", e)
 
     async def on_disconnect() -> None:
-        log.warning("nats disconnected")
+        # A drain or close on shutdown disconnects too; only an unplanned loss deserves a warning.
+        if client is not None and (client.is_closed or client.is_draining):
+            log.info("nats connection closed")
+        else:
+            log.warning("nats disconnected; reconnecting")
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")
@@ -34,7 +40,7 @@ async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
     kwargs.setdefault("max_reconnect_attempts", -1)
     kwargs.setdefault("reconnect_time_wait", 1)
     kwargs.setdefault("connect_timeout", 5)
-    return await nats.connect(
+    client = await nats.connect(
         settings.nats_url,
         name=name,
         error_cb=on_error,
@@ -42,6 +48,7 @@ async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
         reconnected_cb=on_reconnect,
         **kwargs,
     )
+    return client
 
 
 def stream_config(settings: CommonSettings) -> StreamConfig:
