@@ -5,6 +5,8 @@ The NATS messages and the database write are faked here; the integration tests u
 
 from __future__ import annotations
 
+import asyncio
+
 import psycopg
 
 from adrstack.shared.messages import VenSeen
@@ -27,9 +29,12 @@ class FakeMsg:
     async def nak(self, delay=None):
         self.outcome.append(f"nak:{delay}")
 
+    async def in_progress(self):
+        self.outcome.append("wip")
+
 
 def consumer(write, events: list[str] | None = None) -> TelemetryConsumer:
-    settings = TelemetrySettings(subject_prefix="t", nak_delay_seconds=3)
+    settings = TelemetrySettings(subject_prefix="t", nak_delay_seconds=3, retry_initial_seconds=0.01)
 
     async def after_commit(msgs):
         if events is not None:
@@ -70,7 +75,34 @@ async def test_garbage_is_terminated_and_the_rest_stored():
     assert list(written[0].seen) == ["v1"]
 
 
-async def test_transient_database_error_naks_with_delay_and_never_acks():
+async def test_database_outage_holds_the_batch_until_it_commits():
+    attempts = []
+
+    async def write(batch):
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise psycopg.OperationalError("connection refused")
+
+    msgs = [seen(), seen("v2")]
+    await consumer(write).process(msgs, asyncio.Event())
+    # Two failed writes kept the messages alive (no nak: it would count a delivery), then one ack.
+    assert len(attempts) == 3
+    assert [m.outcome for m in msgs] == [["wip", "wip", "ack"], ["wip", "wip", "ack"]]
+
+
+async def test_stopping_during_an_outage_naks_the_held_batch():
+    stop = asyncio.Event()
+
+    async def write(batch):
+        stop.set()
+        raise psycopg.OperationalError("connection lost")
+
+    msgs = [seen()]
+    await consumer(write).process(msgs, stop)
+    assert msgs[0].outcome == ["nak:3.0"]
+
+
+async def test_transient_database_error_without_a_run_loop_naks_with_delay_and_never_acks():
     async def write(batch):
         raise psycopg.OperationalError("connection lost")
 

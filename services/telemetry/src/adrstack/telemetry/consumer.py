@@ -1,8 +1,10 @@
 """The durable pull consumer: fetch a batch, write it in one transaction, then ack.
 
-Acks only ever follow a commit. A transient database failure naks the batch with a delay
-(JetStream redelivers it, bounded by max_deliver); a message that can never be stored is
-terminated so it cannot block the ones behind it.
+Acks only ever follow a commit. While the database is unreachable the batch in hand is held
+and retried with backoff, its ack deadline extended (``in_progress``): a Postgres outage must
+not burn the bounded ``max_deliver`` and lose readings. Only on shutdown is a held batch naked
+for redelivery. A message that can never be stored is terminated so it cannot block the ones
+behind it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class TelemetryConsumer:
         self._sub = None
         self._db: psycopg.AsyncConnection | None = None
         self.stored = 0  # messages committed since start (for logs and tests)
+        self.failed_writes = 0  # transient write failures since start
 
     async def start(self) -> None:
         s = self.settings
@@ -82,7 +85,7 @@ class TelemetryConsumer:
                 log.warning("fetch failed: %r", e)
                 await _wait(stop, 1.0)
                 continue
-            await self.process(msgs)
+            await self.process(msgs, stop)
 
     async def stop(self) -> None:
         # Draining a pull subscription waits for a pull request that never completes (nats-py
@@ -101,7 +104,7 @@ class TelemetryConsumer:
 
     # ------------------------------------------------------------------ one batch
 
-    async def process(self, msgs: list[Msg]) -> None:
+    async def process(self, msgs: list[Msg], stop: asyncio.Event | None = None) -> None:
         facts, valid = [], []
         for msg in msgs:
             try:
@@ -113,13 +116,12 @@ class TelemetryConsumer:
         if not valid:
             return
         try:
-            await self._write(RowBatch.of(facts))
+            stored = await self._write_patiently(RowBatch.of(facts), valid, stop)
         except PERMANENT_DB_ERRORS as e:
             log.warning("batch of %d refused (%s); storing message by message", len(valid), e)
             await self._one_by_one(facts, valid)
             return
-        except Exception as e:
-            await self._retry_later(valid, e)
+        if not stored:
             return
         if self._after_commit is not None:
             await self._after_commit(valid)
@@ -142,6 +144,30 @@ class TelemetryConsumer:
                 await self._after_commit([msg])
             await msg.ack()
             self.stored += 1
+
+    async def _write_patiently(self, batch: RowBatch, msgs: list[Msg], stop: asyncio.Event | None) -> bool:
+        """Write ``batch``, retrying transient failures until it commits (True) or we are
+        stopping (False: the messages were naked for redelivery)."""
+        delay = self.settings.retry_initial_seconds
+        while True:
+            try:
+                await self._write(batch)
+                return True
+            except PERMANENT_DB_ERRORS:
+                raise
+            except Exception as e:
+                if stop is None or stop.is_set():
+                    await self._retry_later(msgs, e)
+                    return False
+                self.failed_writes += 1
+                await self._drop_database()
+                log.warning("database unavailable (%r); holding %d message(s), retrying in %.1fs",
+                            e, len(msgs), delay)
+                for msg in msgs:
+                    with contextlib.suppress(Exception):
+                        await msg.in_progress()
+                await _wait(stop, delay)
+                delay = min(delay * 2, self.settings.retry_max_seconds)
 
     async def _write(self, batch: RowBatch) -> None:
         conn = await self._database()

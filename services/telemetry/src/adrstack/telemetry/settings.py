@@ -12,6 +12,9 @@ class TelemetrySettings(CommonSettings):
     fetch_timeout: float = 1.0
     ack_wait_seconds: float = 30.0
     max_deliver: int = 10
-    # Redelivery delay after a transient database error.
+    # Redelivery delay for a batch naked on shutdown while the database was down.
     nak_delay_seconds: float = 2.0
+    # Backoff while holding a batch the database cannot take yet; must stay below ack_wait.
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
     max_ack_pending: int = 20000
