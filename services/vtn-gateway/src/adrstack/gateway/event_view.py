@@ -7,6 +7,10 @@ the status here is the one shared.lifecycle gives, the same the scheduler uses.
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
+from openleadr.messaging import create_message, validate_xml_schema
+
 from adrstack.shared.messages import DrEvent, EventStatus
 
 SIMPLE_LEVELS = (0, 1, 2, 3)
@@ -24,21 +28,39 @@ def check_deliverable(event: DrEvent) -> None:
     for i in event.intervals:
         if i.duration.microseconds:
             raise UndeliverableEvent(f"interval durations must be whole seconds (event {event.event_id})")
+    # Whatever the API let through (a control character, a signalType outside the 2.0b enumeration)
+    # must fail here, once, and not in the VEN's parser: every oadrDistributeEvent carries all of
+    # a VEN's events, so one unparseable event would hide all the others from it.
+    try:
+        xml = create_message("oadrDistributeEvent", request_id="check", vtn_id="check",
+                             events=[_event_dict(event, EventStatus.FAR, "check")])
+        validate_xml_schema(xml)
+    except Exception as e:
+        raise UndeliverableEvent(f"event {event.event_id} does not render as a valid oadrEvent: {e}") from e
+
+
+def _text(value: str | None) -> str | None:
+    """openleadr's templates do not autoescape: '&' or '<' in a text field would break the XML."""
+    return None if value is None else escape(value)
 
 
 def event_dict(event: DrEvent, status: EventStatus, ven_id: str) -> dict:
     """The oadrEvent for ``ven_id``. Targets name only the receiving VEN (plus group/resource/party
     targets): other customers' venIDs are not this VEN's business."""
     check_deliverable(event)
+    return _event_dict(event, status, ven_id)
+
+
+def _event_dict(event: DrEvent, status: EventStatus, ven_id: str) -> dict:
     descriptor = {
         "event_id": event.event_id,
         "modification_number": event.modification_number,
         "priority": event.priority,
-        "market_context": event.market_context,
+        "market_context": _text(event.market_context),
         "created_date_time": event.created_at,
         "event_status": status.value,
         "test_event": event.test_event,
-        "vtn_comment": event.vtn_comment,
+        "vtn_comment": _text(event.vtn_comment),
     }
     if event.modification_number > 0:
         descriptor["modification_date_time"] = event.modified_at
@@ -59,14 +81,14 @@ def event_dict(event: DrEvent, status: EventStatus, ven_id: str) -> dict:
         at = at + interval.duration
     signal = {
         "intervals": intervals,
-        "signal_name": event.signal_name,
-        "signal_type": event.signal_type,
-        "signal_id": event.signal_id,
+        "signal_name": _text(event.signal_name),
+        "signal_type": _text(event.signal_type),
+        "signal_id": _text(event.signal_id),
     }
     targets = [{"ven_id": ven_id}]
-    targets += [{"group_id": g} for g in event.targets.group_ids]
-    targets += [{"resource_id": r} for r in event.targets.resource_ids]
-    targets += [{"party_id": p} for p in event.targets.party_ids]
+    targets += [{"group_id": _text(g)} for g in event.targets.group_ids]
+    targets += [{"resource_id": _text(r)} for r in event.targets.resource_ids]
+    targets += [{"party_id": _text(p)} for p in event.targets.party_ids]
     return {
         "event_descriptor": descriptor,
         "active_period": active_period,
