@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import datetime, timedelta
 
@@ -88,10 +89,18 @@ def report_requests(offered: dict[str, list[ReportDescription]], wanted_interval
     return requests
 
 
+def _utc_time(value, where: str) -> datetime | None:
+    # openleadr hands back the raw string when a date-time lacks its 'Z' (the 2.0b schema allows
+    # that "floating" form); taking the receive time instead would file the reading at the wrong time.
+    if value is None or isinstance(value, datetime):
+        return value
+    raise ValueError(f"{where} {str(value)[:40]!r} is not a UTC date-time (e.g. 2030-01-01T12:00:00Z)")
+
+
 def readings(report: dict, known: ReportRecord, now: datetime) -> list[Reading]:
     """One oadrReport of an oadrUpdateReport as readings, completed from the registered metadata."""
     spec = str(report.get("report_specifier_id"))
-    fallback_at = report.get("dtstart") if isinstance(report.get("dtstart"), datetime) else now
+    fallback_at = _utc_time(report.get("dtstart"), "report dtstart") or now
     out = []
     for interval in as_list(report.get("intervals")):
         payload = interval.get("report_payload") or {}
@@ -99,7 +108,11 @@ def readings(report: dict, known: ReportRecord, now: datetime) -> list[Reading]:
         value = payload.get("value")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"reading for r_id {r_id!r} has no numeric value")
-        at = interval.get("dtstart") if isinstance(interval.get("dtstart"), datetime) else fallback_at
+        # JSON has no NaN/Infinity: on the wire they would become null and telemetry would drop
+        # the reading after the VEN had been told it was stored.
+        if not math.isfinite(value):
+            raise ValueError(f"reading for r_id {r_id!r} is {value!r}, not a finite number")
+        at = _utc_time(interval.get("dtstart"), "interval dtstart") or fallback_at
         meta = known.description(spec, r_id)
         out.append(Reading(
             report_specifier_id=spec,
