@@ -52,6 +52,7 @@ class Query:
 
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:
+        check_token(ven_id, "venId", "VEN id")  # e.g. a NUL would make Postgres fail the query
         row = await _state(info).store.ven(ven_id)
         return None if row is None else Ven.from_row(row)
 
@@ -64,6 +65,7 @@ class Query:
 
     @strawberry.field
     async def event(self, info: strawberry.Info, event_id: str) -> Event | None:
+        check_token(event_id, "eventId", "event id")
         row = await _state(info).store.event(event_id)
         return None if row is None else Event.from_row(row)
 
@@ -81,6 +83,7 @@ class Query:
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[Reading]:
+        check_token(ven_id, "venId", "VEN id")
         check_aware(since, "since")
         check_aware(until, "until")
         if limit is None:
