@@ -131,3 +131,24 @@ async def test_unpublishable_create_leaves_nothing_behind(running):
     kv = await running.js.key_value(running.settings.events_bucket)
     with pytest.raises(KeyNotFoundError):
         await kv.get(kv_keys.event_key("ev-half"))
+
+
+@pytest.mark.parametrize("body", [
+    {"event_id": "ev-far", "ven_ids": ["ven-1"], "intervals": [{"duration": "P99999999D", "payload": 1}]},
+    {"event_id": "ev-far", "ven_ids": ["ven-1"], "intervals": [{"duration": "PT2H", "payload": 1}],
+     "start_at": "9999-12-31T23:00:00Z"},
+])
+async def test_an_event_ending_beyond_the_calendar_is_invalid_and_not_stored(running, body):
+    reply = await running.request("create", body)
+    assert not reply.ok and reply.error.code == "invalid" and reply.error.field == "intervals", reply.error
+    with pytest.raises(KeyNotFoundError):
+        await running.stored("ev-far")
+
+
+async def test_modify_to_end_beyond_the_calendar_is_invalid_and_changes_nothing(running):
+    body = {"event_id": "ev-m", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=2)}
+    assert (await running.request("create", body)).ok
+    reply = await running.request("modify", {"event_id": "ev-m", "intervals": [{"duration": "P99999999D", "payload": 1}]})
+    assert not reply.ok and reply.error.code == "invalid" and reply.error.field == "intervals", reply.error
+    stored = await running.stored("ev-m")
+    assert stored.modification_number == 0 and stored.intervals[0].duration == timedelta(hours=1)

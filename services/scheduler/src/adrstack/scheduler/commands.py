@@ -103,11 +103,23 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
         first = e.errors()[0]
         field = field_path(tuple(first.get("loc", ())))
         raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
-    status = lifecycle.status_at(event, now)
+    status = clock_status(event, now)
     if status == EventStatus.COMPLETED:
         raise CommandRejected("invalid", "start_at: the event would already be over", "start_at")
     event.status = status
     return event
+
+
+def clock_status(event: DrEvent, now: datetime) -> EventStatus:
+    """lifecycle.status_at, with an event whose times fall outside the calendar refused as input."""
+    try:
+        status = lifecycle.status_at(event, now)
+        lifecycle.next_boundary(event, now)  # the timer loop computes these times too
+    except OverflowError:
+        raise CommandRejected(
+            "invalid", "intervals: start_at plus the interval durations lies beyond year 9999", "intervals"
+        ) from None
+    return status
 
 
 def ensure_modifiable(event: DrEvent) -> None:
@@ -139,7 +151,7 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
         first = e.errors()[0]
         field = field_path(tuple(first.get("loc", ())))
         raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
-    modified.status = lifecycle.status_at(modified, now)
+    modified.status = clock_status(modified, now)
     return modified
 
 
