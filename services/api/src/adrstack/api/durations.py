@@ -39,13 +39,16 @@ def parse_duration(text: object, *, positive: bool = True) -> timedelta:
         seconds = Decimal((parts["seconds"] or "0").replace(",", "."))
     except InvalidOperation:  # pragma: no cover - the regex already guarantees digits
         raise DurationError(f"{text!r} has invalid seconds") from None
-    result = timedelta(
-        weeks=int(parts["weeks"] or 0),
-        days=int(parts["days"] or 0),
-        hours=int(parts["hours"] or 0),
-        minutes=int(parts["minutes"] or 0),
-        seconds=float(seconds),
-    )
+    try:
+        result = timedelta(
+            weeks=int(parts["weeks"] or 0),
+            days=int(parts["days"] or 0),
+            hours=int(parts["hours"] or 0),
+            minutes=int(parts["minutes"] or 0),
+            seconds=float(seconds),
+        )
+    except OverflowError:
+        raise DurationError(f"{text[:40]!r} is too long; a duration must be under 999999999 days") from None
     if positive and result <= timedelta(0):
         raise DurationError(f"{text!r} is zero; a duration must be positive, e.g. PT1H")
     return result
