@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from fastapi import FastAPI
-from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from adrstack.shared.db import async_engine
 from adrstack.shared.jetstream import connect
 
 from .dashboard import dashboard_router
+from .graphql_router import ApiGraphQLRouter
 from .health import health_router
 from .scheduler_client import SchedulerClient
 from .schema import build_schema
@@ -53,7 +53,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return {"state": app.state.api}
 
     app = FastAPI(title="adrstack API", lifespan=lifespan)
-    graphql = GraphQLRouter(
+    graphql = ApiGraphQLRouter(
         build_schema(),
         context_getter=graphql_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
