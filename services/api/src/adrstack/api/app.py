@@ -13,6 +13,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from adrstack.shared.db import async_engine
 from adrstack.shared.jetstream import connect
 
+from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
 from .health import health_router
@@ -53,6 +54,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return {"state": app.state.api}
 
     app = FastAPI(title="adrstack API", lifespan=lifespan)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     graphql = ApiGraphQLRouter(
         build_schema(),
         context_getter=graphql_context,

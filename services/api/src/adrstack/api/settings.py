@@ -13,3 +13,5 @@ class ApiSettings(CommonSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     # How long a mutation waits for the scheduler's reply before saying it did not answer.
     command_timeout: float = Field(5.0, gt=0)
+    # Largest request body accepted (GraphQL and /send_event); larger ones get 413.
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
