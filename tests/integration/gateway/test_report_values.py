@@ -55,3 +55,20 @@ async def test_unstorable_readings_are_refused_and_not_published(gateway, bus, v
     data = await eventually(lambda: bus.stored(bus.subjects.report_data(client.ven_id)), 10, message="ReportData")
     # Only the good update is on the stream, with its own time.
     assert [[(r["value"], r["at"]) for r in d["readings"]] for d in data] == [[(42.0, "2030-01-01T12:00:00Z")]]
+
+
+async def test_data_for_an_undeclared_rid_is_refused_with_452(gateway, bus, vens):
+    client = vens("undeclared-rid", gateway.vtn_url)
+    add_usage_report(client)
+    await client.create_party_registration()
+    await client.register_reports(client.reports)
+    await eventually(lambda: bus.last(bus.subjects.report_registered(client.ven_id)), 10, message="registered")
+
+    body = update_report(client.ven_id, "7.0").replace(b"<ei:rID>power-1</ei:rID>", b"<ei:rID>made-up</ei:rID>")
+    assert b"made-up" in body
+    refused = await post(gateway, body)
+    assert refused["response_code"] == 452 and "made-up" in refused["response_description"], refused
+    accepted = await post(gateway, update_report(client.ven_id, "8.0"))
+    assert accepted["response_code"] == 200, accepted
+    data = await eventually(lambda: bus.stored(bus.subjects.report_data(client.ven_id)), 10, message="ReportData")
+    assert [[r["r_id"] for r in d["readings"]] for d in data] == [["power-1"]]

@@ -62,13 +62,20 @@ def test_readings_take_unit_and_measurement_from_the_metadata():
     known = ReportRecord(reports=reports.descriptions(register_payload()))
     report = {"report_specifier_id": "usage-1", "report_request_id": "rr",
               "intervals": [{"dtstart": NOW, "report_payload": {"r_id": "p1", "value": 5}},
-                            {"report_payload": {"r_id": "p2", "value": 2.5}},
-                            {"dtstart": NOW, "report_payload": {"r_id": "unknown", "value": 1.0}}]}
+                            {"report_payload": {"r_id": "p2", "value": 2.5}}]}
     got = reports.readings(report, known, NOW + timedelta(seconds=9))
     assert [(r.r_id, r.value, r.unit, r.measurement, r.resource_id, r.at) for r in got] == [
         ("p1", 5.0, "W", "RealPower", "meter-1", NOW),
-        ("p2", 2.5, "Wh", "RealEnergy", "meter-2", NOW + timedelta(seconds=9)),
-        ("unknown", 1.0, None, None, None, NOW)]
+        ("p2", 2.5, "Wh", "RealEnergy", "meter-2", NOW + timedelta(seconds=9))]
+
+
+@pytest.mark.parametrize("spec,r_id", [("usage-1", "unknown"), ("never-registered", "nope")])
+def test_data_for_undeclared_points_is_refused(spec, r_id):
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = {"report_specifier_id": spec,
+              "intervals": [{"dtstart": NOW, "report_payload": {"r_id": r_id, "value": 1.0}}]}
+    with pytest.raises(reports.UnregisteredDataPoint, match=r_id):
+        reports.readings(report, known, NOW)
 
 
 def test_non_numeric_values_are_invalid():
@@ -78,9 +85,10 @@ def test_non_numeric_values_are_invalid():
 
 
 def test_resent_readings_get_the_same_message_id():
-    known = ReportRecord()
-    report = {"report_specifier_id": "s", "intervals": [{"dtstart": NOW, "report_payload": {"r_id": "p", "value": 1}}]}
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = {"report_specifier_id": "usage-1",
+              "intervals": [{"dtstart": NOW, "report_payload": {"r_id": "p1", "value": 1}}]}
     a = reports.readings(report, known, NOW)
     b = reports.readings(report, known, NOW)
-    assert reports.report_data_id("v", "s", a) == reports.report_data_id("v", "s", b)
-    assert reports.report_data_id("v", "s", a) != reports.report_data_id("w", "s", a)
+    assert reports.report_data_id("v", "usage-1", a) == reports.report_data_id("v", "usage-1", b)
+    assert reports.report_data_id("v", "usage-1", a) != reports.report_data_id("w", "usage-1", a)

@@ -262,6 +262,8 @@ class VtnHandlers:
         for report in report_logic.as_list(payload.get("reports")):
             try:
                 readings = report_logic.readings(report, known, now)
+            except report_logic.UnregisteredDataPoint as e:
+                raise errors.InvalidIdError(str(e)) from e
             except (ValueError, TypeError, AttributeError) as e:
                 raise errors.InvalidDataError(f"unreadable report: {e}") from e
             if not readings:

@@ -97,6 +97,10 @@ def _utc_time(value, where: str) -> datetime | None:
     raise ValueError(f"{where} {str(value)[:40]!r} is not a UTC date-time (e.g. 2030-01-01T12:00:00Z)")
 
 
+class UnregisteredDataPoint(LookupError):
+    """Data for a report or rID the VEN never declared in oadrRegisterReport."""
+
+
 def readings(report: dict, known: ReportRecord, now: datetime) -> list[Reading]:
     """One oadrReport of an oadrUpdateReport as readings, completed from the registered metadata."""
     spec = str(report.get("report_specifier_id"))
@@ -114,6 +118,9 @@ def readings(report: dict, known: ReportRecord, now: datetime) -> list[Reading]:
             raise ValueError(f"reading for r_id {r_id!r} is {value!r}, not a finite number")
         at = _utc_time(interval.get("dtstart"), "interval dtstart") or fallback_at
         meta = known.description(spec, r_id)
+        if meta is None:
+            # Accepting undeclared points would let a VEN create unbounded series with no unit.
+            raise UnregisteredDataPoint(f"report {spec!r} rID {r_id!r} was not registered with oadrRegisterReport")
         out.append(Reading(
             report_specifier_id=spec,
             r_id=r_id,
