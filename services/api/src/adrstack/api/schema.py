@@ -96,6 +96,16 @@ class Query:
         return [Reading.from_row(r) for r in rows]
 
 
+async def _send(info: strawberry.Info, verb: str, command) -> Event:
+    """Send one event command to the scheduler; its refusal becomes a GraphQL error."""
+    scheduler = _state(info).scheduler
+    try:
+        event = await getattr(scheduler, verb)(command)
+    except ApiError as e:
+        raise _as_graphql(e) from None
+    return Event.from_model(event)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="Create a DR event (a command to the scheduler)")
@@ -116,11 +126,7 @@ class Mutation:
             recovery=input.recovery,
             randomization=input.randomization,
         )
-        try:
-            event = await _state(info).scheduler.create(command)
-        except ApiError as e:
-            raise _as_graphql(e) from None
-        return Event.from_model(event)
+        return await _send(info, "create", command)
 
     @strawberry.mutation(description="Change a DR event; its modificationNumber goes up")
     async def modify_event(self, info: strawberry.Info, input: ModifyEventInput) -> Event:
@@ -134,20 +140,12 @@ class Mutation:
             signal_type=input.signal_type,
             vtn_comment=input.vtn_comment,
         )
-        try:
-            event = await _state(info).scheduler.modify(command)
-        except ApiError as e:
-            raise _as_graphql(e) from None
-        return Event.from_model(event)
+        return await _send(info, "modify", command)
 
     @strawberry.mutation
     async def cancel_event(self, info: strawberry.Info, event_id: str) -> Event:
         command = cancel_command(event_id)
-        try:
-            event = await _state(info).scheduler.cancel(command)
-        except ApiError as e:
-            raise _as_graphql(e) from None
-        return Event.from_model(event)
+        return await _send(info, "cancel", command)
 
 
 @strawberry.type
