@@ -25,10 +25,3 @@ def transition_fact(event: DrEvent, transition: Transition, now: datetime | None
         event=event,
     )
 
-
-def event_bytes(event: DrEvent) -> bytes:
-    return event.model_dump_json().encode("utf-8")
-
-
-def decode_event(data: bytes) -> DrEvent:
-    return DrEvent.model_validate_json(data)

@@ -33,7 +33,9 @@ from .commands import (
     new_event_id,
     parse_command,
 )
-from .facts import decode_event, event_bytes, transition_fact
+from adrstack.shared.events_mirror import decode_event, event_bytes
+
+from .facts import transition_fact
 
 log = logging.getLogger(__name__)
 

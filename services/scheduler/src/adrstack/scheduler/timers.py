@@ -1,7 +1,7 @@
 """The timer loop: fire far/near/active/completed when the clock reaches them.
 
-Nothing is kept that a restart would lose: the loop mirrors the events bucket through a KV
-watch and recomputes every due transition from it. For each due transition it publishes the
+Nothing is kept that a restart would lose: the loop reads the events bucket through the shared
+events mirror and recomputes every due transition from it. For each due transition it publishes the
 fact first (deterministic Nats-Msg-Id) and then CAS-updates the stored status, so with several
 replicas exactly one CAS wins and a second publish of the same transition is dropped by the
 stream's duplicate window.
@@ -10,7 +10,6 @@ stream's duplicate window.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime
@@ -18,14 +17,15 @@ from typing import Callable
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
+from nats.js.kv import KeyValue
 
 from adrstack.shared import kv_keys, lifecycle
+from adrstack.shared.events_mirror import EventsMirror, decode_event, event_bytes
 from adrstack.shared.jetstream import publish
 from adrstack.shared.messages import DrEvent, Transition, utcnow
 from adrstack.shared.subjects import Subjects
 
-from .facts import decode_event, event_bytes, transition_fact
+from .facts import transition_fact
 
 log = logging.getLogger(__name__)
 
@@ -68,36 +68,33 @@ class TransitionTimer:
         self._resync_seconds = resync_seconds
         self._publish_timeout = publish_timeout
         self._clock = clock
-        self._events: dict[str, DrEvent] = {}
         self._wake = asyncio.Event()
-        self._watcher = None
-        self._watch_task: asyncio.Task | None = None
+        self.events = EventsMirror(events, on_change=lambda *_: self._wake.set())
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        last_sync = 0.0
+        await self.events.start()
+        self.ready.set()
+        last_sync = time.monotonic()
         try:
             while not stop.is_set():
                 if time.monotonic() - last_sync >= self._resync_seconds:
-                    # A KV watch does not survive every reconnect; re-reading the bucket does.
+                    # Belt and braces: the watch resumes by itself after a reconnect, and a full
+                    # re-read of this small bucket now and then costs little.
                     try:
-                        await self._rewatch()
-                        last_sync = time.monotonic()
+                        await self.events.rewatch()
                     except Exception:
-                        if not self.ready.is_set():
-                            raise  # cannot even start: let the process fail and be restarted
                         log.exception("could not re-read the events bucket; retrying")
-                        await self._sleep(stop, self._max_sleep)
-                        continue
+                    last_sync = time.monotonic()
                 self._wake.clear()
                 now = self._clock()
                 await self.fire_due(now)
-                await self._sleep(stop, seconds_until_next(list(self._events.values()), now, self._max_sleep))
+                await self._sleep(stop, seconds_until_next([e for _, e in self.events.items()], now, self._max_sleep))
         finally:
-            await self._stop_watch()
+            await self.events.stop()
 
     async def fire_due(self, now: datetime) -> None:
-        for event in list(self._events.values()):
+        for _, event in list(self.events.items()):
             if due_transition(event, now) is None:
                 continue
             try:
@@ -112,24 +109,23 @@ class TransitionTimer:
         try:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
-            self._events.pop(event_id, None)
             return None
         event = decode_event(entry.value)
         now = self._clock()
         transition = due_transition(event, now)
         if transition is None:
-            self._events[event_id] = event
+            self.events.noted(event_id, event, entry.revision)
             return None
         reached = event.model_copy(update={"status": lifecycle.status_at(event, now)})
         fact = transition_fact(reached, transition, now)
         await publish(self._js, self._subjects.event(event_id, transition.value), fact, self._publish_timeout)
         try:
-            await self._kv.update(key, event_bytes(reached), last=entry.revision)
+            revision = await self._kv.update(key, event_bytes(reached), last=entry.revision)
         except KeyWrongLastSequenceError:
             # Another replica fired it, or a command changed the event: the watch brings the new state.
             log.debug("event %s: lost the %s CAS race", event_id, transition.value)
             return None
-        self._events[event_id] = reached
+        self.events.noted(event_id, reached, revision)
         log.info("event %s: %s", event_id, transition.value)
         return transition
 
@@ -140,43 +136,3 @@ class TransitionTimer:
         finally:
             for w in waiters:
                 w.cancel()
-
-    # ------------------------------------------------------------------ KV mirror
-
-    async def _rewatch(self) -> None:
-        await self._stop_watch()
-        self._events = {}
-        initial_done = asyncio.Event()
-        self._watcher = await self._kv.watch(kv_keys.EVENT_RECORDS)
-        self._watch_task = asyncio.create_task(self._follow(self._watcher, initial_done))
-        # The watch replays the current values first; wait for that before deciding anything.
-        await asyncio.wait_for(initial_done.wait(), timeout=30)
-        self.ready.set()
-
-    async def _follow(self, watcher, initial_done: asyncio.Event) -> None:
-        async for entry in watcher:
-            if entry is None:  # end of the initial values
-                initial_done.set()
-                continue
-            event_id = entry.key[len("event."):]
-            if entry.operation in (KV_DEL, KV_PURGE):
-                self._events.pop(event_id, None)
-            else:
-                try:
-                    self._events[event_id] = decode_event(entry.value)
-                except Exception:
-                    log.warning("unreadable event %s in the events bucket; ignored", entry.key)
-            if entry.delta == 0:
-                initial_done.set()
-            self._wake.set()
-
-    async def _stop_watch(self) -> None:
-        if self._watcher is not None:
-            with contextlib.suppress(Exception):
-                await self._watcher.stop()
-            self._watcher = None
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watch_task
-            self._watch_task = None
