@@ -106,8 +106,10 @@ async def test_completed_event_is_delivered_once_then_dropped(gateway, bus, vens
     assert payload["events"][0]["event_descriptor"]["event_status"] == "completed"
     # ...and then it is gone.
     assert (await client.poll())[0] == "oadrResponse"
+    # oadrRequestEvent is always answered with oadrDistributeEvent (2.0b), here an empty one.
     response_type, payload = await client.request_event()
-    assert response_type == "oadrResponse"
+    assert response_type == "oadrDistributeEvent" and not payload.get("events"), payload
+    assert payload["response"]["response_code"] == 200
 
 
 async def test_request_event_returns_the_current_events(gateway, bus, vens):

@@ -115,5 +115,6 @@ async def test_unknown_ven_gets_an_openadr_error(gateway, vens):
         "report_request_id": "rr", "report_specifier_id": "s", "report_name": "TELEMETRY_USAGE",
         "created_date_time": utcnow(), "intervals": [{"dtstart": utcnow(), "report_payload": {"r_id": "p", "value": 1}}]}])
     response_type, payload = await stranger._perform_request("EiReport", update)
-    assert response_type == "oadrResponse" and payload["response"]["response_code"] == 452
+    # 2.0b answers an oadrUpdateReport with oadrUpdatedReport, errors included.
+    assert response_type == "oadrUpdatedReport" and payload["response"]["response_code"] == 452
     assert "unknown venID" in payload["response"]["response_description"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from adrstack.gateway.app import Gateway
-from adrstack.gateway.registry import reports_key
+from adrstack.shared.kv_keys import reports_key
 from tests.helpers import eventually
 
 

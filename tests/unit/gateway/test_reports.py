@@ -1,4 +1,4 @@
-"""Report metadata, report requests and readings from openleadr's parsed payloads."""
+"""Report metadata, report requests and readings from the codec's typed reports."""
 
 from __future__ import annotations
 
@@ -7,24 +7,30 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from adrstack.gateway import reports
-from adrstack.gateway.registry import ReportRecord
+from adrstack.gateway.codec import model as m
+from adrstack.gateway.state import ReportRecord
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
+def point(r_id, resource, kind, description, unit, scale, low, high) -> m.ReportDescription:
+    return m.ReportDescription(
+        r_id=r_id, report_type="reading", reading_type="Direct Read",
+        report_data_source=m.Targets(resource_ids=[resource]),
+        item_base=m.ItemBase(kind=kind, description=description, units=unit, si_scale_code=scale),
+        sampling_rate=m.SamplingRate(min_period=low, max_period=high, on_change=False))
+
+
 def register_payload(min_period=timedelta(seconds=1), max_period=timedelta(minutes=1), name="METADATA_TELEMETRY_USAGE"):
-    return {"ven_id": "v", "reports": [{
-        "report_name": name, "report_specifier_id": "usage-1",
-        "report_descriptions": [
-            {"r_id": "p1", "reading_type": "Direct Read", "report_type": "reading",
-             "report_data_source": {"resource_id": "meter-1"},
-             "measurement": {"name": "customUnit", "description": "RealPower", "unit": "W", "scale": "none"},
-             "sampling_rate": {"min_period": min_period, "max_period": max_period, "on_change": False}},
-            {"r_id": "p2", "reading_type": "Direct Read", "report_type": "reading",
-             "report_data_source": {"resource_id": "meter-2"},
-             "measurement": {"name": "energyReal", "description": "RealEnergy", "unit": "Wh", "scale": "k"},
-             "sampling_rate": {"min_period": min_period, "max_period": max_period, "on_change": False}},
-        ]}]}
+    return [m.Report(report_request_id="0", report_specifier_id="usage-1", created_at=NOW, report_name=name,
+                     descriptions=[point("p1", "meter-1", "customUnit", "RealPower", "W", "none", min_period, max_period),
+                                   point("p2", "meter-2", "energyReal", "RealEnergy", "Wh", "k", min_period, max_period)])]
+
+
+def data_report(spec, *intervals, dtstart=None) -> m.Report:
+    return m.Report(report_request_id="rr", report_specifier_id=spec, created_at=NOW, dtstart=dtstart,
+                    intervals=[m.ReportInterval(payloads=[m.ReportPayload(r_id=r, value=v)], dtstart=at)
+                               for r, v, at in intervals])
 
 
 def test_one_description_per_r_id():
@@ -49,8 +55,10 @@ def test_requests_clamp_to_what_the_ven_offers(wanted, low, high, granularity, b
     assert request.granularity == timedelta(seconds=granularity)
     assert request.report_back_duration == timedelta(seconds=back)
     assert request.r_ids == [("p1", "Direct Read"), ("p2", "Direct Read")]
-    spec = request.as_openadr()["report_specifier"]
-    assert spec["report_specifier_id"] == "usage-1" and len(spec["specifier_payloads"]) == 2
+    sent = reports.as_codec_request(request)
+    assert sent.report_specifier_id == "usage-1"
+    assert [(p.r_id, p.reading_type) for p in sent.specifier_payloads] == [("p1", "x-notApplicable"),
+                                                                         ("p2", "x-notApplicable")]
 
 
 def test_history_reports_are_not_requested():
@@ -60,9 +68,7 @@ def test_history_reports_are_not_requested():
 
 def test_readings_take_unit_and_measurement_from_the_metadata():
     known = ReportRecord(reports=reports.descriptions(register_payload()))
-    report = {"report_specifier_id": "usage-1", "report_request_id": "rr",
-              "intervals": [{"dtstart": NOW, "report_payload": {"r_id": "p1", "value": 5}},
-                            {"report_payload": {"r_id": "p2", "value": 2.5}}]}
+    report = data_report("usage-1", ("p1", 5.0, NOW), ("p2", 2.5, None))
     got = reports.readings(report, known, NOW + timedelta(seconds=9))
     assert [(r.r_id, r.value, r.unit, r.measurement, r.resource_id, r.at) for r in got] == [
         ("p1", 5.0, "W", "RealPower", "meter-1", NOW),
@@ -72,22 +78,28 @@ def test_readings_take_unit_and_measurement_from_the_metadata():
 @pytest.mark.parametrize("spec,r_id", [("usage-1", "unknown"), ("never-registered", "nope")])
 def test_data_for_undeclared_points_is_refused(spec, r_id):
     known = ReportRecord(reports=reports.descriptions(register_payload()))
-    report = {"report_specifier_id": spec,
-              "intervals": [{"dtstart": NOW, "report_payload": {"r_id": r_id, "value": 1.0}}]}
+    report = data_report(spec, (r_id, 1.0, NOW))
     with pytest.raises(reports.UnregisteredDataPoint, match=r_id):
         reports.readings(report, known, NOW)
 
 
-def test_non_numeric_values_are_invalid():
-    with pytest.raises(ValueError):
-        reports.readings({"report_specifier_id": "s", "intervals": [{"report_payload": {"r_id": "p", "value": "x"}}]},
-                         ReportRecord(), NOW)
+def test_an_interval_without_dtstart_takes_the_reports():
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = data_report("usage-1", ("p1", 1.0, None), dtstart=NOW - timedelta(minutes=5))
+    [reading] = reports.readings(report, known, NOW)
+    assert reading.at == NOW - timedelta(minutes=5)
+
+
+def test_resource_status_is_not_stored_yet():
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = data_report("usage-1", ("p1", m.ResourceStatus(online=True, manual_override=False), NOW))
+    with pytest.raises(reports.UnsupportedPayload):
+        reports.readings(report, known, NOW)
 
 
 def test_resent_readings_get_the_same_message_id():
     known = ReportRecord(reports=reports.descriptions(register_payload()))
-    report = {"report_specifier_id": "usage-1",
-              "intervals": [{"dtstart": NOW, "report_payload": {"r_id": "p1", "value": 1}}]}
+    report = data_report("usage-1", ("p1", 1.0, NOW))
     a = reports.readings(report, known, NOW)
     b = reports.readings(report, known, NOW)
     assert reports.report_data_id("v", "usage-1", a) == reports.report_data_id("v", "usage-1", b)

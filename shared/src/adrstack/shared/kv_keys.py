@@ -7,9 +7,15 @@ import hashlib
 from .subjects import validate_token
 
 
+# Per-VEN records in ``openadr-vens`` are "<prefix><ven_id>"; the gateway mirrors each prefix.
+VEN_PREFIX = "ven."
+DELIVERY_PREFIX = "delivery."
+REPORTS_PREFIX = "reports."
+
+
 def ven_key(ven_id: str) -> str:
     """``openadr-vens``: the VenRecord of a registered VEN."""
-    return f"ven.{validate_token(ven_id, 'ven_id')}"
+    return VEN_PREFIX + validate_token(ven_id, "ven_id")
 
 
 def ven_name_key(ven_name: str) -> str:
@@ -19,7 +25,12 @@ def ven_name_key(ven_name: str) -> str:
 
 def delivery_key(ven_id: str) -> str:
     """``openadr-vens``: what the gateway last delivered to this VEN (shared by replicas)."""
-    return f"delivery.{validate_token(ven_id, 'ven_id')}"
+    return DELIVERY_PREFIX + validate_token(ven_id, "ven_id")
+
+
+def reports_key(ven_id: str) -> str:
+    """``openadr-vens``: the VEN's registered report metadata and our pending report requests."""
+    return REPORTS_PREFIX + validate_token(ven_id, "ven_id")
 
 
 VEN_RECORDS = "ven.>"

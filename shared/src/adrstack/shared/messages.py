@@ -88,6 +88,9 @@ class VenRecord(Contract):
     http_pull_model: bool = True
     report_only: bool = False
     fingerprint: str | None = None
+    # A VTN-initiated step the VEN is sent on its next poll (oadrCancelPartyRegistration or
+    # oadrRequestReregistration); cleared when the VEN has done it.
+    pending_action: Literal["cancel", "reregister"] | None = None
 
 
 class VenRegistered(Message):
@@ -326,6 +329,25 @@ class CommandReply(Message):
     @classmethod
     def failure(cls, code: ErrorCode, message: str, field: str | None = None) -> "CommandReply":
         return cls(ok=False, error=CommandError(code=code, message=message, field=field))
+
+
+VenAction = Literal["cancel", "reregister"]
+
+
+class VenActionCommand(Message):
+    """``<prefix>.cmd.ven.<action>``: ask a VEN, on its next poll, to cancel its registration
+    (oadrCancelPartyRegistration) or to register again (oadrRequestReregistration)."""
+
+    ven_id: str
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
+class VenActionReply(Message):
+    ok: bool
+    ven_id: str | None = None
+    pending_action: VenAction | None = None
+    error: CommandError | None = None
 
 
 # Subject suffix -> message model, for consumers that decode any fact.

@@ -77,6 +77,11 @@ class Subjects:
             raise ValueError(f"unknown event command {verb!r}")
         return f"{self.prefix}.cmd.event.{verb}"
 
+    def cmd_ven(self, action: str) -> str:
+        if action not in ("cancel", "reregister"):
+            raise ValueError(f"unknown VEN command {action!r}")
+        return f"{self.prefix}.cmd.ven.{action}"
+
     # -- wildcards --
     @property
     def all_ven_facts(self) -> str:

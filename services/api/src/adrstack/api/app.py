@@ -18,6 +18,7 @@ from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
 from .health import health_router
 from .scheduler_client import SchedulerClient
+from .ven_commands import GatewayClient
 from .schema import build_schema
 from .send_event import send_event_router
 from .settings import ApiSettings
@@ -37,6 +38,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             nc=nc,
             store=Store(engine),
             scheduler=SchedulerClient(nc, settings.subjects, settings.command_timeout),
+            gateway=GatewayClient(nc, settings.subjects, settings.command_timeout),
         )
         log.info("api ready: nats %s, subject prefix %s", settings.nats_url, settings.subject_prefix)
         try:

@@ -218,6 +218,13 @@ class VenActivity:
     occurred_at: datetime
 
 
+@strawberry.type(description="A registration step the VEN is sent on its next poll")
+class VenAction:
+    ven_id: str
+    pending_action: str = strawberry.field(description="cancel (oadrCancelPartyRegistration) or "
+                                                       "reregister (oadrRequestReregistration)")
+
+
 @strawberry.input
 class IntervalInput:
     duration: str = strawberry.field(description="ISO-8601 duration, e.g. PT1H")

@@ -49,6 +49,19 @@ def graphql_field(field: str | None) -> str | None:
     return _GRAPHQL_FIELD.get(head, head) + sep + rest
 
 
+async def send_command(nc: NATS, subject: str, command: Message, timeout: float):
+    """A core NATS request; raises NoRespondersError or a timeout when nobody answered."""
+    # "No responders" means nobody received the command, so resending is safe; NATS 2.9
+    # occasionally reports it for a responder that subscribed a moment ago.
+    for delay in NO_RESPONDERS_RETRY_DELAYS:
+        try:
+            return await nc.request(subject, command.to_bytes(), timeout=timeout,
+                                    headers={"Nats-Msg-Id": command.msg_id})
+        except NoRespondersError:
+            await asyncio.sleep(delay)
+    return await nc.request(subject, command.to_bytes(), timeout=timeout, headers={"Nats-Msg-Id": command.msg_id})
+
+
 class SchedulerClient:
     def __init__(self, nc: NATS, subjects: Subjects, timeout: float):
         self._nc = nc
@@ -64,21 +77,6 @@ class SchedulerClient:
     async def cancel(self, command: CancelEventCommand) -> DrEvent:
         return await self._request("cancel", command)
 
-    async def _request_with_retry(self, subject: str, command: Message):
-        # "No responders" means no scheduler received the command, so resending is safe; NATS
-        # 2.9 occasionally reports it for a responder that subscribed a moment ago.
-        for delay in NO_RESPONDERS_RETRY_DELAYS:
-            try:
-                return await self._nc.request(
-                    subject, command.to_bytes(), timeout=self._timeout,
-                    headers={"Nats-Msg-Id": command.msg_id},
-                )
-            except NoRespondersError:
-                await asyncio.sleep(delay)
-        return await self._nc.request(
-            subject, command.to_bytes(), timeout=self._timeout, headers={"Nats-Msg-Id": command.msg_id}
-        )
-
     async def _request(self, verb: str, command: Message) -> DrEvent:
         """Send a command; return the event from an ok reply, else raise :class:`ApiError`.
 
@@ -86,7 +84,7 @@ class SchedulerClient:
         """
         subject = self._subjects.cmd_event(verb)
         try:
-            msg = await self._request_with_retry(subject, command)
+            msg = await send_command(self._nc, subject, command, self._timeout)
         except NoRespondersError:
             raise SchedulerUnavailable(f"no scheduler is listening on {subject}") from None
         except (NatsTimeoutError, TimeoutError):

@@ -20,6 +20,7 @@ from .graphql_types import (
     ModifyEventInput,
     Reading,
     Ven,
+    VenAction,
     VenActivity,
     utc,
 )
@@ -146,6 +147,22 @@ class Mutation:
     async def cancel_event(self, info: strawberry.Info, event_id: str) -> Event:
         command = cancel_command(event_id)
         return await _send(info, "cancel", command)
+
+    @strawberry.mutation(description="Cancel a VEN's registration: it is sent oadrCancelPartyRegistration "
+                                     "on its next poll and deregistered when it answers")
+    async def cancel_ven_registration(self, info: strawberry.Info, ven_id: str) -> VenAction:
+        return await _ven_action(info, "cancel", ven_id)
+
+    @strawberry.mutation(description="Ask a VEN to register again: it is sent oadrRequestReregistration "
+                                     "on its next poll")
+    async def request_ven_reregistration(self, info: strawberry.Info, ven_id: str) -> VenAction:
+        return await _ven_action(info, "reregister", ven_id)
+
+
+async def _ven_action(info: strawberry.Info, action: str, ven_id: str) -> VenAction:
+    check_token(ven_id, "venId", "VEN id")
+    reply = await _state(info).gateway.request(action, ven_id)
+    return VenAction(ven_id=reply.ven_id or ven_id, pending_action=reply.pending_action or action)
 
 
 @strawberry.type

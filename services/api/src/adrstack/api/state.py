@@ -11,6 +11,7 @@ from adrstack.shared.subjects import Subjects
 from .scheduler_client import SchedulerClient
 from .settings import ApiSettings
 from .store import Store
+from .ven_commands import GatewayClient
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ApiState:
     nc: NATS
     store: Store
     scheduler: SchedulerClient
+    gateway: GatewayClient
     # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
     live_subscriptions: int = field(default=0)
 

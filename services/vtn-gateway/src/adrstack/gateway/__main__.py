@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from adrstack.shared.runner import run_service
 
@@ -22,9 +21,6 @@ def main() -> None:
         finally:
             await gateway.stop()
 
-    # openleadr logs every message it answers at INFO; that is per-poll noise at fleet scale.
-    if settings.log_level.upper() != "DEBUG":
-        logging.getLogger("openleadr").setLevel(logging.WARNING)
     run_service(serve, settings.log_level)
 
 

@@ -1,21 +1,20 @@
-"""The gateway process: NATS, the KV-backed registry, the events mirror and openleadr's VTN on aiohttp."""
+"""The gateway process: NATS, the VEN and event mirrors, the handlers and the HTTP server."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from aiohttp import web
 from nats.aio.client import Client as NATS
-from openleadr import OpenADRServer
 
 from adrstack.shared import jetstream
 
-from .event_cache import EventCache
-from .handlers import VtnHandlers
-from .http_guard import guard_middleware
-from .registry import Registry
+from .commands import QUEUE_GROUP, VenCommands
+from .events import EventBook
+from .handlers import Handlers
+from .server import VtnServer
 from .settings import VTN_PATH, GatewaySettings
+from .state import VenStore
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +26,9 @@ class Gateway:
     def __init__(self, settings: GatewaySettings):
         self.settings = settings
         self.nc: NATS | None = None
-        self.events: EventCache | None = None
-        self.registry: Registry | None = None
-        self.runner: web.AppRunner | None = None
+        self.store: VenStore | None = None
+        self.events: EventBook | None = None
+        self.server: VtnServer | None = None
         self.port: int | None = None
 
     @property
@@ -43,32 +42,21 @@ class Gateway:
         try:
             js = self.nc.jetstream()
             await jetstream.ensure_stream(js, s)
-            self.registry = Registry(await jetstream.ensure_kv(js, s.vens_bucket))
-            self.events = EventCache(await jetstream.ensure_kv(js, s.events_bucket))
+            vens = await jetstream.ensure_kv(js, s.vens_bucket)
+            self.store = VenStore(vens)
+            self.events = EventBook(await jetstream.ensure_kv(js, s.events_bucket))
+            await self.store.start()
             await self.events.start()
-
-            server = OpenADRServer(
-                vtn_id=s.vtn_id,
-                http_host=s.vtn_host,
-                http_port=s.vtn_port,
-                requested_poll_freq=timedelta(seconds=s.poll_interval),
-            )
-            VtnHandlers(s, js, self.registry, self.events).install(server)
-
-            # Our own aiohttp app around openleadr's service handlers: its body limit and the
-            # guard middleware must apply before openleadr reads a byte.
-            app = web.Application(
-                client_max_size=s.max_body_bytes,
-                middlewares=[guard_middleware(s.max_body_bytes, VTN_PATH)],
-            )
-            app.add_routes([web.post(f"{VTN_PATH}/{svc.__service_name__}", svc.handler)
-                            for svc in server.services.values()])
-            app.add_routes([web.get("/health", self.health)])
-            self.runner = web.AppRunner(app, access_log=None)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, host=s.vtn_host, port=s.vtn_port)
-            await site.start()
-            self.port = self.runner.addresses[0][1]
+            commands = VenCommands(self.store)
+            for action in ("cancel", "reregister"):
+                await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
+            handlers = Handlers(s, self.nc, js, self.store, self.events)
+            self.server = VtnServer(handlers, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
+                                    header_timeout=s.header_timeout, body_timeout=s.body_timeout,
+                                    keepalive_timeout=s.keepalive_timeout, vtn_id=s.vtn_id,
+                                    extra_routes=[web.get("/health", self.health)])
+            await self.server.start(s.vtn_host, s.vtn_port)
+            self.port = self.server.port
         except BaseException:
             await self.stop()
             raise
@@ -81,11 +69,12 @@ class Gateway:
         return web.json_response(body, status=200 if nats_ok else 503)
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
-        if self.events is not None:
-            await self.events.stop()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        for part in (self.events, self.store):
+            if part is not None:
+                await part.stop()
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await self.nc.drain()

@@ -1,17 +1,18 @@
-"""The VTN's OpenADR handlers, installed into openleadr's services.
+"""What the VTN does with each 2.0b message: typed message in, rendered answer out.
 
-Every handler reads and writes VEN state in KV and publishes what it learned to
-JetStream before answering; a VEN is never told "OK" for something we did not store.
+State is read from the in-memory mirrors (``state``, ``events``); every fact is published to
+JetStream before the VEN is told it was received, and a failure to store is answered with
+469 so the VEN retries. An idle poll touches no network.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
-import nats.js.errors
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from openleadr import OpenADRServer, errors
 
 from adrstack.shared import jetstream
 from adrstack.shared.messages import (
@@ -26,272 +27,369 @@ from adrstack.shared.messages import (
     derived_id,
     utcnow,
 )
-from adrstack.shared.subjects import Subjects
+from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 
 from . import reports as report_logic
-from .delivery import plan_delivery, seen_due
-from .event_cache import EventCache
-from .event_view import delivery_order, event_dict
-from .openadr_errors import Unavailable, error_response, openadr_errors, token
-from .registry import CAS_ATTEMPTS, Registry, StoreUnavailable, new_registration_id, new_ven_id
+from .codec import model as m
+from .codec import render
+from .delivery import DeliveryPlan, DeliveryRecord, plan_delivery
+from .errors import (
+    INVALID_DATA,
+    INVALID_ID,
+    NOT_ALLOWED,
+    OUT_OF_SEQUENCE,
+    REPORT_NOT_SUPPORTED,
+    TARGET_MISMATCH,
+    OpenAdrError,
+    Unavailable,
+)
+from .events import EventBook, delivery_order
 from .settings import GatewaySettings
+from .state import ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
 
 log = logging.getLogger(__name__)
 
 MAX_VEN_NAME = 256
 
 
-class VtnHandlers:
-    def __init__(self, settings: GatewaySettings, js: JetStreamContext, registry: Registry, events: EventCache):
+def checked_id(value: str | None, what: str) -> str:
+    """Ids become NATS subject tokens and KV keys: refuse anything else at the edge (452)."""
+    if not is_valid_token(value):
+        raise OpenAdrError(INVALID_ID, f"invalid {what}: must be {TOKEN_RULE}")
+    return value  # type: ignore[return-value]
+
+
+class Handlers:
+    def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
+                 events: EventBook):
         self.settings = settings
+        self.nc = nc
         self.js = js
-        self.registry = registry
+        self.store = store
         self.events = events
         self.subjects: Subjects = settings.subjects
+        self.vtn_id = settings.vtn_id
+        # 2.0b durations are whole seconds.
+        self.poll_freq = timedelta(seconds=max(1, round(settings.poll_interval)))
+        self._background: set[asyncio.Task] = set()
+        self._dispatch = {
+            m.Poll: self.poll,
+            m.QueryRegistration: self.query_registration,
+            m.CreatePartyRegistration: self.create_party_registration,
+            m.CancelPartyRegistration: self.cancel_party_registration,
+            m.CanceledPartyRegistration: self.canceled_party_registration,
+            m.RequestEvent: self.request_event,
+            m.CreatedEvent: self.created_event,
+            m.RegisterReport: self.register_report,
+            m.RegisteredReport: self.acknowledged,
+            m.UpdateReport: self.update_report,
+            m.CreatedReport: self.created_report,
+            m.CanceledReport: self.acknowledged,
+            m.CancelReport: self.cancel_report,
+            m.CreateReport: self.create_report,
+            m.CreateOpt: self.create_opt,
+            m.CancelOpt: self.cancel_opt,
+            m.Response: self.response,
+        }
+
+    async def handle(self, message: m.Inbound) -> bytes | None:
+        """The answer to ``message`` (None: an empty HTTP 200). Raises OpenAdrError."""
+        try:
+            return await self._dispatch[type(message)](message)
+        except StoreUnavailable as e:
+            log.warning("%s: store unavailable: %s", type(message).__name__, e)
+            raise Unavailable("state store") from e
 
     # ------------------------------------------------------------------ plumbing
-
-    def install(self, server: OpenADRServer) -> None:
-        # Documented hooks where openleadr's own flow is what we want...
-        server.add_handler("on_create_party_registration", self.on_create_party_registration)
-        server.add_handler("on_cancel_party_registration", self.on_cancel_party_registration)
-        # ...with an own on_poll openleadr switches to 'external' polling: it keeps no event
-        # queues and delivers exactly what on_poll returns (events and report requests alike).
-        server.add_handler("on_poll", self.on_poll)
-        # These replace openleadr's message handlers outright: in external mode its
-        # oadrRequestEvent re-derives statuses with its own rules and oadrCreatedEvent drops
-        # the modificationNumber; its report handlers keep callbacks in memory only.
-        own = {
-            "event_service": {"oadrRequestEvent": self.request_event, "oadrCreatedEvent": self.created_event},
-            "report_service": {
-                "oadrRegisterReport": self.register_report,
-                "oadrUpdateReport": self.update_report,
-                "oadrCreatedReport": self.created_report,
-                "oadrRegisteredReport": self.registered_report,
-            },
-        }
-        for service_name, handlers in own.items():
-            server.services[service_name].handlers.update(handlers)
-        for service in server.services.values():
-            service.error_response = error_response
 
     async def publish(self, subject: str, message: Message, what: str) -> None:
         try:
             await jetstream.publish(self.js, subject, message)
         except Exception as e:
             log.warning("could not publish %s to %s: %s: %s", what, subject, type(e).__name__, e)
-            raise Unavailable(f"could not store the {what}") from e
+            raise Unavailable(what) from e
 
-    async def known_ven(self, payload: dict) -> VenRecord:
-        ven_id = token(payload, "ven_id", "venID")
-        record = await self.registry.get_ven(ven_id)
-        if record is None:
-            raise errors.InvalidIdError(f"unknown venID {ven_id!r}: register first")
-        return record
+    async def known_ven(self, ven_id: str | None) -> Ven:
+        ven = await self.store.find_ven(checked_id(ven_id, "venID"))
+        if ven is None:
+            raise OpenAdrError(INVALID_ID, "unknown venID: register first")
+        return ven
+
+    def heartbeat(self, ven: Ven, now_ts: float) -> None:
+        """VenSeen at most once per seen_interval per VEN. The window is kept per process: after a
+        restart, or across replicas, the same window gives the same message id, which JetStream's
+        duplicate window drops. Fire and forget: a heartbeat is not worth a round trip on a poll."""
+        interval = self.settings.seen_interval
+        window = int(now_ts // interval) if interval > 0 else int(now_ts * 1000)
+        if window == ven.seen_window:
+            return
+        ven.seen_window = window
+        message = VenSeen(id=derived_id("seen", ven.ven_id, window), ven_id=ven.ven_id)
+        task = asyncio.create_task(self._publish_quietly(self.subjects.seen(ven.ven_id), message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_quietly(self, subject: str, message: Message) -> None:
+        try:
+            await self.nc.publish(subject, message.to_bytes(), headers={"Nats-Msg-Id": message.msg_id})
+        except Exception as e:
+            log.debug("heartbeat for %s not sent: %s", subject, e)
+
+    # ------------------------------------------------------------------ poll
+
+    async def poll(self, msg: m.Poll) -> bytes:
+        ven_id = checked_id(msg.ven_id, "venID")
+        ven = self.store.ven(ven_id) or await self.store.find_ven(ven_id)
+        if ven is None:
+            # An unknown (e.g. deregistered) VEN is asked to register again rather than refused.
+            return render.request_reregistration(ven_id)
+        if ven.pending_action == "cancel":
+            return render.cancel_party_registration(render.new_request_id(), ven.registration_id, ven_id)
+        if ven.pending_action == "reregister":
+            return render.request_reregistration(ven_id)
+        now = utcnow()
+        self.heartbeat(ven, now.timestamp())
+        events = self.events.for_ven(ven_id)
+        if events or self.store.delivery(ven_id).pending:
+            plan = await self._plan_and_record(ven_id, events, now)
+            if plan.changed:
+                return self._distribution(ven_id, plan.items, now)
+        if self.store.report_record(ven_id).unsent():
+            requests = await self.store.take_unsent_requests(ven_id)
+            if requests:
+                return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id)
+        return render.poll_ok(ven_id)
+
+    async def _plan_and_record(self, ven_id: str, events, now) -> DeliveryPlan:
+        """Plan what the VEN should see and record it (compare-and-set: replicas may race)."""
+        plans: list[DeliveryPlan] = []
+
+        def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
+            plan = plan_delivery(events, current or DeliveryRecord(), now)
+            plans[:] = [plan]
+            return plan.record if plan.changed else None
+
+        await self.store.deliveries.mutate(ven_id, change)
+        return plans[0]
+
+    def _distribution(self, ven_id: str, items, now, limit: int | None = None) -> bytes:
+        fragments = []
+        for event, status in delivery_order(items):
+            xml = self.events.xml(event, status, now)
+            if xml is not None:
+                fragments.append(xml.for_ven(ven_id))
+        if limit is not None:
+            fragments = fragments[:limit]
+        return render.distribute_event(self.vtn_id, fragments)
 
     # ------------------------------------------------------------------ registration
 
-    @openadr_errors
-    async def on_create_party_registration(self, payload: dict):
-        name = payload.get("ven_name")
-        if not isinstance(name, str) or not name.strip() or len(name) > MAX_VEN_NAME:
-            raise errors.InvalidDataError(f"venName must be 1-{MAX_VEN_NAME} characters")
-        if payload.get("ven_id") is not None:
-            token(payload, "ven_id", "venID")  # a claimed venID must at least be well-formed
-        ven_id = await self.registry.claim_name(name, new_ven_id())
-        now = utcnow()
-        previous: list[VenRecord | None] = [None]
+    async def query_registration(self, msg: m.QueryRegistration) -> bytes:
+        # Without a client certificate we cannot tell who asks: answer as to an unregistered VEN.
+        return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
+                                                 poll_freq=self.poll_freq)
 
-        def build(current: VenRecord | None) -> VenRecord:
+    async def create_party_registration(self, msg: m.CreatePartyRegistration) -> bytes:
+        if msg.transport_name != "simpleHttp":
+            raise OpenAdrError(NOT_ALLOWED, "only the simpleHttp transport is offered")
+        if msg.http_pull_model is False:
+            raise OpenAdrError(NOT_ALLOWED, "only the pull model is offered (set oadrHttpPullModel to true)")
+        name = msg.ven_name
+        if name is not None and (not name.strip() or len(name) > MAX_VEN_NAME):
+            raise OpenAdrError(INVALID_DATA, f"venName must be 1-{MAX_VEN_NAME} characters")
+        claimed = None if msg.ven_id in (None, "") else checked_id(msg.ven_id, "venID")
+        if claimed is not None:
+            existing = await self.store.find_ven(claimed)
+            if existing is not None and name is not None and existing.ven_name != name:
+                raise OpenAdrError(INVALID_ID, "this venID is registered under another venName")
+            if existing is not None and msg.registration_id and msg.registration_id != existing.registration_id:
+                raise OpenAdrError(INVALID_ID, "registrationID is not this VEN's")
+            ven_id = claimed  # a pre-allocated or already registered venID is echoed (N1_0025)
+            if name is None:
+                name = existing.ven_name if existing is not None else claimed
+            elif existing is None:
+                await self.store.claim_name(name, ven_id)
+        elif name is None:
+            raise OpenAdrError(INVALID_DATA, "oadrVenName or venID is required to register")
+        else:
+            ven_id = await self.store.claim_name(name, new_ven_id())
+        now = utcnow()
+        previous: list[Ven | None] = [None]
+        # openleadr VENs send the string "None" for an absent transport address.
+        address = None if msg.transport_address in (None, "", "None") else msg.transport_address
+
+        def build(current: Ven | None) -> VenRecord:
             previous[0] = current
-            transport_address = payload.get("transport_address")
             return VenRecord(
                 ven_id=ven_id,
                 ven_name=name,
-                # Re-registering keeps the registration: a VEN that re-registers after a
-                # network hiccup must not invalidate what it already holds.
+                # Re-registering keeps the registration: a VEN that re-registers after a network
+                # hiccup must not invalidate what it already holds.
                 registration_id=current.registration_id if current else new_registration_id(),
                 registered_at=current.registered_at if current else now,
-                profile_name=payload.get("profile_name") or "2.0b",
-                transport_name=payload.get("transport_name") or "simpleHttp",
-                transport_address=None if transport_address in (None, "", "None") else str(transport_address),
-                http_pull_model=bool(payload.get("http_pull_model", True)),
-                report_only=bool(payload.get("report_only", False)),
-                fingerprint=payload.get("fingerprint") or (current.fingerprint if current else None),
+                profile_name=msg.profile_name,
+                transport_name=msg.transport_name,
+                transport_address=address,
+                http_pull_model=True,
+                report_only=msg.report_only,
+                fingerprint=current.fingerprint if current else None,
+                pending_action=None,  # a requested re-registration is hereby done
             )
 
-        record = await self.registry.upsert_ven(ven_id, build)
+        ven = await self.store.put_ven(ven_id, build)
         await self.publish(self.subjects.ven_registered(ven_id), VenRegistered(
-            ven_id=record.ven_id,
-            ven_name=record.ven_name,
-            registration_id=record.registration_id,
-            profile_name=record.profile_name,
-            transport_name=record.transport_name,
-            transport_address=record.transport_address,
-            http_pull_model=record.http_pull_model,
-            report_only=record.report_only,
+            ven_id=ven.ven_id,
+            ven_name=ven.ven_name,
+            registration_id=ven.registration_id,
+            profile_name=ven.profile_name,
+            transport_name=ven.transport_name,
+            transport_address=ven.transport_address,
+            http_pull_model=ven.http_pull_model,
+            report_only=ven.report_only,
             reregistration=previous[0] is not None,
         ), "registration")
-        log.info("registered VEN %s (%s)%s", ven_id, name, " again" if previous[0] else "")
-        return record.ven_id, record.registration_id
+        log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "")
+        return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
+                                                 registration_id=ven.registration_id, ven_id=ven.ven_id,
+                                                 poll_freq=self.poll_freq)
 
-    @openadr_errors
-    async def on_cancel_party_registration(self, payload: dict):
-        record = await self.known_ven(payload)
-        registration_id = payload.get("registration_id")
-        if registration_id and registration_id != record.registration_id:
-            raise errors.InvalidIdError(f"registrationID {str(registration_id)[:80]!r} is not this VEN's")
-        await self.publish(self.subjects.ven_deregistered(record.ven_id), VenDeregistered(
-            id=derived_id("deregistered", record.ven_id, record.registration_id),
-            ven_id=record.ven_id,
-            registration_id=record.registration_id,
-            reason="oadrCancelPartyRegistration",
+    async def _deregister(self, ven: Ven, reason: str) -> None:
+        await self.publish(self.subjects.ven_deregistered(ven.ven_id), VenDeregistered(
+            id=derived_id("deregistered", ven.ven_id, ven.registration_id),
+            ven_id=ven.ven_id,
+            registration_id=ven.registration_id,
+            reason=reason,
         ), "deregistration")
-        await self.registry.forget_ven(record.ven_id)
-        log.info("deregistered VEN %s", record.ven_id)
-        return "oadrCanceledPartyRegistration", {"registration_id": record.registration_id, "ven_id": record.ven_id}
+        await self.store.forget_ven(ven.ven_id)
+        log.info("deregistered VEN %s (%s)", ven.ven_id, reason)
+
+    async def cancel_party_registration(self, msg: m.CancelPartyRegistration) -> bytes:
+        if msg.ven_id is None:
+            ven = self.store.ven_by_registration(msg.registration_id)
+            if ven is None:
+                raise OpenAdrError(INVALID_ID, "unknown registrationID")
+        else:
+            ven = await self.known_ven(msg.ven_id)
+            if msg.registration_id != ven.registration_id:
+                raise OpenAdrError(INVALID_ID, "registrationID is not this VEN's")
+        await self._deregister(ven, "oadrCancelPartyRegistration")
+        return render.canceled_party_registration(m.EiResponse(200, "OK", msg.request_id),
+                                                  registration_id=ven.registration_id, ven_id=ven.ven_id)
+
+    async def canceled_party_registration(self, msg: m.CanceledPartyRegistration) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        if ven.pending_action == "cancel":
+            # The VTN decided; the VEN's answer (even an error code) only closes the exchange.
+            await self._deregister(ven, "cancelled by the VTN")
+        return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
+
+    async def response(self, msg: m.Response) -> None:
+        return None  # a VEN's oadrResponse ends an exchange: nothing to answer
 
     # ------------------------------------------------------------------ events
 
-    async def _plan_and_record(self, ven_id: str, *, heartbeat: bool):
-        """Plan what the VEN should see and record it (compare-and-set, replicas may race)."""
-        interval = timedelta(seconds=self.settings.seen_interval)
-        for _ in range(CAS_ATTEMPTS):
-            now = utcnow()
-            record, revision = await self.registry.get_delivery(ven_id)
-            plan = plan_delivery(self.events.for_ven(ven_id), record, now)
-            due = heartbeat and seen_due(record, now, interval)
-            if not plan.changed and not due:
-                return plan, False
-            new = plan.record.model_copy(update={"seen_at": now}) if due else plan.record
-            try:
-                await self.registry.put_delivery(ven_id, new, revision)
-                return plan, due
-            except nats.js.errors.KeyWrongLastSequenceError:
-                continue
-        raise StoreUnavailable(f"too much contention on the delivery record of {ven_id}")
+    async def request_event(self, msg: m.RequestEvent) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        now = utcnow()
+        plan = await self._plan_and_record(ven.ven_id, self.events.for_ven(ven.ven_id), now)
+        return self._distribution(ven.ven_id, plan.items, now, limit=msg.reply_limit or None)
 
-    def _distribution(self, ven_id: str, plan) -> dict:
-        items = delivery_order(plan.items)
-        return {"events": [event_dict(event, status, ven_id) for event, status in items]}
-
-    @openadr_errors
-    async def on_poll(self, ven_id):
-        if not isinstance(ven_id, str) or not ven_id:
-            raise errors.InvalidIdError("oadrPoll without a venID")
-        token({"ven_id": ven_id}, "ven_id", "venID")
-        if await self.registry.get_ven(ven_id) is None:
-            # An unknown (e.g. deregistered) VEN is asked to register again rather than refused.
-            return "oadrRequestReregistration", {"ven_id": ven_id}
-        plan, seen = await self._plan_and_record(ven_id, heartbeat=True)
-        if seen:
-            try:
-                await jetstream.publish(self.js, self.subjects.seen(ven_id), VenSeen(ven_id=ven_id))
-            except Exception as e:  # a heartbeat is not worth failing the poll for
-                log.warning("could not publish VenSeen for %s: %s", ven_id, e)
-        if plan.changed and plan.items:
-            return "oadrDistributeEvent", self._distribution(ven_id, plan)
-        requests = await self.registry.take_unsent_requests(ven_id)
-        if requests:
-            return "oadrCreateReport", {"report_requests": [r.as_openadr() for r in requests]}
-        return None
-
-    @openadr_errors
-    async def request_event(self, payload: dict):
-        record = await self.known_ven(payload)
-        plan, _ = await self._plan_and_record(record.ven_id, heartbeat=False)
-        if not plan.items:
-            return "oadrResponse", {}
-        return "oadrDistributeEvent", self._distribution(record.ven_id, plan)
-
-    @openadr_errors
-    async def created_event(self, payload: dict):
-        record = await self.known_ven(payload)
+    async def created_event(self, msg: m.CreatedEvent) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
         messages = []
-        for response in report_logic.as_list(payload.get("event_responses")):
-            event_id = token(response, "event_id", "eventID")
+        for r in msg.event_responses:
+            event_id = checked_id(r.event_id, "eventID")
             event = self.events.get(event_id)
             if event is None:
-                raise errors.InvalidIdError(f"unknown eventID {event_id!r}")
-            if not event.targets_ven(record.ven_id):
-                raise errors.TargetMismatchError(f"event {event_id!r} does not target venID {record.ven_id!r}")
-            opt_type = response.get("opt_type")
-            if opt_type not in ("optIn", "optOut"):
-                raise errors.InvalidDataError(f"optType must be optIn or optOut, not {str(opt_type)[:40]!r}")
-            mod = response.get("modification_number")
-            mod = int(mod) if isinstance(mod, (int, str)) and str(mod).lstrip("-").isdigit() else None
-            request_id = response.get("request_id")
+                raise OpenAdrError(INVALID_ID, "unknown eventID")
+            if not self.events.targets(event, ven.ven_id):
+                raise OpenAdrError(TARGET_MISMATCH, f"event {event_id} does not target this VEN")
+            if r.modification_number != event.modification_number:
+                # Rule 48: an answer to a superseded version of the event.
+                raise OpenAdrError(OUT_OF_SEQUENCE, f"event {event_id} is at modificationNumber "
+                                                    f"{event.modification_number}")
             messages.append(OptResponse(
-                id=derived_id("opt", record.ven_id, event_id, mod, opt_type, request_id),
-                ven_id=record.ven_id,
+                id=derived_id("opt", ven.ven_id, event_id, r.modification_number, r.opt_type, r.request_id),
+                ven_id=ven.ven_id,
                 event_id=event_id,
-                modification_number=mod,
-                opt_type=opt_type,
-                response_code=response.get("response_code") if isinstance(response.get("response_code"), int) else None,
-                request_id=str(request_id) if request_id is not None else None,
+                modification_number=r.modification_number,
+                opt_type=r.opt_type,
+                response_code=r.response_code,
+                request_id=r.request_id or None,
             ))
+        subject = self.subjects.opt(ven.ven_id)
         for message in messages:
-            await self.publish(self.subjects.opt(record.ven_id), message, "opt response")
-        return "oadrResponse", {}
+            await self.publish(subject, message, "opt response")
+        return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
 
     # ------------------------------------------------------------------ reports
 
-    @openadr_errors
-    async def register_report(self, payload: dict):
-        record = await self.known_ven(payload)
-        try:
-            offered = report_logic.descriptions(payload)
-        except (ValueError, TypeError, AttributeError) as e:
-            raise errors.InvalidDataError(f"unreadable report metadata: {e}") from e
-        wanted = timedelta(seconds=self.settings.report_interval)
-        requests = report_logic.report_requests(offered, wanted)
-        await self.registry.set_reports(record.ven_id, offered, requests)
+    async def register_report(self, msg: m.RegisterReport) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        offered = report_logic.descriptions(msg.reports)
+        requests = report_logic.report_requests(offered, timedelta(seconds=self.settings.report_interval))
+        await self.store.reports.mutate(ven.ven_id, lambda _old: ReportRecord(reports=offered, requests=requests))
         described = [d for items in offered.values() for d in items]
         if described:
-            await self.publish(self.subjects.report_registered(record.ven_id),
-                               ReportsRegistered(ven_id=record.ven_id, reports=described), "report registration")
+            await self.publish(self.subjects.report_registered(ven.ven_id),
+                               ReportsRegistered(ven_id=ven.ven_id, reports=described), "report registration")
         # The requests themselves go out as oadrCreateReport on the VEN's next poll.
-        return "oadrRegisteredReport", {"report_requests": []}
+        return render.registered_report(m.EiResponse(200, "OK", msg.request_id), ven_id=ven.ven_id)
 
-    @openadr_errors
-    async def update_report(self, payload: dict):
-        record = await self.known_ven(payload)
-        known = await self.registry.get_reports(record.ven_id)
+    async def update_report(self, msg: m.UpdateReport) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        known = self.store.report_record(ven.ven_id)
         now = utcnow()
         batches = []
-        for report in report_logic.as_list(payload.get("reports")):
+        for report in msg.reports:
             try:
                 readings = report_logic.readings(report, known, now)
             except report_logic.UnregisteredDataPoint as e:
-                raise errors.InvalidIdError(str(e)) from e
-            except (ValueError, TypeError, AttributeError) as e:
-                raise errors.InvalidDataError(f"unreadable report: {e}") from e
+                raise OpenAdrError(INVALID_ID, str(e)) from e
+            except report_logic.UnsupportedPayload as e:
+                raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
             if not readings:
                 continue
-            spec = str(report.get("report_specifier_id"))
+            spec = report.report_specifier_id
             batches.append(ReportData(
-                id=report_logic.report_data_id(record.ven_id, spec, readings),
-                ven_id=record.ven_id,
-                report_request_id=report.get("report_request_id") and str(report.get("report_request_id")),
+                id=report_logic.report_data_id(ven.ven_id, spec, readings),
+                ven_id=ven.ven_id,
+                report_request_id=report.report_request_id or None,
                 report_specifier_id=spec,
-                report_name=report.get("report_name"),
+                report_name=report.report_name,
                 readings=readings,
             ))
+        subject = self.subjects.report_data(ven.ven_id)
         for batch in batches:
-            await self.publish(self.subjects.report_data(record.ven_id), batch, "report data")
-        return "oadrUpdatedReport", {}
+            await self.publish(subject, batch, "report data")
+        return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven.ven_id)
 
-    @openadr_errors
-    async def created_report(self, payload: dict):
-        record = await self.known_ven(payload)
-        ids = {str(p.get("report_request_id")) for p in report_logic.as_list(payload.get("pending_reports"))
-               if isinstance(p, dict)}
-        if ids:
-            await self.registry.acknowledge_requests(record.ven_id, ids)
-        return "oadrResponse", {}
+    async def created_report(self, msg: m.CreatedReport) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        if msg.pending_reports:
+            await self.store.acknowledge_requests(ven.ven_id, set(msg.pending_reports))
+        return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
 
-    @openadr_errors
-    async def registered_report(self, payload: dict):
-        await self.known_ven(payload)  # we never offer reports to VENs; nothing to record
-        return "oadrResponse", {}
+    async def acknowledged(self, msg: m.RegisteredReport | m.CanceledReport) -> bytes:
+        # We offer no reports and cancel none yet: nothing to record.
+        ven = await self.known_ven(msg.ven_id)
+        return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
+
+    async def cancel_report(self, msg: m.CancelReport) -> bytes:
+        ven = await self.known_ven(msg.ven_id)
+        raise OpenAdrError(INVALID_ID, f"the VTN produces no reports; unknown reportRequestID (venID {ven.ven_id})")
+
+    async def create_report(self, msg: m.CreateReport) -> bytes:
+        await self.known_ven(msg.ven_id)
+        raise OpenAdrError(REPORT_NOT_SUPPORTED, "the VTN offers no reports")
+
+    # ------------------------------------------------------------------ opt
+
+    async def create_opt(self, msg: m.CreateOpt) -> bytes:
+        await self.known_ven(msg.ven_id)
+        raise OpenAdrError(NOT_ALLOWED, "opt schedules (EiOpt) are not accepted yet; answer events with oadrCreatedEvent")
+
+    async def cancel_opt(self, msg: m.CancelOpt) -> bytes:
+        await self.known_ven(msg.ven_id)
+        raise OpenAdrError(NOT_ALLOWED, "opt schedules (EiOpt) are not accepted yet")
 

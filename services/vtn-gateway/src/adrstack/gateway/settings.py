@@ -21,6 +21,12 @@ class GatewaySettings(CommonSettings):
     seen_interval: float = Field(60.0, ge=0)
     # How often we ask VENs to send telemetry (clamped to what each VEN offers), seconds.
     report_interval: float = Field(10.0, gt=0)
+    # Slow clients are cut off: request headers must arrive within header_timeout of the first
+    # byte (or of connecting), the body within body_timeout after them; an idle keep-alive
+    # connection is closed after keepalive_timeout.
+    header_timeout: float = Field(10.0, gt=0)
+    body_timeout: float = Field(30.0, gt=0)
+    keepalive_timeout: float = Field(75.0, gt=0)
 
     def vtn_url(self, host: str | None = None) -> str:
         return f"http://{host or self.vtn_host}:{self.vtn_port}{VTN_PATH}"

@@ -1,0 +1,192 @@
+"""HTTP for the VTN: aiohttp routes per 2.0b service, slow clients cut off, bad input answered right.
+
+What each failure gets (the body is always generic; parser output never reaches the caller):
+- wrong Content-Type: 415; body over the limit: 413; body not complete within
+  ``body_timeout``: 408; request headers not complete within ``header_timeout``: the
+  connection is closed;
+- not XML we can read (hostile, malformed, not 2.0b, a message only a VTN sends): 400;
+- a 2.0b message on the wrong service's URL: OpenADR 459;
+- a valid message with a value we cannot use: OpenADR 454 (InvalidContent);
+- whatever the handlers refuse: their OpenADR code, in the response type 2.0b pairs with
+  the request (oadrCreatedPartyRegistration for a registration, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from .codec import HostileXml, InvalidContent, MalformedXml, parse, render
+from .codec import model as m
+from .errors import COMPLIANCE_ERROR, OpenAdrError
+from .handlers import Handlers
+
+log = logging.getLogger(__name__)
+
+XML_TYPES = ("application/xml", "text/xml")
+
+# Which messages each 2.0b service endpoint takes (oadrResponse: any of them).
+SERVICES: dict[str, tuple[type, ...]] = {
+    "EiRegisterParty": (m.QueryRegistration, m.CreatePartyRegistration, m.CancelPartyRegistration,
+                        m.CanceledPartyRegistration),
+    "EiEvent": (m.RequestEvent, m.CreatedEvent),
+    "EiReport": (m.RegisterReport, m.RegisteredReport, m.UpdateReport, m.CreatedReport, m.CanceledReport,
+                 m.CancelReport, m.CreateReport),
+    "EiOpt": (m.CreateOpt, m.CancelOpt),
+    "OadrPoll": (m.Poll,),
+}
+
+
+def _plain(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text + "\n", content_type="text/plain")
+
+
+class SlowClientGuard(RequestHandler):
+    """aiohttp's connection handler, closing connections whose request headers do not arrive
+    within ``header_timeout`` of their first byte (slowloris). Bodies are timed by the route
+    handler. Uses aiohttp's per-connection request counter; aiohttp is pinned below 4."""
+
+    __slots__ = ("_header_timeout", "_header_timer")
+
+    def __init__(self, manager, *, header_timeout: float, **kwargs):
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm()  # a connection that never sends a byte is cut off too
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is None and not self._request_in_progress:
+            self._arm()
+        before = self._request_count
+        super().data_received(data)
+        if self._request_count != before:
+            self.headers_complete()
+
+    def _arm(self) -> None:
+        self._header_timer = self._loop.call_later(self._header_timeout, self._headers_too_slow)
+
+    def headers_complete(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport is not None:
+            log.info("closing a connection whose request headers took over %.0fs", self._header_timeout)
+            self.force_close()
+            self.transport.close()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.headers_complete()
+        super().connection_lost(exc)
+
+
+class VtnServer:
+    def __init__(self, handlers: Handlers, *, path: str, max_body_bytes: int, header_timeout: float,
+                 body_timeout: float, keepalive_timeout: float, vtn_id: str, extra_routes: list[web.RouteDef] = ()):
+        self.handlers = handlers
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self.vtn_id = vtn_id
+        self.app = web.Application(client_max_size=max_body_bytes)
+        self.app.add_routes([web.post(f"{path}/{service}", self._route(service)) for service in SERVICES])
+        self.app.add_routes(list(extra_routes))
+        self.runner: web.AppRunner | None = None
+        self.server: asyncio.AbstractServer | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.sockets[0].getsockname()[1]
+
+    async def start(self, host: str, port: int, ssl=None) -> None:
+        self.runner = web.AppRunner(self.app, access_log=None)
+        await self.runner.setup()
+        manager = self.runner.server
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: SlowClientGuard(manager, loop=loop, header_timeout=self.header_timeout,
+                                    keepalive_timeout=self.keepalive_timeout, access_log=None),
+            host=host, port=port, ssl=ssl, reuse_address=True, backlog=1024)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    # ------------------------------------------------------------------ requests
+
+    def _route(self, service: str):
+        accepted = SERVICES[service] + (m.Response,)
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            started = time.monotonic()
+            protocol = request.protocol
+            if isinstance(protocol, SlowClientGuard):
+                protocol.headers_complete()
+            content_type = request.headers.get("Content-Type", "")
+            if content_type.partition(";")[0].strip().lower() not in XML_TYPES:
+                return _plain(415, "Content-Type must be application/xml")
+            if request.content_length is not None and request.content_length > self.max_body_bytes:
+                return _plain(413, f"body larger than {self.max_body_bytes} bytes")
+            try:
+                if request.content.is_eof():
+                    body = await request.read()  # all there already (every ordinary poll)
+                else:
+                    body = await asyncio.wait_for(request.read(), self.body_timeout)
+            except web.HTTPRequestEntityTooLarge:
+                return _plain(413, f"body larger than {self.max_body_bytes} bytes")
+            except asyncio.TimeoutError:
+                log.info("request body not complete within %.0fs; closing", self.body_timeout)
+                response = _plain(408, "request body too slow")
+                response.force_close()
+                return response
+            try:
+                envelope = parse(body)
+            except HostileXml as e:
+                log.info("refused XML from %s: %s", request.remote, e)
+                return _plain(400, str(e))
+            except MalformedXml as e:
+                log.info("unreadable XML from %s: %s (%s)", request.remote, e, e.detail[:200])
+                return _plain(400, str(e))
+            except InvalidContent as e:
+                return self._xml(render.error_answer(e.message_type, 454, e.description, vtn_id=self.vtn_id,
+                                                     request_id=e.request_id, ven_id=e.ven_id, opt_id=e.opt_id))
+            message = envelope.message
+            try:
+                if not isinstance(message, accepted):
+                    raise OpenAdrError(COMPLIANCE_ERROR,
+                                       f"{envelope.message_type} is not a message of the {service} service")
+                answer = await self.handlers.handle(message)
+            except OpenAdrError as e:
+                answer = render.error_answer(envelope.message_type, e.code, e.description, vtn_id=self.vtn_id,
+                                             request_id=getattr(message, "request_id", "") or "",
+                                             ven_id=getattr(message, "ven_id", None),
+                                             opt_id=getattr(message, "opt_id", None))
+            except Exception:
+                log.exception("error answering %s (%.1f ms in)", envelope.message_type,
+                              (time.monotonic() - started) * 1000)
+                return _plain(500, "internal error")
+            if answer is None:
+                return web.Response(status=200)
+            return self._xml(answer)
+
+        return serve
+
+    @staticmethod
+    def _xml(body: bytes) -> web.Response:
+        return web.Response(body=body, content_type="application/xml")

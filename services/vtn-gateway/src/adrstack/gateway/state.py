@@ -1,0 +1,322 @@
+"""The gateway's VEN state: in-memory mirrors of the vens KV bucket, written with compare-and-set.
+
+What a poll needs (the VEN's registration, what it was last told, its pending report
+requests) is read from memory; KV is written only when something changed, and the write is
+a compare-and-set on the revision the mirror holds, so replicas (and the same replica's
+concurrent requests) never overwrite each other. A replica sees another's writes within
+the watch latency; a lookup that misses in memory asks KV once, so a VEN that registered
+through another replica a moment ago is not told to register again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from datetime import timedelta
+from typing import Awaitable, Callable, Generic, TypeVar
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KeyValue
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+from adrstack.shared import kv_keys
+from adrstack.shared.kv_mirror import KvMirror
+from adrstack.shared.messages import ReportDescription, VenRecord, utcnow
+
+from .delivery import DeliveryRecord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CAS_ATTEMPTS = 5
+
+
+class StoreUnavailable(RuntimeError):
+    """KV (or JetStream) could not be reached or did not confirm a write."""
+
+
+_TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
+
+
+async def _guard(op: Awaitable[T], what: str) -> T:
+    try:
+        return await op
+    except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyWrongLastSequenceError):
+        raise
+    except _TRANSIENT as e:
+        raise StoreUnavailable(f"{what}: {type(e).__name__}: {e}") from e
+
+
+def new_ven_id() -> str:
+    return "ven-" + secrets.token_hex(6)
+
+
+def new_registration_id() -> str:
+    return "reg-" + secrets.token_hex(8)
+
+
+# --------------------------------------------------------------------------- records
+
+
+class Ven:
+    """A registered VEN as the gateway holds it: a VenRecord without pydantic's per-object cost
+    (the mirror holds one per VEN; at 100,000 VENs that is the gateway's memory)."""
+
+    __slots__ = ("ven_id", "ven_name", "registration_id", "registered_at", "profile_name", "transport_name",
+                 "transport_address", "http_pull_model", "report_only", "fingerprint", "pending_action",
+                 "seen_window")
+
+    def __init__(self, record: VenRecord):
+        self.ven_id = record.ven_id
+        self.ven_name = record.ven_name
+        self.registration_id = record.registration_id
+        self.registered_at = record.registered_at
+        # Interned: the same few values for every VEN.
+        self.profile_name = _common(record.profile_name)
+        self.transport_name = _common(record.transport_name)
+        self.transport_address = record.transport_address
+        self.http_pull_model = record.http_pull_model
+        self.report_only = record.report_only
+        self.fingerprint = record.fingerprint
+        self.pending_action = record.pending_action
+        self.seen_window = 0  # heartbeat rate limit, process-local on purpose (see handlers.heartbeat)
+
+    def record(self) -> VenRecord:
+        return VenRecord(ven_id=self.ven_id, ven_name=self.ven_name, registration_id=self.registration_id,
+                         registered_at=self.registered_at, profile_name=self.profile_name,
+                         transport_name=self.transport_name, transport_address=self.transport_address,
+                         http_pull_model=self.http_pull_model, report_only=self.report_only,
+                         fingerprint=self.fingerprint, pending_action=self.pending_action)
+
+
+_COMMON: dict[str, str] = {}
+
+
+def _common(value: str) -> str:
+    if len(_COMMON) < 64:
+        return _COMMON.setdefault(value, value)
+    return _COMMON.get(value, value)
+
+
+def _decode_ven(raw: bytes) -> Ven | None:
+    try:
+        return Ven(VenRecord.model_validate_json(raw))
+    except ValidationError:
+        return None
+
+
+def _decode_delivery(raw: bytes) -> DeliveryRecord | None:
+    try:
+        return DeliveryRecord.from_json(raw)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+class ReportRequestState(BaseModel):
+    """A report request we made of a VEN (oadrCreateReport), and whether it went out."""
+
+    report_request_id: str
+    report_specifier_id: str
+    granularity: timedelta
+    report_back_duration: timedelta
+    r_ids: list[tuple[str, str]]  # (rID, readingType)
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    sent: bool = False
+
+
+class ReportRecord(BaseModel):
+    """vens bucket, ``reports.<ven_id>``: what the VEN declared, and our requests to it."""
+
+    reports: dict[str, list[ReportDescription]] = Field(default_factory=dict)  # reportSpecifierID -> points
+    requests: list[ReportRequestState] = Field(default_factory=list)
+
+    def unsent(self) -> list[ReportRequestState]:
+        return [r for r in self.requests if not r.sent]
+
+    def description(self, report_specifier_id: str, r_id: str) -> ReportDescription | None:
+        for d in self.reports.get(report_specifier_id, ()):
+            if d.r_id == r_id:
+                return d
+        for descriptions in self.reports.values():  # some VENs send a different specifier id
+            for d in descriptions:
+                if d.r_id == r_id:
+                    return d
+        return None
+
+
+def _decode_reports(raw: bytes) -> ReportRecord | None:
+    try:
+        return ReportRecord.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
+# --------------------------------------------------------------------------- the store
+
+
+class Bucket(Generic[T]):
+    """One kind of record in the vens bucket: its mirror and its compare-and-set writes."""
+
+    def __init__(self, kv: KeyValue, prefix: str, decode: Callable[[bytes], T | None],
+                 encode: Callable[[T], bytes], name: str):
+        self.kv = kv
+        self.prefix = prefix
+        self.mirror: KvMirror[T] = KvMirror(kv, prefix, decode, name=f"{kv._name} {name}")
+        self._decode = decode
+        self._encode = encode
+
+    def get(self, key: str) -> T | None:
+        return self.mirror.get(key)
+
+    async def fetch(self, key: str) -> tuple[T | None, int | None]:
+        """Read one key from KV itself (the mirror may not have seen the latest write yet)."""
+        try:
+            entry = await _guard(self.kv.get(self.prefix + key), f"read {self.prefix}{key}")
+        except nats.js.errors.KeyNotFoundError:  # also raised for deleted keys
+            return None, None
+        value = self._decode(entry.value) if entry.value else None
+        if value is not None:
+            self.mirror.noted(key, value, entry.revision)
+        return value, entry.revision
+
+    async def mutate(self, key: str, change: Callable[[T | None], T | None]) -> T | None:
+        """Write ``change(current)`` unless it returns None; retried on a concurrent write.
+        Returns the value now stored."""
+        current, revision = self.mirror.entry(key)
+        for _ in range(CAS_ATTEMPTS):
+            new = change(current)
+            if new is None:
+                return current
+            data = self._encode(new)
+            try:
+                if current is None:
+                    revision = await _guard(self.kv.create(self.prefix + key, data), f"create {self.prefix}{key}")
+                else:
+                    revision = await _guard(self.kv.update(self.prefix + key, data, last=revision),
+                                            f"update {self.prefix}{key}")
+            except nats.js.errors.KeyWrongLastSequenceError:
+                current, revision = await self.fetch(key)
+                continue
+            self.mirror.noted(key, new, revision)
+            return new
+        raise StoreUnavailable(f"too much contention on {self.prefix}{key}")
+
+    async def delete(self, key: str) -> None:
+        _, revision = self.mirror.entry(key)
+        await _guard(self.kv.delete(self.prefix + key), f"delete {self.prefix}{key}")
+        # Tombstoned locally until the watch echoes the delete.
+        self.mirror.noted(key, None, (revision or 0) + 1)
+
+
+def _encode_pydantic(value: BaseModel) -> bytes:
+    return value.model_dump_json().encode("utf-8")
+
+
+class VenStore:
+    """Every per-VEN record of the vens bucket, mirrored."""
+
+    def __init__(self, kv: KeyValue):
+        self.kv = kv
+        self.vens: Bucket[Ven] = Bucket(kv, kv_keys.VEN_PREFIX, _decode_ven, lambda v: _encode_pydantic(v.record()),
+                                        "vens")
+        self.deliveries: Bucket[DeliveryRecord] = Bucket(kv, kv_keys.DELIVERY_PREFIX, _decode_delivery,
+                                                         DeliveryRecord.to_bytes, "deliveries")
+        self.reports: Bucket[ReportRecord] = Bucket(kv, kv_keys.REPORTS_PREFIX, _decode_reports, _encode_pydantic,
+                                                    "reports")
+        self._buckets = (self.vens, self.deliveries, self.reports)
+
+    async def start(self, timeout: float = 120.0) -> None:
+        await asyncio.gather(*(b.mirror.start(timeout) for b in self._buckets))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(b.mirror.stop() for b in self._buckets))
+
+    # ------------------------------------------------------------------ VENs
+
+    def ven(self, ven_id: str) -> Ven | None:
+        return self.vens.get(ven_id)
+
+    async def find_ven(self, ven_id: str) -> Ven | None:
+        """The VEN from memory, else from KV (registered through another replica a moment ago)."""
+        ven = self.vens.get(ven_id)
+        if ven is None:
+            ven, _ = await self.vens.fetch(ven_id)
+        return ven
+
+    def ven_by_registration(self, registration_id: str) -> Ven | None:
+        for _, ven in self.vens.mirror.items():
+            if ven.registration_id == registration_id:
+                return ven
+        return None
+
+    async def ven_id_for_name(self, ven_name: str) -> str | None:
+        try:
+            entry = await _guard(self.kv.get(kv_keys.ven_name_key(ven_name)), "read the name index")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return entry.value.decode("utf-8") if entry.value else None
+
+    async def claim_name(self, ven_name: str, ven_id: str) -> str:
+        """Bind ``ven_name`` to ``ven_id`` unless it is bound already; return the bound ven_id."""
+        key = kv_keys.ven_name_key(ven_name)
+        for _ in range(CAS_ATTEMPTS):
+            existing = await self.ven_id_for_name(ven_name)
+            if existing:
+                return existing
+            try:
+                await _guard(self.kv.create(key, ven_id.encode("utf-8")), "create the name index")
+                return ven_id
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # another replica registered the same name just now
+        raise StoreUnavailable("could not claim the VEN name")
+
+    async def put_ven(self, ven_id: str, build: Callable[[Ven | None], VenRecord | None]) -> Ven | None:
+        return await self.vens.mutate(ven_id, lambda current: _as_ven(build(current)))
+
+    async def forget_ven(self, ven_id: str) -> None:
+        """Remove the registration and its per-VEN state (the name index keeps the ven_id stable)."""
+        for bucket in self._buckets:
+            await bucket.delete(ven_id)
+
+    # ------------------------------------------------------------------ delivery
+
+    def delivery(self, ven_id: str) -> DeliveryRecord:
+        return self.deliveries.get(ven_id) or _EMPTY_DELIVERY
+
+    # ------------------------------------------------------------------ reports
+
+    def report_record(self, ven_id: str) -> ReportRecord:
+        return self.reports.get(ven_id) or _EMPTY_REPORTS
+
+    async def take_unsent_requests(self, ven_id: str) -> list[ReportRequestState]:
+        """Mark the unsent report requests as sent and return them (exactly one taker wins)."""
+        taken: list[ReportRequestState] = []
+
+        def change(old: ReportRecord | None) -> ReportRecord | None:
+            taken.clear()
+            if old is None or not old.unsent():
+                return None
+            taken.extend(old.unsent())
+            return old.model_copy(update={"requests": [r.model_copy(update={"sent": True}) for r in old.requests]})
+
+        await self.reports.mutate(ven_id, change)
+        return list(taken)
+
+    async def acknowledge_requests(self, ven_id: str, report_request_ids: set[str]) -> None:
+        def change(old: ReportRecord | None) -> ReportRecord | None:
+            if old is None or not any(r.report_request_id in report_request_ids for r in old.requests):
+                return None
+            keep = [r for r in old.requests if r.report_request_id not in report_request_ids]
+            return old.model_copy(update={"requests": keep})
+
+        await self.reports.mutate(ven_id, change)
+
+
+_EMPTY_DELIVERY = DeliveryRecord()
+_EMPTY_REPORTS = ReportRecord()
+
+
+def _as_ven(record: VenRecord | None) -> Ven | None:
+    return None if record is None else Ven(record)
