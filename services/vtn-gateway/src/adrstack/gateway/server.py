@@ -81,8 +81,7 @@ class SlowClientGuard(RequestHandler):
         self._header_timer = None
         if self.transport is not None:
             log.info("closing a connection whose request headers took over %.0fs", self._header_timeout)
-            self.force_close()
-            self.transport.close()
+            self.force_close()  # closes the transport
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.headers_complete()
@@ -153,6 +152,13 @@ class VtnServer:
             except asyncio.TimeoutError:
                 log.info("request body not complete within %.0fs; closing", self.body_timeout)
                 response = _plain(408, "request body too slow")
+                response.force_close()
+                return response
+            except ConnectionError:
+                # The client went away mid-body: nobody to answer. aiohttp drops the connection
+                # quietly when writing this response fails.
+                log.debug("client left before its request body was complete")
+                response = _plain(400, "request body incomplete")
                 response.force_close()
                 return response
             try:
