@@ -9,6 +9,7 @@ from nats.aio.client import Client as NATS
 
 from adrstack.shared import jetstream
 
+from .codec.schema import schema
 from .commands import QUEUE_GROUP, VenCommands
 from .events import EventBook
 from .handlers import Handlers
@@ -40,6 +41,8 @@ class Gateway:
         s = self.settings
         self.nc = await jetstream.connect(s, name="adrstack-gateway")
         try:
+            # Load the XSD now (~0.3 s, several MB) rather than on the first VEN's request.
+            schema()
             js = self.nc.jetstream()
             await jetstream.ensure_stream(js, s)
             vens = await jetstream.ensure_kv(js, s.vens_bucket)

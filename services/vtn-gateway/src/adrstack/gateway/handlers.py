@@ -50,6 +50,9 @@ from .state import ReportRecord, StoreUnavailable, Ven, VenStore, new_registrati
 log = logging.getLogger(__name__)
 
 MAX_VEN_NAME = 256
+# Readings per ReportData fact: a 1 MiB oadrUpdateReport holds ~7,000 readings, whose JSON would
+# pass NATS's default 1 MiB message limit; smaller facts also keep telemetry's batches even.
+READINGS_PER_FACT = 1000
 
 
 def checked_id(value: str | None, what: str) -> str:
@@ -348,17 +351,17 @@ class Handlers:
                 raise OpenAdrError(INVALID_ID, str(e)) from e
             except report_logic.UnsupportedPayload as e:
                 raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
-            if not readings:
-                continue
             spec = report.report_specifier_id
-            batches.append(ReportData(
-                id=report_logic.report_data_id(ven.ven_id, spec, readings),
-                ven_id=ven.ven_id,
-                report_request_id=report.report_request_id or None,
-                report_specifier_id=spec,
-                report_name=report.report_name,
-                readings=readings,
-            ))
+            for start in range(0, len(readings), READINGS_PER_FACT):
+                chunk = readings[start:start + READINGS_PER_FACT]
+                batches.append(ReportData(
+                    id=report_logic.report_data_id(ven.ven_id, spec, chunk),
+                    ven_id=ven.ven_id,
+                    report_request_id=report.report_request_id or None,
+                    report_specifier_id=spec,
+                    report_name=report.report_name,
+                    readings=chunk,
+                ))
         subject = self.subjects.report_data(ven.ven_id)
         for batch in batches:
             await self.publish(subject, batch, "report data")
