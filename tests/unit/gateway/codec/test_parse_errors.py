@@ -23,7 +23,7 @@ from adrstack.gateway.codec.names import SIGNATURE, SIGNED_OBJECT
 from adrstack.gateway.codec.schema import schema
 
 # The module, not the function the package exports under the same name.
-parse_module = importlib.import_module("adrstack.gateway.codec.parse")
+parse_module = importlib.import_module("adrstack.gateway.codec.reader")
 
 OADR = "http://openadr.org/oadr-2.0b/2012/07"
 EI = "http://docs.oasis-open.org/ns/energyinterop/201110"

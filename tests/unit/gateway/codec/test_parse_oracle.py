@@ -25,7 +25,7 @@ from openleadr.messaging import create_message, validate_xml_schema
 from adrstack.gateway.codec import model as m
 from adrstack.gateway.codec import parse
 from adrstack.gateway.codec.names import local
-from adrstack.gateway.codec.parse import READERS
+from adrstack.gateway.codec.reader import READERS
 
 from .strategies import (data_qualities, datetimes, durations, floats, market_context, opt_reasons, reading_types,
                          report_types, text, unsigned_ints, x_token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from adrstack.shared.runner import run_service
 
@@ -16,6 +17,7 @@ def main() -> None:
     async def serve(stop: asyncio.Event) -> None:
         gateway = Gateway(settings)
         await gateway.start()
+        gc.freeze()  # what start-up built (mirrors, handlers) lives as long as the process
         try:
             await stop.wait()
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 
 from nats.aio.client import Client as NATS
@@ -150,10 +151,10 @@ class Handlers:
             return render.cancel_party_registration(render.new_request_id(), ven.registration_id, ven_id)
         if ven.pending_action == "reregister":
             return render.request_reregistration(ven_id)
-        now = utcnow()
-        self.heartbeat(ven, now.timestamp())
+        self.heartbeat(ven, time.time())
         events = self.events.for_ven(ven_id)
         if events or self.store.delivery(ven_id).pending:
+            now = utcnow()
             plan = await self._plan_and_record(ven_id, events, now)
             if plan.changed:
                 return self._distribution(ven_id, plan.items, now)

@@ -14,6 +14,7 @@ What each failure gets (the body is always generic; parser output never reaches 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -45,46 +46,79 @@ def _plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text + "\n", content_type="text/plain")
 
 
+class HeaderDeadlines:
+    """Connections waiting for a request's headers, oldest first, and the sweep that cuts off those
+    waiting longer than ``timeout``. One sweep timer for all of them, rather than a timer per
+    request: arming and cancelling one costs more than the rest of the guard on every poll."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.waiting: dict[SlowClientGuard, float] = {}  # insertion order is start order
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self.timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep(loop.time())
+
+    def sweep(self, now: float) -> None:
+        expired = []
+        for conn, since in self.waiting.items():
+            if now - since < self.timeout:
+                break
+            expired.append(conn)
+        for conn in expired:
+            self.waiting.pop(conn, None)
+            conn.headers_too_slow()
+
+
 class SlowClientGuard(RequestHandler):
     """aiohttp's connection handler, closing connections whose request headers do not arrive
-    within ``header_timeout`` of their first byte (slowloris). Bodies are timed by the route
-    handler. Uses aiohttp's per-connection request counter; aiohttp is pinned below 4."""
+    within the deadline of their first byte (or of connecting): slowloris and idle sockets.
+    Bodies are timed by the route handler. Uses aiohttp's per-connection request counter and
+    in-progress flag; aiohttp is pinned below 4."""
 
-    __slots__ = ("_header_timeout", "_header_timer")
+    __slots__ = ("_deadlines",)
 
-    def __init__(self, manager, *, header_timeout: float, **kwargs):
+    def __init__(self, manager, *, deadlines: HeaderDeadlines, **kwargs):
         super().__init__(manager, **kwargs)
-        self._header_timeout = header_timeout
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._deadlines = deadlines
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._arm()  # a connection that never sends a byte is cut off too
+        self._deadlines.waiting[self] = self._loop.time()  # one that never sends a byte is cut off too
 
     def data_received(self, data: bytes) -> None:
-        if self._header_timer is None and not self._request_in_progress:
-            self._arm()
+        waiting = self._deadlines.waiting
+        if not self._request_in_progress and self not in waiting:
+            waiting[self] = self._loop.time()
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
-            self.headers_complete()
-
-    def _arm(self) -> None:
-        self._header_timer = self._loop.call_later(self._header_timeout, self._headers_too_slow)
+            waiting.pop(self, None)
 
     def headers_complete(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._deadlines.waiting.pop(self, None)
 
-    def _headers_too_slow(self) -> None:
-        self._header_timer = None
+    def headers_too_slow(self) -> None:
         if self.transport is not None:
-            log.info("closing a connection whose request headers took over %.0fs", self._header_timeout)
+            log.info("closing a connection whose request headers took over %.0fs", self._deadlines.timeout)
             self.force_close()  # closes the transport
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self.headers_complete()
+        self._deadlines.waiting.pop(self, None)
         super().connection_lost(exc)
 
 
@@ -94,7 +128,6 @@ class VtnServer:
         self.handlers = handlers
         self.path = path
         self.max_body_bytes = max_body_bytes
-        self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.keepalive_timeout = keepalive_timeout
         self.vtn_id = vtn_id
@@ -103,6 +136,7 @@ class VtnServer:
         self.app.add_routes(list(extra_routes))
         self.runner: web.AppRunner | None = None
         self.server: asyncio.AbstractServer | None = None
+        self.deadlines = HeaderDeadlines(header_timeout)
 
     @property
     def port(self) -> int:
@@ -113,12 +147,14 @@ class VtnServer:
         await self.runner.setup()
         manager = self.runner.server
         loop = asyncio.get_running_loop()
+        self.deadlines.start()
         self.server = await loop.create_server(
-            lambda: SlowClientGuard(manager, loop=loop, header_timeout=self.header_timeout,
+            lambda: SlowClientGuard(manager, loop=loop, deadlines=self.deadlines,
                                     keepalive_timeout=self.keepalive_timeout, access_log=None),
             host=host, port=port, ssl=ssl, reuse_address=True, backlog=1024)
 
     async def stop(self) -> None:
+        await self.deadlines.stop()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -138,7 +174,7 @@ class VtnServer:
             if isinstance(protocol, SlowClientGuard):
                 protocol.headers_complete()
             content_type = request.headers.get("Content-Type", "")
-            if content_type.partition(";")[0].strip().lower() not in XML_TYPES:
+            if content_type != "application/xml" and content_type.partition(";")[0].strip().lower() not in XML_TYPES:
                 return _plain(415, "Content-Type must be application/xml")
             if request.content_length is not None and request.content_length > self.max_body_bytes:
                 return _plain(413, f"body larger than {self.max_body_bytes} bytes")

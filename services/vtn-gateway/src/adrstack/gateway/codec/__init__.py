@@ -1,6 +1,6 @@
 """The one place that knows 2.0b XML: parse what VENs send into typed messages, render what a VTN sends."""
 
 from .guard import HostileXml
-from .parse import InvalidContent, MalformedXml, parse
+from .reader import InvalidContent, MalformedXml, parse
 
 __all__ = ["HostileXml", "InvalidContent", "MalformedXml", "parse"]
