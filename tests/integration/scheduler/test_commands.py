@@ -57,6 +57,13 @@ async def test_unknown_ven_is_refused_and_nothing_stored(running):
     assert await running.count("ev-u", "created") == 0
 
 
+async def test_every_unknown_ven_is_counted(running):
+    ghosts = [f"ghost-{i}" for i in range(1200)]  # more than one slice of concurrent lookups
+    reply = await running.request("create", {"ven_ids": ["ven-1", *ghosts], "intervals": HOUR})
+    assert not reply.ok and reply.error.code == "unknown_ven"
+    assert "ghost-0 (and 1199 more)" in reply.error.message
+
+
 async def test_duplicate_event_id_is_a_conflict(running):
     body = {"event_id": "ev-dup", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=1)}
     assert (await running.request("create", body)).ok

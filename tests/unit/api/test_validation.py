@@ -94,3 +94,13 @@ def test_scheduler_fields_are_renamed_for_graphql():
     assert err.message == "venIds: unknown VEN 'x'"
     assert err.extensions == {"code": "UNKNOWN_VEN", "field": "venIds"}
     assert err.http_status == 404
+
+
+def test_an_event_lists_at_most_the_contracts_number_of_vens():
+    from adrstack.shared.messages import MAX_TARGETED_VENS
+
+    many = [f"ven-{i}" for i in range(MAX_TARGETED_VENS)]
+    assert len(create(ven_ids=many + many).ven_ids) == MAX_TARGETED_VENS  # repeats do not count
+    with pytest.raises(InvalidInput) as e:
+        create(ven_ids=many + ["one-too-many"])
+    assert e.value.field == "venIds" and str(MAX_TARGETED_VENS) in e.value.message

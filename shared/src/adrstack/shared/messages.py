@@ -271,9 +271,14 @@ class EventTransition(Message):
 # --------------------------------------------------------------------------- commands
 
 
+# VENs one event may list: the event is one KV value and one NATS message (1 MiB by default).
+# Larger fleets are targeted by group.
+MAX_TARGETED_VENS = 20_000
+
+
 class CreateEventCommand(Message):
     event_id: str | None = None
-    ven_ids: list[str] = Field(min_length=1)
+    ven_ids: list[str] = Field(min_length=1, max_length=MAX_TARGETED_VENS)
     intervals: list[EventInterval] = Field(min_length=1)
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
@@ -297,7 +302,7 @@ class ModifyEventCommand(Message):
     event_id: str
     intervals: list[EventInterval] | None = None
     start_at: AwareDatetime | None = None
-    ven_ids: list[str] | None = None
+    ven_ids: list[str] | None = Field(None, max_length=MAX_TARGETED_VENS)
     priority: int | None = None
     signal_name: str | None = None
     signal_type: str | None = None

@@ -50,7 +50,11 @@ def graphql_field(field: str | None) -> str | None:
 
 
 async def send_command(nc: NATS, subject: str, command: Message, timeout: float):
-    """A core NATS request; raises NoRespondersError or a timeout when nobody answered."""
+    """A core NATS request; raises NoRespondersError or a timeout when nobody answered, and
+    ApiError when the command is larger than NATS carries."""
+    if len(command.to_bytes()) > nc.max_payload:
+        raise ApiError("invalid", f"the command is larger than NATS carries ({nc.max_payload} bytes); "
+                                  "send fewer or shorter ids")
     # "No responders" means nobody received the command, so resending is safe; NATS 2.9
     # occasionally reports it for a responder that subscribed a moment ago.
     for delay in NO_RESPONDERS_RETRY_DELAYS:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Iterable, Protocol
 
 from adrstack.shared.messages import (
+    MAX_TARGETED_VENS,
     CancelEventCommand,
     CreateEventCommand,
     EventInterval,
@@ -47,11 +48,11 @@ def check_ven_ids(ven_ids: Iterable[str] | None, field: str = "venIds") -> list[
     ids = list(ven_ids or [])
     if not ids:
         raise InvalidInput(field, "at least one VEN id is required")
-    unique: list[str] = []
     for i, ven_id in enumerate(ids):
         check_token(ven_id, f"{field}[{i}]", "VEN id")
-        if ven_id not in unique:
-            unique.append(ven_id)
+    unique = list(dict.fromkeys(ids))  # without repeats, in order
+    if len(unique) > MAX_TARGETED_VENS:
+        raise InvalidInput(field, f"at most {MAX_TARGETED_VENS} VENs per event, not {len(unique)}")
     return unique
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Awaitable, Callable
 
@@ -38,6 +39,8 @@ from adrstack.shared.events_mirror import decode_event, event_bytes
 from .facts import transition_fact
 
 log = logging.getLogger(__name__)
+
+VEN_LOOKUPS_AT_ONCE = 500
 
 # A clock status reached as the direct result of a command is announced like a timer transition.
 CLOCK_TRANSITIONS = {
@@ -177,15 +180,25 @@ class CommandHandlers:
     async def _check_vens(self, ven_ids: list[str]) -> None:
         check_ven_ids(ven_ids)
         vens = await self._vens_kv()
-        for ven_id in ven_ids:
-            if vens is None:
-                raise CommandRejected("unknown_ven", f"unknown VEN {ven_id}", "ven_ids")
+        if vens is None:
+            raise CommandRejected("unknown_ven", f"unknown VEN {ven_ids[0]}", "ven_ids")
+        missing: list[str] = []
+
+        async def look_up(ven_id: str) -> None:
             try:
                 await vens.get(kv_keys.ven_key(ven_id))
             except KeyNotFoundError:
-                raise CommandRejected("unknown_ven", f"unknown VEN {ven_id}", "ven_ids") from None
-            except Exception as e:
-                raise Unavailable(f"could not look up VEN {ven_id}: {e!r}") from e
+                missing.append(ven_id)
+
+        # Concurrently, in slices: one lookup after another took ~1 ms each, 10 s for 10,000 VENs.
+        try:
+            for start in range(0, len(ven_ids), VEN_LOOKUPS_AT_ONCE):
+                await asyncio.gather(*(look_up(v) for v in ven_ids[start:start + VEN_LOOKUPS_AT_ONCE]))
+        except Exception as e:
+            raise Unavailable(f"could not look up the VENs: {e!r}") from e
+        if missing:
+            more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+            raise CommandRejected("unknown_ven", f"unknown VEN {sorted(missing)[0]}{more}", "ven_ids")
 
     async def _vens_kv(self) -> KeyValue | None:
         """The gateway's bucket, bound lazily: it owns and creates it."""
