@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adrstack.api.errors import ApiError
-from adrstack.api.scheduler_client import send_command
+from adrstack.api.commands import send_command
 from adrstack.shared.messages import CancelEventCommand
 
 

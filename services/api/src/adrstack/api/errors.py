@@ -62,8 +62,3 @@ class ApiError(Exception):
 class InvalidInput(ApiError):
     def __init__(self, field: str | None, message: str):
         super().__init__("invalid", message, field)
-
-
-class SchedulerUnavailable(ApiError):
-    def __init__(self, detail: str):
-        super().__init__("unavailable", f"the scheduler did not answer: {detail}")
