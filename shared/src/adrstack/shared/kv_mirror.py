@@ -109,6 +109,10 @@ class KvMirror(Generic[T]):
         if not key.startswith(self.prefix):
             return
         key = key[len(self.prefix):]
+        if live:
+            current = self._entries.get(key)
+            if current is not None and current[1] >= entry.revision:
+                return  # the echo of our own write (noted already): not worth decoding
         if entry.operation in (KV_DEL, KV_PURGE) or not entry.value:
             self._apply(key, None, entry.revision, live=live)
             return

@@ -160,10 +160,10 @@ class Bucket(Generic[T]):
     """One kind of record in the vens bucket: its mirror and its compare-and-set writes."""
 
     def __init__(self, kv: KeyValue, prefix: str, decode: Callable[[bytes], T | None],
-                 encode: Callable[[T], bytes], name: str):
+                 encode: Callable[[T], bytes], name: str, on_change=None):
         self.kv = kv
         self.prefix = prefix
-        self.mirror: KvMirror[T] = KvMirror(kv, prefix, decode, name=f"{kv._name} {name}")
+        self.mirror: KvMirror[T] = KvMirror(kv, prefix, decode, name=f"{kv._name} {name}", on_change=on_change)
         self._decode = decode
         self._encode = encode
 
@@ -220,7 +220,7 @@ class VenStore:
     def __init__(self, kv: KeyValue):
         self.kv = kv
         self.vens: Bucket[Ven] = Bucket(kv, kv_keys.VEN_PREFIX, _decode_ven, lambda v: _encode_pydantic(v.record()),
-                                        "vens")
+                                        "vens", on_change=_keep_heartbeat_window)
         self.deliveries: Bucket[DeliveryRecord] = Bucket(kv, kv_keys.DELIVERY_PREFIX, _decode_delivery,
                                                          DeliveryRecord.to_bytes, "deliveries")
         self.reports: Bucket[ReportRecord] = Bucket(kv, kv_keys.REPORTS_PREFIX, _decode_reports, _encode_pydantic,
@@ -316,6 +316,13 @@ class VenStore:
 
 _EMPTY_DELIVERY = DeliveryRecord()
 _EMPTY_REPORTS = ReportRecord()
+
+
+def _keep_heartbeat_window(key: str | None, old: Ven | None, new: Ven | None) -> None:
+    # A changed record is a new object: carry the heartbeat rate limit over, or every
+    # registration or registration step would cost the VEN an extra heartbeat.
+    if old is not None and new is not None:
+        new.seen_window = old.seen_window
 
 
 def _as_ven(record: VenRecord | None) -> Ven | None:
