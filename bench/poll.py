@@ -1,0 +1,272 @@
+"""Idle-poll benchmark: the adrstack gateway against a plain openleadr VTN, in the same run.
+
+    uv run python bench/poll.py [--seconds 8] [--vens 1000] [--rss-vens 10000]
+
+For each server: VENs registered over HTTP, then 64 keep-alive raw-socket connections polling
+them round-robin (idle polls: nothing new for the VEN). Measured:
+  * closed loop (after a warm-up): polls per server CPU-second (user+sys of the server processes,
+    for adrstack the gateway plus its nats-server), throughput, and the load generator's own CPU;
+  * open loop at 50% of that server's measured throughput: p50/p99 latency from the scheduled
+    send time, so queueing counts;
+  * for the gateway, the same open loop again while 1,000 half-open connections (a request line
+    never finished) are held: p99 with slowloris clients around;
+  * gateway RSS per registered VEN: a freshly started gateway (fresh buckets) before and after
+    registering --rss-vens VENs and polling each once.
+Servers run on CPU 0, the load generator on CPU 1. The last line is the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+
+import psutil
+
+from rawload import ClosedLoop, Messages, OpenLoop, Pool, now, percentile, register
+from stack import (HOST, LOADGEN_CPU, SERVER_CPU, Bench, BenchError, Child, ForeignLoad, PlainVtn, cpu_seconds,
+                   gateway_env, own_cpu_seconds, pick_port, run_benchmark, unique_names, wait_health)
+
+TARGET_RATIO = 3.0
+TARGET_P99_MS = 5.0
+TARGET_BYTES_PER_VEN = 1024
+HALF_OPEN = 1000
+TARGET_HALF_OPEN_P99_MS = 50.0
+
+
+@dataclass
+class ServerResult:
+    name: str
+    polls: int = 0
+    errors: int = 0
+    wall: float = 0.0
+    server_cpu: float = 0.0
+    loadgen_cpu: float = 0.0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    half_rate: float = 0.0
+    half_ok: int = 0
+    half_errors: int = 0
+    half_server_cpu: float = 0.0
+    half_loadgen_cpu: float = 0.0
+    half_wall: float = 0.0
+    lateness_p99_ms: float = float("nan")
+    half_open_p99_ms: float = float("nan")
+    half_open_held: int = 0
+    half_open_errors: int = 0
+    error_report: str = ""
+    foreign: str = ""
+
+    @property
+    def throughput(self) -> float:
+        return self.polls / self.wall if self.wall else 0.0
+
+    @property
+    def polls_per_cpu(self) -> float:
+        return self.polls / self.server_cpu if self.server_cpu else 0.0
+
+
+# --------------------------------------------------------------------------- servers
+
+
+async def start_gateway(bench: Bench, name: str) -> tuple[Child, int]:
+    port = pick_port()
+    env = gateway_env(unique_names(), bench.nats_url, port, poll_interval=10)
+    child = bench.service(name, "adrstack.gateway", env, {SERVER_CPU})
+    await wait_health(bench, child, port)
+    return child, port
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+async def registered_polls(port: int, count: int, connections: int, what: str) -> tuple[list[bytes], list[str]]:
+    messages = Messages(HOST, port)
+    ven_ids, pool = await register(HOST, port, messages, count, connections)
+    missing = sum(1 for v in ven_ids if not v)
+    if missing:
+        raise BenchError(f"{missing} of {count} registrations with {what} failed: {pool.error_report()}")
+    return [messages.poll(v) for v in ven_ids], ven_ids
+
+
+async def measure(name: str, port: int, server_pids: list[int], args, bench: Bench) -> ServerResult:
+    """Closed loop for throughput and CPU, then open loop at half of it for latency."""
+    result = ServerResult(name)
+    polls, _ = await registered_polls(port, args.vens, args.connections, name)
+    pool = await Pool(HOST, port).open(args.connections)
+    try:
+        closed = ClosedLoop(pool, polls)
+        running = asyncio.create_task(closed.run())
+        await asyncio.sleep(args.warmup)  # every VEN polled at least once: first-poll work is not measured
+        foreign = ForeignLoad(bench)
+        ok0, err0, t0, cpu0, own0 = closed.ok, closed.errors, now(), cpu_seconds(server_pids), own_cpu_seconds()
+        await asyncio.sleep(args.seconds)
+        ok1, err1, t1, cpu1, own1 = closed.ok, closed.errors, now(), cpu_seconds(server_pids), own_cpu_seconds()
+        closed.stop()
+        await running
+        result.polls, result.errors, result.wall = ok1 - ok0, err1 - err0, t1 - t0
+        result.server_cpu, result.loadgen_cpu = cpu1 - cpu0, own1 - own0
+
+        result.half_rate = result.throughput / 2
+        cpu0, own0 = cpu_seconds(server_pids), own_cpu_seconds()
+        half = await OpenLoop(pool, polls, result.half_rate, args.seconds).run()
+        result.half_server_cpu, result.half_loadgen_cpu = cpu_seconds(server_pids) - cpu0, own_cpu_seconds() - own0
+        result.half_ok, result.half_errors, result.half_wall = half.ok, half.errors, half.wall
+        result.foreign = foreign.verdict()
+        result.p50_ms = percentile(half.latencies, 50) * 1e3
+        result.p99_ms = percentile(half.latencies, 99) * 1e3
+        result.lateness_p99_ms = percentile(half.lateness, 99) * 1e3
+        if args.half_open and name.startswith("adrstack"):
+            await half_open_run(result, pool, polls, port, args)
+    finally:
+        pool.close()
+        result.error_report = pool.error_report()
+    return result
+
+
+async def half_open_run(result: ServerResult, pool: Pool, polls: list[bytes], port: int, args) -> None:
+    """The same half-load polling while HALF_OPEN connections hold a request line they never finish
+    (slowloris). Measured within the gateway's header timeout (10 s), so they are all held."""
+    held = []
+    for _ in range(HALF_OPEN):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.write(b"POST /OpenADR2/Simple/2.0b/OadrPoll HTTP/1.1\r\nHost: vtn\r\nContent-Ty")
+        held.append((reader, writer))
+    try:
+        run = await OpenLoop(pool, polls, result.half_rate, min(args.seconds, 6.0)).run()
+        result.half_open_p99_ms = percentile(run.latencies, 99) * 1e3
+        result.half_open_errors = run.errors
+        result.half_open_held = sum(1 for reader, _ in held if not reader.at_eof())
+    finally:
+        for _, writer in held:
+            writer.close()
+
+
+async def gateway_rss_per_ven(bench: Bench, count: int, connections: int) -> tuple[int, int, float]:
+    """(RSS before, RSS after, bytes per VEN) of a fresh gateway registering and polling ``count`` VENs."""
+    child, port = await start_gateway(bench, "gateway-rss")
+    try:
+        proc = psutil.Process(child.pid)
+        await asyncio.sleep(1.0)  # let start-up allocations settle
+        before = proc.memory_info().rss
+        polls, _ven_ids = await registered_polls(port, count, connections, "the gateway")
+        pool = await Pool(HOST, port).open(connections)
+        try:
+            once = await ClosedLoop(pool, polls, total=len(polls)).run()
+        finally:
+            pool.close()
+        if once.errors:
+            raise BenchError(f"{once.errors} of {count} polls failed during the RSS run: {pool.error_report()}")
+        await asyncio.sleep(1.0)
+        after = proc.memory_info().rss
+    finally:
+        bench.stop(child)
+    return before, after, (after - before) / count
+
+
+# --------------------------------------------------------------------------- output
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(r: ServerResult) -> None:
+    print(f"\n== {r.name}")
+    print(f"  closed loop, 64 connections, {r.wall:.1f} s: {r.polls} polls, {r.throughput:,.0f} polls/s, "
+          f"{r.errors} errors")
+    print(f"  server CPU {r.server_cpu:.2f} s ({r.server_cpu / r.wall:.0%} of one core) "
+          f"-> {r.polls_per_cpu:,.0f} polls per server CPU-second")
+    print(f"  load generator CPU {r.loadgen_cpu:.2f} s ({r.loadgen_cpu / r.wall:.0%} of one core, "
+          f"{r.loadgen_cpu / max(1, r.polls) * 1e6:.1f} us per poll)")
+    print(f"  open loop at half load ({r.half_rate:,.0f} polls/s, {r.half_wall:.1f} s): p50 {r.p50_ms:.2f} ms, "
+          f"p99 {r.p99_ms:.2f} ms, {r.half_ok} ok, {r.half_errors} errors; server CPU "
+          f"{r.half_server_cpu / max(r.half_wall, 1e-9):.0%}, load generator CPU "
+          f"{r.half_loadgen_cpu / max(r.half_wall, 1e-9):.0%}; generator send lateness p99 "
+          f"{r.lateness_p99_ms:.2f} ms (included in the latencies)")
+    if r.half_open_held:
+        print(f"  with {HALF_OPEN} half-open connections held ({r.half_open_held} still open at the end): "
+              f"p99 {r.half_open_p99_ms:.2f} ms at the same rate, {r.half_open_errors} errors")
+    print(f"  {r.foreign}")
+    if r.error_report:
+        print(f"  errors: {r.error_report}")
+
+
+def loud_errors(results: list[ServerResult]) -> bool:
+    bad = [r for r in results if r.errors or r.half_errors or r.half_open_errors]
+    for r in bad:
+        print(f"\n!!!!! {r.name}: {r.errors} errors in the closed loop, {r.half_errors} in the open loop "
+              f"-- THESE ARE NOT COUNTED AS THROUGHPUT; the figures for this server are suspect: {r.error_report}")
+    return bool(bad)
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def run(args, bench: Bench) -> int:
+    bench.start_nats({SERVER_CPU})
+    print(f"nats-server {bench.nats_url} (JetStream in {bench.tmp})")
+
+    gateway, port = await start_gateway(bench, "gateway")
+    bench.note_placement(gateway, "adrstack gateway")
+    gw = await measure("adrstack gateway + nats-server", port, [gateway.pid, bench.nats.proc.pid], args, bench)
+    bench.check_alive(gateway)
+    bench.stop(gateway)
+    report(gw)
+
+    plain = await PlainVtn(bench, {SERVER_CPU}).started()
+    bench.note_placement(plain.child, "plain openleadr")
+    pl = await measure("plain openleadr.OpenADRServer", plain.port, [plain.child.pid], args, bench)
+    bench.check_alive(plain.child)
+    bench.stop(plain.child)
+    report(pl)
+
+    print(f"\n== gateway memory: fresh gateway, {args.rss_vens} VENs registered and polled once")
+    before, after, per_ven = await gateway_rss_per_ven(bench, args.rss_vens, args.connections)
+    print(f"  RSS {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after -> {per_ven:,.0f} B per VEN")
+
+    print(f"\nload generator: {args.loop}, pinned to CPU {LOADGEN_CPU}; "
+          f"its cost: {gw.loadgen_cpu / max(1, gw.polls) * 1e6:.1f} us CPU per poll against the gateway, "
+          f"{pl.loadgen_cpu / max(1, pl.polls) * 1e6:.1f} us against plain openleadr "
+          f"(ceiling about {max(gw.polls, pl.polls) / max(gw.loadgen_cpu, pl.loadgen_cpu, 1e-9):,.0f} polls/s "
+          "of one core)")
+    bench.print_placement()
+
+    ratio = gw.polls_per_cpu / pl.polls_per_cpu if pl.polls_per_cpu else float("nan")
+    print("\ntargets:")
+    print(f"  polls per server CPU-second >= {TARGET_RATIO:.1f}x plain openleadr: {ratio:.2f}x -> "
+          f"{met(ratio >= TARGET_RATIO)}")
+    print(f"  p99 <= {TARGET_P99_MS:g} ms at half load: {gw.p99_ms:.2f} ms -> {met(gw.p99_ms <= TARGET_P99_MS)} "
+          f"(plain openleadr: {pl.p99_ms:.2f} ms)")
+    print(f"  <= {TARGET_BYTES_PER_VEN} B (1 KiB) per registered VEN: {per_ven:,.0f} B -> "
+          f"{met(per_ven <= TARGET_BYTES_PER_VEN)}")
+    if args.half_open:
+        print(f"  p99 < {TARGET_HALF_OPEN_P99_MS:g} ms while {HALF_OPEN} half-open connections are held: "
+              f"{gw.half_open_p99_ms:.2f} ms -> {met(gw.half_open_p99_ms < TARGET_HALF_OPEN_P99_MS)}")
+    errors = loud_errors([gw, pl])
+    print(f"poll: {ratio:.2f}x plain openleadr ({gw.polls_per_cpu:,.0f} vs {pl.polls_per_cpu:,.0f} polls/CPU-s), "
+          f"p99 {gw.p99_ms:.2f} ms at half load, {per_ven:,.0f} B/VEN at {args.rss_vens} VENs")
+    return 1 if errors else 0
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=8.0,
+                   help="length of each measuring window (closed loop, then open loop); default 8")
+    p.add_argument("--warmup", type=float, default=3.0, help="closed-loop seconds before measuring; default 3")
+    p.add_argument("--vens", type=int, default=1000, help="registered, polling VENs; default 1000")
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections; default 64")
+    p.add_argument("--rss-vens", type=int, default=10000, help="VENs for the RSS-per-VEN figure; default 10000")
+    p.add_argument("--no-half-open", dest="half_open", action="store_false",
+                   help=f"skip the run with {HALF_OPEN} half-open connections held")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, NATS data)")
+    return p.parse_args(argv)
+
+
+def main() -> int:
+    return run_benchmark("poll", run, parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
