@@ -64,6 +64,13 @@ async def test_every_unknown_ven_is_counted(running):
     assert "ghost-0 (and 1199 more)" in reply.error.message
 
 
+async def test_a_ven_registered_a_moment_ago_can_be_targeted(running, harness):
+    assert (await running.request("create", {"ven_ids": ["ven-1"], "intervals": HOUR})).ok  # registry now mirrored
+    await harness.register_ven("ven-brand-new")
+    reply = await running.request("create", {"ven_ids": ["ven-brand-new"], "intervals": HOUR})
+    assert reply.ok, reply.error
+
+
 async def test_duplicate_event_id_is_a_conflict(running):
     body = {"event_id": "ev-dup", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=1)}
     assert (await running.request("create", body)).ok

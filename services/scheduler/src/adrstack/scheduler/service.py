@@ -22,6 +22,7 @@ class Scheduler:
         self.settings = settings
         self.nc = None
         self.timer: TransitionTimer | None = None
+        self.handlers: CommandHandlers | None = None
         self._timer_stop = asyncio.Event()
         self._timer_task: asyncio.Task | None = None
 
@@ -31,7 +32,7 @@ class Scheduler:
         js = self.nc.jetstream()
         await ensure_stream(js, s)
         events = await ensure_kv(js, s.events_bucket, history=s.events_history)
-        handlers = CommandHandlers(
+        handlers = self.handlers = CommandHandlers(
             js, events, s.vens_bucket, s.subjects, publish_timeout=s.publish_timeout, retries=s.command_retries
         )
         self.timer = TransitionTimer(
@@ -62,6 +63,8 @@ class Scheduler:
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
+        if self.handlers is not None:
+            await self.handlers.stop()
         log.info("scheduler stopped")
 
 
