@@ -243,6 +243,15 @@ async def settle(fleet: Fleet, interval: float, timeout: float, extra=None) -> s
     return ""
 
 
+async def stop_fleet(fleet: "Fleet", running: asyncio.Task, pool: Pool, result) -> None:
+    fleet.stop()
+    await running
+    pool.close()
+    result.errors = fleet.errors
+    if pool.errors:
+        print(f"  errors: {pool.error_report()}")
+
+
 def fleet_line(fleet: Fleet, before: dict[str, float], what: str = "fan-out") -> str:
     """What the fleet did since ``before`` (a ``counters()`` snapshot), and what it cost the generator."""
     d = {k: v - before[k] for k, v in fleet.counters().items()}
@@ -385,12 +394,7 @@ async def run_adrstack(bench: Bench, args, size: int, backend: set[int]) -> tupl
                 result.errors += fleet.errors
                 await fanout_adrstack(bench, args, result, fleet, db, api_port, ven_ids, services)
             finally:
-                fleet.stop()
-                await running
-                pool.close()
-                result.errors = fleet.errors
-                if pool.errors:
-                    print(f"  errors: {pool.error_report()}")
+                await stop_fleet(fleet, running, pool, result)
         for child in services:
             bench.check_alive(child)
         return result, registered
@@ -499,12 +503,7 @@ async def run_plain(bench: Bench, args, size: int, ven_ids: list[str]) -> PlainR
                   f"{cpu_seconds([plain.child.pid]) - cpu0:.1f} s")
             print(f"  {foreign.verdict()}")
         finally:
-            fleet.stop()
-            await running
-            pool.close()
-            result.errors = fleet.errors
-            if pool.errors:
-                print(f"  errors: {pool.error_report()}")
+            await stop_fleet(fleet, running, pool, result)
         bench.check_alive(plain.child)
     finally:
         bench.stop(plain.child)
