@@ -45,16 +45,23 @@ async def test_same_name_registering_again_keeps_ven_id_and_registration_id(gate
     assert [f["reregistration"] for f in facts] == [False, True]
 
 
-async def test_full_client_run_registers_and_polls(gateway, bus, vens):
-    client = vens("auto-ven", gateway.vtn_url)
-    await client.run()
-    assert client.registration_id
-    # The first poll is a heartbeat: one VenSeen, and no second one within seen_interval.
-    seen = await eventually(lambda: bus.stored(bus.subjects.seen(client.ven_id)), 10, message="VenSeen")
-    assert len(seen) == 1
-    await client.poll()
-    await client.poll()
-    assert len(await bus.stored(bus.subjects.seen(client.ven_id))) == 1
+async def test_full_client_run_registers_and_polls(gateway_settings, bus, vens):
+    # An hour between heartbeats, so that no heartbeat window ends during the test.
+    gateway = Gateway(gateway_settings.model_copy(update={"seen_interval": 3600}))
+    await gateway.start()
+    try:
+        client = vens("auto-ven", gateway.vtn_url)
+        await client.run()
+        assert client.registration_id
+        # The first poll is a heartbeat: one VenSeen, and no second one within seen_interval.
+        seen = await eventually(lambda: bus.stored(bus.subjects.seen(client.ven_id)), 10, message="VenSeen")
+        assert len(seen) == 1
+        await client.poll()
+        await client.poll()
+        assert len(await bus.stored(bus.subjects.seen(client.ven_id))) == 1
+    finally:
+        await client.stop()
+        await gateway.stop()
 
 
 async def test_cancel_registration_publishes_and_removes(gateway, bus, vens):

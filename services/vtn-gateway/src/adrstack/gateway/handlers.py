@@ -7,9 +7,9 @@ JetStream before the VEN is told it was received, and a failure to store is answ
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+import zlib
 from datetime import timedelta
 
 from nats.aio.client import Client as NATS
@@ -63,6 +63,14 @@ def checked_id(value: str | None, what: str) -> str:
     return value  # type: ignore[return-value]
 
 
+def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
+    """The heartbeat window ``now_ts`` falls in for this VEN: windows of ``interval`` seconds,
+    offset per VEN by a hash of its id (the same on every replica)."""
+    if interval <= 0:
+        return int(now_ts * 1000)
+    return int((now_ts + zlib.crc32(ven_id.encode()) % interval) // interval)
+
+
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
                  events: EventBook):
@@ -75,7 +83,6 @@ class Handlers:
         self.vtn_id = settings.vtn_id
         # 2.0b durations are whole seconds.
         self.poll_freq = timedelta(seconds=max(1, round(settings.poll_interval)))
-        self._background: set[asyncio.Task] = set()
         self._dispatch = {
             m.Poll: self.poll,
             m.QueryRegistration: self.query_registration,
@@ -119,25 +126,22 @@ class Handlers:
             raise OpenAdrError(INVALID_ID, "unknown venID: register first")
         return ven
 
-    def heartbeat(self, ven: Ven, now_ts: float) -> None:
+    async def heartbeat(self, ven: Ven, now_ts: float) -> None:
         """VenSeen at most once per seen_interval per VEN. The window is kept per process: after a
         restart, or across replicas, the same window gives the same message id, which JetStream's
-        duplicate window drops. Fire and forget: a heartbeat is not worth a round trip on a poll."""
-        interval = self.settings.seen_interval
-        window = int(now_ts // interval) if interval > 0 else int(now_ts * 1000)
+        duplicate window drops. Each VEN's windows are offset by a hash of its id, so a fleet's
+        heartbeats are spread over the interval rather than all due at the same moment. A core
+        publish, not awaited for an ack: a heartbeat is not worth a round trip on a poll."""
+        window = heartbeat_window(ven.ven_id, now_ts, self.settings.seen_interval)
         if window == ven.seen_window:
             return
         ven.seen_window = window
         message = VenSeen(id=derived_id("seen", ven.ven_id, window), ven_id=ven.ven_id)
-        task = asyncio.create_task(self._publish_quietly(self.subjects.seen(ven.ven_id), message))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _publish_quietly(self, subject: str, message: Message) -> None:
         try:
-            await self.nc.publish(subject, message.to_bytes(), headers={"Nats-Msg-Id": message.msg_id})
+            await self.nc.publish(self.subjects.seen(ven.ven_id), message.to_bytes(),
+                                  headers={"Nats-Msg-Id": message.msg_id})
         except Exception as e:
-            log.debug("heartbeat for %s not sent: %s", subject, e)
+            log.debug("heartbeat of %s not sent: %s", ven.ven_id, e)
 
     # ------------------------------------------------------------------ poll
 
@@ -151,7 +155,7 @@ class Handlers:
             return render.cancel_party_registration(render.new_request_id(), ven.registration_id, ven_id)
         if ven.pending_action == "reregister":
             return render.request_reregistration(ven_id)
-        self.heartbeat(ven, time.time())
+        await self.heartbeat(ven, time.time())
         events = self.events.for_ven(ven_id)
         if events or self.store.delivery(ven_id).pending:
             now = utcnow()
