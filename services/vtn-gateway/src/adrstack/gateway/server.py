@@ -156,12 +156,14 @@ class VtnServer:
     async def stop(self) -> None:
         await self.deadlines.stop()
         if self.server is not None:
-            self.server.close()
+            self.server.close()  # no new connections
+        if self.runner is not None:
+            await self.runner.cleanup()  # finishes and closes the open ones
+            self.runner = None
+        if self.server is not None:
+            # Since Python 3.12 this waits for every connection, hence after the cleanup.
             await self.server.wait_closed()
             self.server = None
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
 
     # ------------------------------------------------------------------ requests
 
