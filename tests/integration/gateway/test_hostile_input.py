@@ -105,3 +105,19 @@ async def test_event_ids_that_cannot_be_subject_tokens_get_an_openadr_error(gate
     assert await bus.stored(f"{bus.subjects.prefix}.ven.*.opt") == []
     await assert_still_serving(gateway)
 
+
+
+async def test_refusals_are_counted_on_health_not_logged_one_by_one(gateway, caplog):
+    async def refused() -> dict:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{gateway.port}/health") as r:
+                return (await r.json())["refused"]
+
+    assert await refused() == {}
+    caplog.set_level("INFO", logger="adrstack.gateway")
+    for _ in range(3):
+        assert (await post(f"{gateway.vtn_url}/OadrPoll", DOCTYPE_BOMB.encode()))[0] == 400
+    assert (await post(f"{gateway.vtn_url}/OadrPoll", b"<truncated"))[0] == 400
+    assert (await post(f"{gateway.vtn_url}/OadrPoll", query_registration(), "text/plain"))[0] == 415
+    assert await refused() == {"hostile_xml": 3, "unreadable_xml": 1, "content_type": 1}
+    assert not [r for r in caplog.records if r.levelno >= 20 and r.name.startswith("adrstack.gateway.server")]

@@ -68,7 +68,10 @@ class Gateway:
     async def health(self, request: web.Request) -> web.Response:
         nats_ok = bool(self.nc and self.nc.is_connected)
         body = {"status": "ok" if nats_ok else "unavailable", "nats": "connected" if nats_ok else "disconnected",
-                "events": len(self.events) if self.events else 0}
+                "events": len(self.events) if self.events else 0,
+                "vens": len(self.store.vens.mirror) if self.store else 0,
+                # Requests refused since start, by reason (each is logged at DEBUG only).
+                "refused": dict(self.server.refused) if self.server else {}}
         return web.json_response(body, status=200 if nats_ok else 503)
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ What each failure gets (the body is always generic; parser output never reaches 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -51,9 +52,10 @@ class HeaderDeadlines:
     waiting longer than ``timeout``. One sweep timer for all of them, rather than a timer per
     request: arming and cancelling one costs more than the rest of the guard on every poll."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, refused: collections.Counter):
         self.timeout = timeout
         self.waiting: dict[SlowClientGuard, float] = {}  # insertion order is start order
+        self.refused = refused
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -81,6 +83,7 @@ class HeaderDeadlines:
             expired.append(conn)
         for conn in expired:
             self.waiting.pop(conn, None)
+            self.refused["slow_headers"] += 1
             conn.headers_too_slow()
 
 
@@ -114,7 +117,7 @@ class SlowClientGuard(RequestHandler):
 
     def headers_too_slow(self) -> None:
         if self.transport is not None:
-            log.info("closing a connection whose request headers took over %.0fs", self._deadlines.timeout)
+            log.debug("closing a connection whose request headers took over %.0fs", self._deadlines.timeout)
             self.force_close()  # closes the transport
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -136,7 +139,9 @@ class VtnServer:
         self.app.add_routes(list(extra_routes))
         self.runner: web.AppRunner | None = None
         self.server: asyncio.AbstractServer | None = None
-        self.deadlines = HeaderDeadlines(header_timeout)
+        # Refused requests by reason, for /health: logging each would let a flood fill the disk.
+        self.refused: collections.Counter[str] = collections.Counter()
+        self.deadlines = HeaderDeadlines(header_timeout, self.refused)
 
     @property
     def port(self) -> int:
@@ -177,8 +182,10 @@ class VtnServer:
                 protocol.headers_complete()
             content_type = request.headers.get("Content-Type", "")
             if content_type != "application/xml" and content_type.partition(";")[0].strip().lower() not in XML_TYPES:
+                self.refused["content_type"] += 1
                 return _plain(415, "Content-Type must be application/xml")
             if request.content_length is not None and request.content_length > self.max_body_bytes:
+                self.refused["too_large"] += 1
                 return _plain(413, f"body larger than {self.max_body_bytes} bytes")
             try:
                 if request.content.is_eof():
@@ -186,9 +193,11 @@ class VtnServer:
                 else:
                     body = await asyncio.wait_for(request.read(), self.body_timeout)
             except web.HTTPRequestEntityTooLarge:
+                self.refused["too_large"] += 1
                 return _plain(413, f"body larger than {self.max_body_bytes} bytes")
             except asyncio.TimeoutError:
-                log.info("request body not complete within %.0fs; closing", self.body_timeout)
+                self.refused["slow_body"] += 1
+                log.debug("request body not complete within %.0fs; closing", self.body_timeout)
                 response = _plain(408, "request body too slow")
                 response.force_close()
                 return response
@@ -202,12 +211,15 @@ class VtnServer:
             try:
                 envelope = parse(body)
             except HostileXml as e:
-                log.info("refused XML from %s: %s", request.remote, e)
+                self.refused["hostile_xml"] += 1
+                log.debug("refused XML from %s: %s", request.remote, e)
                 return _plain(400, str(e))
             except MalformedXml as e:
-                log.info("unreadable XML from %s: %s (%s)", request.remote, e, e.detail[:200])
+                self.refused["unreadable_xml"] += 1
+                log.debug("unreadable XML from %s: %s (%s)", request.remote, e, e.detail[:200])
                 return _plain(400, str(e))
             except InvalidContent as e:
+                self.refused["invalid_value"] += 1
                 return self._xml(render.error_answer(e.message_type, 454, e.description, vtn_id=self.vtn_id,
                                                      request_id=e.request_id, ven_id=e.ven_id, opt_id=e.opt_id))
             message = envelope.message
