@@ -22,7 +22,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -39,7 +38,7 @@ from adrstack.gateway.codec import HostileXml
 from adrstack.gateway.codec.guard import check_xml
 from adrstack.gateway.settings import VTN_PATH, GatewaySettings
 from tests.conftest import _cleanup_nats, unique_names
-from tests.helpers import eventually
+from tests.helpers import eventually, wait_until
 from tests.integration.gateway import rawhttp
 from tests.integration.gateway.conftest import free_port
 from tests.integration.gateway.test_reports import add_usage_report
@@ -109,18 +108,15 @@ class GatewayProcess:
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "adrstack.gateway"], env=self.env(),
                                      stdout=self._log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
+        def healthy() -> bool:
             if not self.alive:
                 raise RuntimeError(f"gateway exited while starting ({self.exit_status()}):\n{self.log_tail()}")
-            try:
-                if httpx.get(f"http://{rawhttp.HOST}:{self.port}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gateway not healthy within {timeout}s:\n{self.log_tail()}")
-            time.sleep(0.1)
+            return httpx.get(f"http://{rawhttp.HOST}:{self.port}/health", timeout=2).status_code == 200
+
+        try:
+            wait_until(healthy, timeout, message="gateway healthy")
+        except AssertionError as e:
+            raise RuntimeError(f"{e}\n{self.log_tail()}") from e
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
