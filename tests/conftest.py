@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,7 @@ def infra() -> Iterator[Infra]:
     finally:
         for stop in reversed(cleanups):
             stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def pytest_report_header(config):

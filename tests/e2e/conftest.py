@@ -4,6 +4,7 @@ test run's NATS and Postgres, with its own database, subject prefix, stream and 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,9 +84,22 @@ def _pump(stream, sink: deque) -> None:
         sink.append(raw.decode("utf-8", "replace").rstrip())
 
 
+# Data dirs of the stacks started; removed at the end of the session (a test may restart a stack
+# on the same data, so not when one stops).
+_DATA_DIRS: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_data_dirs() -> Iterator[None]:
+    yield
+    for path in _DATA_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), settings: CommonSettings | None = None,
                 ready_timeout: float = 90.0) -> Stack:
     data_dir = Path(tempfile.mkdtemp(prefix="adrstack-e2e-"))
+    _DATA_DIRS.append(data_dir)
     vtn_port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     env.update(env_overrides)

@@ -5,6 +5,7 @@ Uses an embedded Postgres of its own, so that it can be stopped without touching
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,7 +34,8 @@ def count(url: str) -> int:
 
 
 async def test_readings_survive_a_database_outage(harness):
-    pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="adrstack-outage-")), preferred_port=0).start()
+    data = Path(tempfile.mkdtemp(prefix="adrstack-outage-"))
+    pg = EmbeddedPostgres(data, preferred_port=0).start()
     try:
         upgrade(pg.url)
         # max_deliver=2 with nak-and-forget would drop these messages after two failures.
@@ -64,3 +66,4 @@ async def test_readings_survive_a_database_outage(harness):
             assert dupes.fetchone()[0] == 0
     finally:
         pg.stop()
+        shutil.rmtree(data, ignore_errors=True)
