@@ -4,7 +4,7 @@ are refused to the VEN, not acknowledged and then lost or filed at the receive t
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import aiohttp
 import pytest
