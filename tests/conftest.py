@@ -113,6 +113,8 @@ def unique_names() -> dict[str, str]:
         "stream_name": f"T{tag.upper()}",
         "vens_bucket": f"t{tag}-vens",
         "events_bucket": f"t{tag}-events",
+        "provisioning_bucket": f"t{tag}-provisioning",
+        "nonces_bucket": f"t{tag}-nonces",
         "database": f"adrstack_t{tag}",
     }
 
@@ -140,6 +142,8 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         stream_name=names["stream_name"],
         vens_bucket=names["vens_bucket"],
         events_bucket=names["events_bucket"],
+        provisioning_bucket=names["provisioning_bucket"],
+        nonces_bucket=names["nonces_bucket"],
     )
     yield settings
     _cleanup_nats(settings)
@@ -153,7 +157,8 @@ def _cleanup_nats(settings: CommonSettings) -> None:
     async def run() -> None:
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
-        for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}"):
+        for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}",
+                     f"KV_{settings.provisioning_bucket}", f"KV_{settings.nonces_bucket}"):
             try:
                 await js.delete_stream(name)
             except Exception:

@@ -158,6 +158,7 @@ def stack(infra: Infra) -> Iterator[Stack]:
     settings = CommonSettings(
         nats_url=infra.nats_url, database_url=database_url, subject_prefix=names["subject_prefix"],
         stream_name=names["stream_name"], vens_bucket=names["vens_bucket"], events_bucket=names["events_bucket"],
+        provisioning_bucket=names["provisioning_bucket"], nonces_bucket=names["nonces_bucket"],
     )
     env = {
         "NATS_URL": infra.nats_url,
@@ -166,6 +167,8 @@ def stack(infra: Infra) -> Iterator[Stack]:
         "ADRSTACK_STREAM_NAME": settings.stream_name,
         "ADRSTACK_VENS_BUCKET": settings.vens_bucket,
         "ADRSTACK_EVENTS_BUCKET": settings.events_bucket,
+        "ADRSTACK_PROVISIONING_BUCKET": settings.provisioning_bucket,
+        "ADRSTACK_NONCES_BUCKET": settings.nonces_bucket,
     }
     s = start_stack(env, settings=settings)
     try:

@@ -72,13 +72,14 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
         await js.update_stream(config)
 
 
-async def ensure_kv(js: JetStreamContext, bucket: str, history: int = 1) -> KeyValue:
+async def ensure_kv(js: JetStreamContext, bucket: str, history: int = 1, ttl: float | None = None) -> KeyValue:
+    """Bind to a KV bucket, creating it if missing; ``ttl`` (seconds) expires its entries."""
     try:
         return await js.key_value(bucket)
     except Exception:
         try:
             return await js.create_key_value(
-                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE)
+                KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, ttl=ttl)
             )
         except BadRequestError:
             # Another replica created it between our two calls.

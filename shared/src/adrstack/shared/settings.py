@@ -30,6 +30,10 @@ class CommonSettings(BaseSettings):
     stream_name: str = "OPENADR"
     vens_bucket: str = "openadr-vens"
     events_bucket: str = "openadr-events"
+    # Certificate fingerprint -> VEN name, written by the api (provisionVen), read by the gateway.
+    provisioning_bucket: str = "openadr-provisioning"
+    # Replay-protection nonces of signed messages, shared by gateway replicas (TTL'd).
+    nonces_bucket: str = "openadr-nonces"
     log_level: str = "INFO"
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from adrstack.shared.settings import CommonSettings
@@ -28,5 +30,32 @@ class GatewaySettings(CommonSettings):
     body_timeout: float = Field(30.0, gt=0)
     keepalive_timeout: float = Field(75.0, gt=0)
 
+    # --- Security (docs/security.md). TLS is on when a certificate is given: the ECC and the RSA
+    # pair serve the two 2.0b suites; VENs must present a certificate issued by tls_ca.
+    tls_ecc_cert: str | None = None
+    tls_ecc_key: str | None = None
+    tls_rsa_cert: str | None = None
+    tls_rsa_key: str | None = None
+    tls_ca: str | None = None
+    # "provisioned": only certificates provisioned through the api (provisionVen) may register, and
+    # every message must come over the certificate its venID is bound to. "open": anyone may
+    # register and a venName is trusted as given (development only).
+    enrollment: Literal["open", "provisioned"] = "open"
+    # Incoming XML signatures are verified whenever present; this makes them mandatory.
+    require_signatures: bool = False
+    # Outgoing messages are signed with this pair when both are set (RSA or ECC).
+    sign_cert: str | None = None
+    sign_key: str | None = None
+    # Signed messages' ReplayProtect timestamps must lie within this many seconds of now, either
+    # side; their nonces are remembered (shared by replicas) for twice as long.
+    replay_window: float = Field(300.0, gt=0)
+    # Several gateway processes on one host may then listen on the same port (SO_REUSEPORT).
+    reuse_port: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_ecc_cert or self.tls_rsa_cert)
+
     def vtn_url(self, host: str | None = None) -> str:
-        return f"http://{host or self.vtn_host}:{self.vtn_port}{VTN_PATH}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{host or self.vtn_host}:{self.vtn_port}{VTN_PATH}"
