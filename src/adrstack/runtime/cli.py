@@ -1,4 +1,5 @@
-"""The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database."""
+"""The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database, ``certs`` makes
+development certificates."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return run_up(args.options, env)
     if args.command == "migrate":
         return run_migrate(args.database_url)
+    if args.command == "certs":
+        return run_certs(args.dir, args.ven, args.host_name)
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -38,6 +41,40 @@ def run_migrate(database_url: str) -> int:
         print(f"adrstack: migrations failed: {first_line(e)}", file=sys.stderr)
         return 1
     print(f"adrstack: {display_url(database_url)} is at the latest schema")
+    return 0
+
+
+def run_certs(directory, ven_names: Sequence[str], host_names: Sequence[str]) -> int:
+    """stdout: one 'NAME FINGERPRINT' line per VEN; stderr: what was created or reused.
+    Exit 0 when everything asked for is there, 1 when the VTN certificates lack a requested
+    host name (or the files cannot be written), 2 for a bad name or files that do not fit."""
+    from .certs import CertsError, ensure_certs
+
+    try:
+        certs = ensure_certs(directory, ven_names, host_names)  # checks every name before writing
+    except CertsError as e:
+        print(f"adrstack certs: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"adrstack certs: cannot write certificates in {directory}: {e}", file=sys.stderr)
+        return 1
+    pairs = certs.pairs
+    created = [p.name for pair in pairs if pair.created for p in (pair.cert, pair.key)]
+    kept = [p.name for pair in pairs if not pair.created for p in (pair.cert, pair.key)]
+    print(f"adrstack certs: {certs.dir}: " + "; ".join(filter(None, [
+        f"created {', '.join(created)}" if created else "",
+        f"reused {', '.join(kept)}" if kept else ""])), file=sys.stderr)
+    print(f"adrstack certs: VTN certificates name {', '.join(certs.host_names)}; "
+          f"VTN fingerprints: ECC {certs.vtn_ecc.fingerprint}, RSA {certs.vtn_rsa.fingerprint}", file=sys.stderr)
+    for name, pair in certs.vens.items():
+        print(f"{name} {pair.fingerprint}")
+    sys.stdout.flush()
+    if certs.missing_host_names:
+        print(f"adrstack certs: the existing VTN certificates do not name {', '.join(certs.missing_host_names)}; "
+              f"they were kept (VENs may have pinned their fingerprints). Remove "
+              f"{certs.dir / 'vtn-ecc.crt'}, vtn-ecc.key, vtn-rsa.crt and vtn-rsa.key and run this again to "
+              "have them reissued by the same CA with these names.", file=sys.stderr)
+        return 1
     return 0
 
 

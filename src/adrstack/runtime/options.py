@@ -139,6 +139,26 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                     help="bind address of the VTN and the API (env ADRSTACK_HOST, default 0.0.0.0)")
 
     parser.up_parser = up
+    certs = sub.add_parser(
+        "certs", help="create (or reuse) a development CA and VTN/VEN certificates",
+        description="Create, or reuse when present, a development CA and the VTN's certificates in DIR: "
+                    "ca.crt/ca.key (ECC P-256 CA), vtn-ecc.crt/.key (ECC P-256) and vtn-rsa.crt/.key (RSA 2048) "
+                    "for the two OpenADR 2.0b TLS suites, naming localhost, 127.0.0.1 and every --host-name; "
+                    "and for each --ven NAME, NAME.crt/NAME.key (ECC P-256, clientAuth) issued by that CA. "
+                    "Prints one line 'NAME FINGERPRINT' per VEN certificate (also for reused ones); what was "
+                    "created or reused goes to stderr. Existing files are never overwritten: when the VTN "
+                    "certificates exist but lack a requested --host-name, they are kept (their fingerprint "
+                    "may be pinned by VENs), the missing names are reported and the exit status is 1; remove "
+                    "vtn-ecc.* and vtn-rsa.* to have them reissued by the same CA with the new names.")
+    certs.add_argument("--dir", type=Path, metavar="DIR",
+                       help=f"where the files are (default <data-dir>/certs, data-dir from env ADRSTACK_DATA_DIR, "
+                            f"default {default_data_dir(env)})")
+    certs.add_argument("--ven", action="append", default=[], metavar="NAME",
+                       help="also a certificate for this VEN (repeatable); letters, digits, '.', '_', '-'")
+    certs.add_argument("--host-name", action="append", default=[], metavar="NAME",
+                       help="a DNS name or IP address the VTN is reached by, added to the VTN certificates' "
+                            "subject alternative names (repeatable)")
+    parser.certs_parser = certs
     migrate = sub.add_parser("migrate", help="run the database migrations",
                              description="Upgrade the database at DATABASE_URL to the latest schema "
                                          "(creating the database when it does not exist).")
@@ -164,6 +184,11 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             data_dir=Path(os.path.abspath(args.data_dir.expanduser())),
             demo=args.demo, poll_interval=args.poll_interval, host=args.host,
         )
+    elif args.command == "certs":
+        if args.dir is None:
+            data_dir = _from_env(parser.certs_parser, env, *UP_ENV["data_dir"], default_data_dir(env))
+            args.dir = data_dir / "certs"
+        args.dir = Path(os.path.abspath(args.dir.expanduser()))
     elif args.command == "migrate":
         args.database_url = args.database_url or env.get("DATABASE_URL")
         if not args.database_url:
