@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
+import sys
 
 from adrstack.shared.runner import run_service
 
-from .app import Gateway
+from .app import Gateway, SecurityConfigError
 from .settings import GatewaySettings
 
 
@@ -16,7 +18,11 @@ def main() -> None:
 
     async def serve(stop: asyncio.Event) -> None:
         gateway = Gateway(settings)
-        await gateway.start()
+        try:
+            await gateway.start()
+        except SecurityConfigError as e:
+            logging.getLogger("adrstack.gateway").error("not starting: %s", e)
+            sys.exit(2)
         gc.freeze()  # what start-up built (mirrors, handlers) lives as long as the process
         try:
             await stop.wait()

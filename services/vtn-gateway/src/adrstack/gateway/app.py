@@ -13,9 +13,11 @@ from .codec.schema import schema
 from .commands import QUEUE_GROUP, VenCommands
 from .events import EventBook
 from .handlers import Handlers
+from .identity import Provisioning
 from .server import VtnServer
 from .settings import VTN_PATH, GatewaySettings
 from .state import VenStore
+from .tls import server_context
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +32,22 @@ class Gateway:
         self.store: VenStore | None = None
         self.events: EventBook | None = None
         self.server: VtnServer | None = None
+        self.provisioning: Provisioning | None = None
         self.port: int | None = None
 
     @property
     def vtn_url(self) -> str:
         host = "127.0.0.1" if self.settings.vtn_host in ("0.0.0.0", "::") else self.settings.vtn_host
-        return f"http://{host}:{self.port}{VTN_PATH}"
+        return f"{'https' if self.settings.tls else 'http'}://{host}:{self.port}{VTN_PATH}"
 
     async def start(self) -> None:
         s = self.settings
+        check_security(s)
+        # Certificates are read before anything connects: a missing file is a clear start-up error.
+        try:
+            ssl = server_context(s.tls_ecc_cert, s.tls_ecc_key, s.tls_rsa_cert, s.tls_rsa_key, s.tls_ca) if s.tls else None
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            raise SecurityConfigError(f"cannot load the TLS certificates: {e}") from e
         self.nc = await jetstream.connect(s, name="adrstack-gateway")
         try:
             # Load the XSD now (~0.3 s, several MB) rather than on the first VEN's request.
@@ -50,20 +59,27 @@ class Gateway:
             self.events = EventBook(await jetstream.ensure_kv(js, s.events_bucket))
             await self.store.start()
             await self.events.start()
+            if s.enrollment == "provisioned":
+                self.provisioning = Provisioning(await jetstream.ensure_kv(js, s.provisioning_bucket))
+                await self.provisioning.start()
             commands = VenCommands(self.store)
             for action in ("cancel", "reregister"):
                 await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
-            handlers = Handlers(s, self.nc, js, self.store, self.events)
+            handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning)
             self.server = VtnServer(handlers, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
                                     header_timeout=s.header_timeout, body_timeout=s.body_timeout,
                                     keepalive_timeout=s.keepalive_timeout, vtn_id=s.vtn_id,
                                     extra_routes=[web.get("/health", self.health)])
-            await self.server.start(s.vtn_host, s.vtn_port)
+            await self.server.start(s.vtn_host, s.vtn_port, ssl=ssl, reuse_port=s.reuse_port)
             self.port = self.server.port
         except BaseException:
             await self.stop()
             raise
-        log.info("VTN %s bound to %s:%s; local URL %s", s.vtn_id, s.vtn_host, self.port, self.vtn_url)
+        log.info("VTN %s bound to %s:%s; local URL %s; %s; enrollment %s", s.vtn_id, s.vtn_host, self.port,
+                 self.vtn_url, "mutual TLS" if s.tls else "plain HTTP", s.enrollment)
+        if not s.tls or s.enrollment == "open":
+            log.warning("development mode: %s%s", "" if s.tls else "plain HTTP, no client certificates; ",
+                        "open enrollment trusts venNames as given" if s.enrollment == "open" else "")
 
     async def health(self, request: web.Request) -> web.Response:
         nats_ok = bool(self.nc and self.nc.is_connected)
@@ -78,7 +94,7 @@ class Gateway:
         if self.server is not None:
             await self.server.stop()
             self.server = None
-        for part in (self.events, self.store):
+        for part in (self.provisioning, self.events, self.store):
             if part is not None:
                 await part.stop()
         if self.nc is not None and not self.nc.is_closed:
@@ -87,3 +103,21 @@ class Gateway:
             except Exception as e:
                 log.warning("NATS drain failed: %s", e)
                 await self.nc.close()
+
+
+class SecurityConfigError(ValueError):
+    """Security settings the gateway refuses to start with (said in one line, no traceback)."""
+
+
+def check_security(s: GatewaySettings) -> None:
+    """Refuse settings that would look secure and not be."""
+    for cert, key, what in ((s.tls_ecc_cert, s.tls_ecc_key, "ECC"), (s.tls_rsa_cert, s.tls_rsa_key, "RSA")):
+        if bool(cert) != bool(key):
+            raise SecurityConfigError(f"the {what} certificate and key go together: set both or neither")
+    if s.tls and not s.tls_ca:
+        raise SecurityConfigError("TLS needs ADRSTACK_TLS_CA: the CA that issues VEN (client) certificates")
+    if s.enrollment == "provisioned" and not s.tls:
+        raise SecurityConfigError("provisioned enrollment identifies VENs by their client certificates: "
+                                    "set the TLS certificates (ADRSTACK_TLS_ECC_CERT/_KEY and/or _RSA_) and ADRSTACK_TLS_CA")
+    if bool(s.sign_cert) != bool(s.sign_key):
+        raise SecurityConfigError("the signing certificate and key go together: set both or neither")

@@ -38,6 +38,7 @@ from .errors import (
     INVALID_DATA,
     INVALID_ID,
     NOT_ALLOWED,
+    NOT_REGISTERED_OR_AUTHORIZED,
     OUT_OF_SEQUENCE,
     REPORT_NOT_SUPPORTED,
     TARGET_MISMATCH,
@@ -45,6 +46,7 @@ from .errors import (
     Unavailable,
 )
 from .events import EventBook, delivery_order
+from .identity import Provisioning
 from .settings import GatewaySettings
 from .state import ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
 
@@ -54,6 +56,8 @@ MAX_VEN_NAME = 256
 # Readings per ReportData fact: a 1 MiB oadrUpdateReport holds ~7,000 readings, whose JSON would
 # pass NATS's default 1 MiB message limit; smaller facts also keep telemetry's batches even.
 READINGS_PER_FACT = 1000
+# One answer for an unknown venID and for someone else's: a caller learns nothing about other VENs.
+UNAUTHORIZED = "not registered or authorized: use the venID registered with this certificate"
 
 
 def checked_id(value: str | None, what: str) -> str:
@@ -73,8 +77,13 @@ def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
 
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
-                 events: EventBook):
+                 events: EventBook, provisioning: Provisioning | None = None):
+        if settings.enrollment == "provisioned" and provisioning is None:
+            raise ValueError("provisioned enrollment needs the provisioning records")
         self.settings = settings
+        self.provisioning = provisioning
+        # Provisioned enrollment: a VEN is its certificate (see identity.py).
+        self.bound_to_certificate = settings.enrollment == "provisioned"
         self.nc = nc
         self.js = js
         self.store = store
@@ -85,8 +94,6 @@ class Handlers:
         self.poll_freq = timedelta(seconds=max(1, round(settings.poll_interval)))
         self._dispatch = {
             m.Poll: self.poll,
-            m.QueryRegistration: self.query_registration,
-            m.CreatePartyRegistration: self.create_party_registration,
             m.CancelPartyRegistration: self.cancel_party_registration,
             m.CanceledPartyRegistration: self.canceled_party_registration,
             m.RequestEvent: self.request_event,
@@ -103,10 +110,20 @@ class Handlers:
             m.Response: self.response,
         }
 
-    async def handle(self, message: m.Inbound) -> bytes | None:
-        """The answer to ``message`` (None: an empty HTTP 200). Raises OpenAdrError."""
+    async def handle(self, message: m.Inbound, peer: str | None = None) -> bytes | None:
+        """The answer to ``message`` (None: an empty HTTP 200), which came over a connection whose
+        client certificate has the fingerprint ``peer`` (None: plain HTTP). Raises OpenAdrError."""
         try:
-            return await self._dispatch[type(message)](message)
+            kind = type(message)
+            if kind is m.CreatePartyRegistration:
+                return await self.create_party_registration(message, peer)
+            if kind is m.QueryRegistration:
+                return await self.query_registration(message, peer)
+            if self.bound_to_certificate:
+                refusal = await self.authorize(message, peer)
+                if refusal is not None:
+                    return refusal
+            return await self._dispatch[kind](message)
         except StoreUnavailable as e:
             log.warning("%s: store unavailable: %s", type(message).__name__, e)
             raise Unavailable("state store") from e
@@ -119,6 +136,37 @@ class Handlers:
         except Exception as e:
             log.warning("could not publish %s to %s: %s: %s", what, subject, type(e).__name__, e)
             raise Unavailable(what) from e
+
+    # ------------------------------------------------------------------ identity
+
+    async def authorize(self, message: m.Inbound, peer: str | None) -> bytes | None:
+        """Refuse (463) a message about a VEN unless it came over the certificate that VEN
+        registered with and that certificate is still provisioned for it. A poll from a
+        provisioned certificate whose VEN is not registered (any more) is asked to register."""
+        if isinstance(message, m.CancelPartyRegistration) and message.ven_id is None:
+            ven = self.store.ven_by_registration(message.registration_id)
+        else:
+            ven_id = getattr(message, "ven_id", None)
+            if ven_id is None and isinstance(message, m.Response):
+                return None  # an anonymous oadrResponse changes nothing
+            ven_id = checked_id(ven_id, "venID")
+            ven = self.store.ven(ven_id) or await self.store.find_ven(ven_id)
+        if ven is not None and ven.fingerprint == peer and await self.provisioning.holds(peer, ven.ven_name):
+            return None
+        if isinstance(message, m.Poll):
+            provisioned, registered = await self.certificate_ven(peer)
+            if provisioned and registered is None:
+                return render.request_reregistration(message.ven_id)
+        raise OpenAdrError(NOT_REGISTERED_OR_AUTHORIZED, UNAUTHORIZED)
+
+    async def certificate_ven(self, peer: str | None) -> tuple[bool, Ven | None]:
+        """Whether this certificate is provisioned, and the registered VEN it speaks for."""
+        record = None if peer is None else await self.provisioning.lookup(peer)
+        if record is None:
+            return False, None
+        ven_id = await self.store.ven_id_for_name(record.ven_name)
+        ven = None if ven_id is None else await self.store.find_ven(ven_id)
+        return True, (ven if ven is not None and ven.fingerprint == peer else None)
 
     async def known_ven(self, ven_id: str | None) -> Ven:
         ven = await self.store.find_ven(checked_id(ven_id, "venID"))
@@ -192,12 +240,24 @@ class Handlers:
 
     # ------------------------------------------------------------------ registration
 
-    async def query_registration(self, msg: m.QueryRegistration) -> bytes:
-        # Without a client certificate we cannot tell who asks: answer as to an unregistered VEN.
+    async def query_registration(self, msg: m.QueryRegistration, peer: str | None) -> bytes:
+        # Only a certificate says who asks (N1_0015); without one, answer as to an unregistered VEN.
+        ven = (await self.certificate_ven(peer))[1] if self.bound_to_certificate else None
         return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
-                                                 poll_freq=self.poll_freq)
+                                                 registration_id=ven.registration_id if ven else None,
+                                                 ven_id=ven.ven_id if ven else None, poll_freq=self.poll_freq)
 
-    async def create_party_registration(self, msg: m.CreatePartyRegistration) -> bytes:
+    async def _provisioned_name(self, msg: m.CreatePartyRegistration, peer: str | None) -> str:
+        """The venName this certificate was provisioned for; a registration under any other name,
+        or from a certificate nobody provisioned, is refused alike."""
+        record = None if peer is None else await self.provisioning.lookup(peer)
+        if record is None or (msg.ven_name is not None and msg.ven_name != record.ven_name):
+            log.info("registration refused: certificate %s is not provisioned for that venName", peer)
+            raise OpenAdrError(NOT_REGISTERED_OR_AUTHORIZED,
+                               "not authorized: this certificate is not provisioned for that venName")
+        return record.ven_name
+
+    async def create_party_registration(self, msg: m.CreatePartyRegistration, peer: str | None = None) -> bytes:
         if msg.transport_name != "simpleHttp":
             raise OpenAdrError(NOT_ALLOWED, "only the simpleHttp transport is offered")
         if msg.http_pull_model is False:
@@ -205,18 +265,24 @@ class Handlers:
         name = msg.ven_name
         if name is not None and (not name.strip() or len(name) > MAX_VEN_NAME):
             raise OpenAdrError(INVALID_DATA, f"venName must be 1-{MAX_VEN_NAME} characters")
+        if self.bound_to_certificate:
+            name = await self._provisioned_name(msg, peer)
         claimed = None if msg.ven_id in (None, "") else checked_id(msg.ven_id, "venID")
+        fresh = claimed is None and not msg.registration_id  # a VEN that holds no ids (N1_0060)
         if claimed is not None:
             existing = await self.store.find_ven(claimed)
             if existing is not None and name is not None and existing.ven_name != name:
+                if self.bound_to_certificate:
+                    raise OpenAdrError(NOT_REGISTERED_OR_AUTHORIZED, UNAUTHORIZED)
                 raise OpenAdrError(INVALID_ID, "this venID is registered under another venName")
             if existing is not None and msg.registration_id and msg.registration_id != existing.registration_id:
                 raise OpenAdrError(INVALID_ID, "registrationID is not this VEN's")
             ven_id = claimed  # a pre-allocated or already registered venID is echoed (N1_0025)
             if name is None:
                 name = existing.ven_name if existing is not None else claimed
-            elif existing is None:
-                await self.store.claim_name(name, ven_id)
+            elif existing is None and await self.store.claim_name(name, ven_id) != ven_id and self.bound_to_certificate:
+                # The certificate's VEN holds another venID: it must use that one.
+                raise OpenAdrError(INVALID_ID, "this certificate is registered under another venID")
         elif name is None:
             raise OpenAdrError(INVALID_DATA, "oadrVenName or venID is required to register")
         else:
@@ -233,14 +299,18 @@ class Handlers:
                 ven_name=name,
                 # Re-registering keeps the registration: a VEN that re-registers after a network
                 # hiccup must not invalidate what it already holds.
-                registration_id=current.registration_id if current else new_registration_id(),
+                # With a certificate, the same VEN asking afresh (no ids) gets a new registrationID
+                # and keeps its venID (N1_0060).
+                registration_id=(current.registration_id if current and not (fresh and peer)
+                                 else new_registration_id()),
                 registered_at=current.registered_at if current else now,
                 profile_name=msg.profile_name,
                 transport_name=msg.transport_name,
                 transport_address=address,
                 http_pull_model=True,
                 report_only=msg.report_only,
-                fingerprint=current.fingerprint if current else None,
+                # In open enrollment the certificate is recorded, not enforced.
+                fingerprint=peer or (current.fingerprint if current else None),
                 pending_action=None,  # a requested re-registration is hereby done
             )
 

@@ -26,6 +26,7 @@ from .codec import HostileXml, InvalidContent, MalformedXml, parse, render
 from .codec import model as m
 from .errors import COMPLIANCE_ERROR, OpenAdrError
 from .handlers import Handlers
+from .tls import peer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,17 @@ class SlowClientGuard(RequestHandler):
     Bodies are timed by the route handler. Uses aiohttp's per-connection request counter and
     in-progress flag; aiohttp is pinned below 4."""
 
-    __slots__ = ("_deadlines",)
+    __slots__ = ("_deadlines", "peer")
 
     def __init__(self, manager, *, deadlines: HeaderDeadlines, **kwargs):
         super().__init__(manager, **kwargs)
         self._deadlines = deadlines
+        self.peer: str | None = None  # the client certificate's 2.0b fingerprint (TLS only)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        # Called once the TLS handshake is done: the certificate is fixed for the connection.
+        self.peer = peer_fingerprint(transport.get_extra_info("ssl_object"))
         self._deadlines.waiting[self] = self._loop.time()  # one that never sends a byte is cut off too
 
     def data_received(self, data: bytes) -> None:
@@ -147,7 +151,7 @@ class VtnServer:
     def port(self) -> int:
         return self.server.sockets[0].getsockname()[1]
 
-    async def start(self, host: str, port: int, ssl=None) -> None:
+    async def start(self, host: str, port: int, ssl=None, reuse_port: bool = False) -> None:
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         manager = self.runner.server
@@ -156,7 +160,9 @@ class VtnServer:
         self.server = await loop.create_server(
             lambda: SlowClientGuard(manager, loop=loop, deadlines=self.deadlines,
                                     keepalive_timeout=self.keepalive_timeout, access_log=None),
-            host=host, port=port, ssl=ssl, reuse_address=True, backlog=1024)
+            host=host, port=port, ssl=ssl, reuse_address=True, reuse_port=reuse_port or None, backlog=1024,
+            # A client that never finishes its handshake is cut off like one that never sends headers.
+            **({"ssl_handshake_timeout": self.deadlines.timeout} if ssl is not None else {}))
 
     async def stop(self) -> None:
         await self.deadlines.stop()
@@ -178,8 +184,10 @@ class VtnServer:
         async def serve(request: web.Request) -> web.StreamResponse:
             started = time.monotonic()
             protocol = request.protocol
+            peer = None
             if isinstance(protocol, SlowClientGuard):
                 protocol.headers_complete()
+                peer = protocol.peer
             content_type = request.headers.get("Content-Type", "")
             if content_type != "application/xml" and content_type.partition(";")[0].strip().lower() not in XML_TYPES:
                 self.refused["content_type"] += 1
@@ -227,7 +235,7 @@ class VtnServer:
                 if not isinstance(message, accepted):
                     raise OpenAdrError(COMPLIANCE_ERROR,
                                        f"{envelope.message_type} is not a message of the {service} service")
-                answer = await self.handlers.handle(message)
+                answer = await self.handlers.handle(message, peer)
             except OpenAdrError as e:
                 answer = render.error_answer(envelope.message_type, e.code, e.description, vtn_id=self.vtn_id,
                                              request_id=getattr(message, "request_id", "") or "",

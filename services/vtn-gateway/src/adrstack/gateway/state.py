@@ -40,7 +40,8 @@ class StoreUnavailable(RuntimeError):
 _TRANSIENT = (nats.errors.Error, asyncio.TimeoutError, OSError)
 
 
-async def _guard(op: Awaitable[T], what: str) -> T:
+async def guarded(op: Awaitable[T], what: str) -> T:
+    """Await a KV operation; a transport failure becomes StoreUnavailable (answered 469)."""
     try:
         return await op
     except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyWrongLastSequenceError):
@@ -173,7 +174,7 @@ class Bucket(Generic[T]):
     async def fetch(self, key: str) -> tuple[T | None, int | None]:
         """Read one key from KV itself (the mirror may not have seen the latest write yet)."""
         try:
-            entry = await _guard(self.kv.get(self.prefix + key), f"read {self.prefix}{key}")
+            entry = await guarded(self.kv.get(self.prefix + key), f"read {self.prefix}{key}")
         except nats.js.errors.KeyNotFoundError:  # also raised for deleted keys
             return None, None
         value = self._decode(entry.value) if entry.value else None
@@ -192,9 +193,9 @@ class Bucket(Generic[T]):
             data = self._encode(new)
             try:
                 if current is None:
-                    revision = await _guard(self.kv.create(self.prefix + key, data), f"create {self.prefix}{key}")
+                    revision = await guarded(self.kv.create(self.prefix + key, data), f"create {self.prefix}{key}")
                 else:
-                    revision = await _guard(self.kv.update(self.prefix + key, data, last=revision),
+                    revision = await guarded(self.kv.update(self.prefix + key, data, last=revision),
                                             f"update {self.prefix}{key}")
             except nats.js.errors.KeyWrongLastSequenceError:
                 current, revision = await self.fetch(key)
@@ -205,7 +206,7 @@ class Bucket(Generic[T]):
 
     async def delete(self, key: str) -> None:
         _, revision = self.mirror.entry(key)
-        await _guard(self.kv.delete(self.prefix + key), f"delete {self.prefix}{key}")
+        await guarded(self.kv.delete(self.prefix + key), f"delete {self.prefix}{key}")
         # Tombstoned locally until the watch echoes the delete.
         self.mirror.noted(key, None, (revision or 0) + 1)
 
@@ -253,7 +254,7 @@ class VenStore:
 
     async def ven_id_for_name(self, ven_name: str) -> str | None:
         try:
-            entry = await _guard(self.kv.get(kv_keys.ven_name_key(ven_name)), "read the name index")
+            entry = await guarded(self.kv.get(kv_keys.ven_name_key(ven_name)), "read the name index")
         except nats.js.errors.KeyNotFoundError:
             return None
         return entry.value.decode("utf-8") if entry.value else None
@@ -266,7 +267,7 @@ class VenStore:
             if existing:
                 return existing
             try:
-                await _guard(self.kv.create(key, ven_id.encode("utf-8")), "create the name index")
+                await guarded(self.kv.create(key, ven_id.encode("utf-8")), "create the name index")
                 return ven_id
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue  # another replica registered the same name just now
