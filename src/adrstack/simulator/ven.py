@@ -6,6 +6,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from openleadr import OpenADRClient
 
@@ -25,6 +26,9 @@ class SimulatedVen:
     building: BuildingLoad
     report_interval: timedelta = timedelta(seconds=10)
     name_prefix: str = "demo-ven"
+    # <cert_dir>/<name>.crt and .key are the VEN's certificate (mutual TLS, signed messages) and
+    # <cert_dir>/ca.crt the CA that issued the VTN's: what `adrstack certs --ven NAME` writes.
+    cert_dir: Path | None = None
     client: OpenADRClient | None = field(default=None, repr=False)
     opted_in: set[str] = field(default_factory=set)
 
@@ -36,8 +40,15 @@ class SimulatedVen:
     def resource_id(self) -> str:
         return f"building-{self.index}"
 
+    def tls_files(self) -> dict[str, str]:
+        if self.cert_dir is None:
+            return {}
+        files = {"cert": self.cert_dir / f"{self.name}.crt", "key": self.cert_dir / f"{self.name}.key",
+                 "ca_file": self.cert_dir / "ca.crt"}
+        return {arg: str(path) for arg, path in files.items()}
+
     def build_client(self) -> OpenADRClient:
-        client = OpenADRClient(ven_name=self.name, vtn_url=self.vtn_url)
+        client = OpenADRClient(ven_name=self.name, vtn_url=self.vtn_url, show_fingerprint=False, **self.tls_files())
         # Fixed ids, so that a restarted simulator describes the same report, not a new one.
         client.add_report(
             callback=self.read_power,

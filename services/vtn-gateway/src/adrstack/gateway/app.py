@@ -33,6 +33,7 @@ class Gateway:
         self.events: EventBook | None = None
         self.server: VtnServer | None = None
         self.provisioning: Provisioning | None = None
+        self.health_runner: web.AppRunner | None = None
         self.port: int | None = None
 
     @property
@@ -72,6 +73,8 @@ class Gateway:
                                     extra_routes=[web.get("/health", self.health)])
             await self.server.start(s.vtn_host, s.vtn_port, ssl=ssl, reuse_port=s.reuse_port)
             self.port = self.server.port
+            if s.health_port is not None:
+                await self._serve_health(s.health_host, s.health_port)
         except BaseException:
             await self.stop()
             raise
@@ -90,7 +93,17 @@ class Gateway:
                 "refused": dict(self.server.refused) if self.server else {}}
         return web.json_response(body, status=200 if nats_ok else 503)
 
+    async def _serve_health(self, host: str, port: int) -> None:
+        app = web.Application()
+        app.add_routes([web.get("/health", self.health)])
+        self.health_runner = web.AppRunner(app, access_log=None)
+        await self.health_runner.setup()
+        await web.TCPSite(self.health_runner, host, port, reuse_port=self.settings.reuse_port or None).start()
+
     async def stop(self) -> None:
+        if self.health_runner is not None:
+            await self.health_runner.cleanup()
+            self.health_runner = None
         if self.server is not None:
             await self.server.stop()
             self.server = None

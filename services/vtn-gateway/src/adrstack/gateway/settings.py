@@ -51,6 +51,10 @@ class GatewaySettings(CommonSettings):
     replay_window: float = Field(300.0, gt=0)
     # Several gateway processes on one host may then listen on the same port (SO_REUSEPORT).
     reuse_port: bool = False
+    # /health also on a plain-HTTP port of its own, for probes that hold no client certificate
+    # (a supervisor, a container health check). Off when None; /health stays on the VTN port too.
+    health_host: str = "127.0.0.1"
+    health_port: int | None = Field(None, ge=0, le=65535)
 
     @property
     def tls(self) -> bool:
