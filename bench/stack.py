@@ -350,14 +350,16 @@ class PlainVtn:
     """bench/plain_vtn.py as a pinned child, and its stdin/stdout command channel."""
 
     def __init__(self, bench: Bench, cpus: set[int], poll_interval: float = 10.0, vens_file: Path | None = None,
-                 name: str = "plain-openleadr"):
+                 name: str = "plain-openleadr", extra_argv: list[str] | None = None):
         self.bench = bench
         self.port = pick_port()
         argv = [sys.executable, str(HERE / "plain_vtn.py"), "--port", str(self.port),
                 "--poll-interval", f"{poll_interval:g}"]
         if vens_file is not None:
             argv += ["--vens-file", str(vens_file)]
+        argv += extra_argv or []  # e.g. plain_vtn.py's mTLS and signing options
         self.child = bench.spawn_piped(name, argv, cpus)
+        self.ready: dict = {}
 
     async def started(self, timeout: float = STARTUP_TIMEOUT) -> "PlainVtn":
         try:
@@ -366,6 +368,7 @@ class PlainVtn:
             line = {}
         if not line.get("ready"):
             raise BenchError(f"the plain openleadr VTN did not start:\n{tail(self.child.log)}")
+        self.ready = line
         return self
 
     async def ask(self, command: str, timeout: float = 120.0) -> dict:
