@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -41,6 +42,27 @@ def install_uvloop() -> str:
         return "asyncio"
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return f"uvloop {uvloop.__version__}"
+
+
+# --------------------------------------------------------------------------- TLS
+
+# OpenSSL's name of TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, the 2.0b ECC suite.
+OADR_ECC_SUITE = "ECDHE-ECDSA-AES128-SHA256"
+
+
+def tls_client_context(ca, cert, key, suite: str | None = OADR_ECC_SUITE,
+                       version: ssl.TLSVersion | None = ssl.TLSVersion.TLSv1_2) -> ssl.SSLContext:
+    """A VEN's client context: the server checked against ``ca`` (host name included), our
+    certificate presented. By default TLS 1.2 with the 2.0b ECC suite only, as a 2.0b VEN does;
+    ``suite=None, version=None`` leaves OpenSSL's defaults (TLS 1.3)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(cafile=str(ca))
+    ctx.load_cert_chain(str(cert), str(key))
+    if suite is not None:
+        ctx.set_ciphers(suite)
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
 
 
 # --------------------------------------------------------------------------- requests
@@ -194,6 +216,7 @@ class Conn(asyncio.Protocol):
         self.status = 0
         self.on_done: OnDone | None = None
         self.ctx: object = None
+        self.identity = 0  # which of the pool's TLS client certificates this connection presents
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -238,10 +261,18 @@ class Conn(asyncio.Protocol):
 
 
 class Pool:
-    """Keep-alive connections to one server, plus the error tally every driver shares."""
+    """Keep-alive connections to one server, plus the error tally every driver shares.
 
-    def __init__(self, host: str, port: int, replace_lost: bool = False):
+    With ``ssl`` (a client context, or one per client identity: a VEN certificate) the connections
+    are TLS; with several contexts they take them in turn, and ``conn.identity`` says which one a
+    connection presents, so that a driver sends it only requests of VENs bound to that certificate
+    (see ByIdentity)."""
+
+    def __init__(self, host: str, port: int, replace_lost: bool = False,
+                 ssl: ssl.SSLContext | Sequence[ssl.SSLContext] | None = None):
         self.host, self.port = host, port
+        self.tls: list = [] if ssl is None else [ssl] if not isinstance(ssl, (list, tuple)) else list(ssl)
+        self._next_identity = 0
         self.conns: list[Conn] = []
         # A long-running fleet replaces connections the server closed (e.g. aiohttp's 75 s keep-alive
         # timeout on a connection that sat idle) and hands the new one to ``on_new``.
@@ -257,14 +288,22 @@ class Pool:
             await self._connect()
         return self
 
-    async def _connect(self) -> Conn:
-        _, conn = await asyncio.get_running_loop().create_connection(lambda: Conn(self), self.host, self.port)
+    async def _connect(self, identity: int | None = None) -> Conn:
+        loop = asyncio.get_running_loop()
+        if not self.tls:
+            _, conn = await loop.create_connection(lambda: Conn(self), self.host, self.port)
+        else:
+            if identity is None:
+                identity, self._next_identity = self._next_identity, (self._next_identity + 1) % len(self.tls)
+            _, conn = await loop.create_connection(lambda: Conn(self), self.host, self.port,
+                                                   ssl=self.tls[identity], server_hostname=self.host)
+            conn.identity = identity
         self.conns.append(conn)
         return conn
 
-    async def _replace(self) -> None:
+    async def _replace(self, identity: int = 0) -> None:
         try:
-            conn = await self._connect()
+            conn = await self._connect(identity if self.tls else None)
         except OSError as e:
             self.note_error(f"could not reconnect: {e}")
             return
@@ -288,7 +327,7 @@ class Pool:
             on_done, conn.on_done = conn.on_done, None
             on_done(conn, 0, f"connection lost: {exc}".encode(), conn.ctx)
         if self.replace_lost:
-            asyncio.get_running_loop().create_task(self._replace())
+            asyncio.get_running_loop().create_task(self._replace(conn.identity))
 
     def close(self) -> None:
         self.closing = True
@@ -303,6 +342,36 @@ class Pool:
 # --------------------------------------------------------------------------- drivers
 
 Check = Callable[[int, bytes, int], str | None]  # (status, body, request index) -> None or why it is wrong
+
+
+class ByIdentity(Sequence[bytes]):
+    """Requests grouped by client identity (TLS certificate): a connection presenting identity k
+    gets the requests of group k in turn. As a plain sequence (no TLS) it is the groups in a row."""
+
+    def __init__(self, groups: Sequence[Sequence[bytes]]):
+        self.groups = list(groups)
+        self.cursor = [0] * len(self.groups)
+        self._flat = [(g, i) for g, group in enumerate(self.groups) for i in range(len(group))]
+
+    def for_identity(self, identity: int, index: int) -> bytes:
+        group = self.groups[identity]
+        k = self.cursor[identity]
+        self.cursor[identity] = k + 1
+        return group[k % len(group)]
+
+    def __len__(self) -> int:
+        return len(self._flat)
+
+    def __getitem__(self, i: int) -> bytes:
+        g, k = self._flat[i]
+        return self.groups[g][k]
+
+
+def _picker(requests: Sequence[bytes]) -> Callable[[Conn, int], bytes]:
+    by_identity = getattr(requests, "for_identity", None)
+    if by_identity is not None:
+        return lambda conn, index: by_identity(conn.identity, index)
+    return lambda conn, index: requests[index % len(requests)]
 
 
 def expect_ok_response(status: int, body: bytes, index: int) -> str | None:
@@ -320,6 +389,7 @@ class ClosedLoop:
     def __init__(self, pool: Pool, requests: Sequence[bytes], check: Check = expect_ok_response,
                  total: int | None = None):
         self.pool, self.requests, self.check, self.total = pool, requests, check, total
+        self._pick = _picker(requests)
         self.next_index = 0
         self.ok = 0
         self.errors = 0
@@ -358,7 +428,7 @@ class ClosedLoop:
         index = self.next_index
         self.next_index += 1
         self.in_flight += 1
-        conn.send(self.requests[index % len(self.requests)], self._on_done, index)
+        conn.send(self._pick(conn, index), self._on_done, index)
 
     def _on_done(self, conn: Conn, status: int, body: bytes, index) -> None:
         self.in_flight -= 1
@@ -392,6 +462,7 @@ class OpenLoop:
     def __init__(self, pool: Pool, requests: Sequence[bytes], rate: float, duration: float,
                  check: Check = expect_ok_response):
         self.pool, self.requests, self.rate, self.duration, self.check = pool, requests, rate, duration, check
+        self._pick = _picker(requests)
         self.idle: collections.deque[Conn] = collections.deque(pool.conns)
         self.backlog: collections.deque[tuple[float, int]] = collections.deque()
         self.result = OpenLoopResult()
@@ -436,7 +507,7 @@ class OpenLoop:
 
     def _send(self, conn: Conn, scheduled: float, index: int) -> None:
         self.in_flight += 1
-        conn.send(self.requests[index % len(self.requests)], self._on_done, (scheduled, index))
+        conn.send(self._pick(conn, index), self._on_done, (scheduled, index))
 
     def _on_done(self, conn: Conn, status: int, body: bytes, ctx) -> None:
         scheduled, index = ctx
@@ -502,11 +573,13 @@ async def register(host: str, port: int, messages: Messages, count: int, connect
 
 
 async def http_call(host: str, port: int, method: str, path: str, body: bytes = b"",
-                    content_type: str = "application/json", timeout: float = 30.0) -> tuple[int, bytes]:
-    """A single request on its own connection (health checks, the GraphQL mutation)."""
+                    content_type: str = "application/json", timeout: float = 30.0,
+                    ssl: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """A single request on its own connection (health checks, the GraphQL mutation, probes)."""
 
     async def call() -> tuple[int, bytes]:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=ssl,
+                                                       server_hostname=host if ssl is not None else None)
         try:
             writer.write(http_request(host, port, path, body, content_type, method))
             head = await reader.readuntil(b"\r\n\r\n")
@@ -537,8 +610,14 @@ def percentile(values: Sequence[float], p: float) -> float:
 # bottleneck and its CPU per request is what is printed.
 
 _CANNED_SERVER = r'''
-import asyncio, sys, uvloop
+import asyncio, ssl, sys, uvloop
 body = open(sys.argv[2], "rb").read()
+tls = None
+if len(sys.argv) > 3:  # cert key ca: mTLS, as a VTN would
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[3], sys.argv[4])
+    tls.load_verify_locations(sys.argv[5])
+    tls.verify_mode = ssl.CERT_REQUIRED
 answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 class Canned(asyncio.Protocol):
     def connection_made(self, t): self.t = t; self.buf = b""
@@ -552,14 +631,14 @@ class Canned(asyncio.Protocol):
             self.buf = self.buf[end + 4 + length:]
             self.t.write(answer)
 async def main():
-    server = await asyncio.get_running_loop().create_server(Canned, "127.0.0.1", int(sys.argv[1]))
+    server = await asyncio.get_running_loop().create_server(Canned, "127.0.0.1", int(sys.argv[1]), ssl=tls)
     print("ready", flush=True)
     await server.serve_forever()
 uvloop.run(main())
 '''
 
 
-async def _self_test(seconds: float, connections: int) -> None:
+async def _self_test(seconds: float, connections: int, tls: bool = False, signed: bool = False) -> None:
     import os
     import sys
 
@@ -574,11 +653,26 @@ async def _self_test(seconds: float, connections: int) -> None:
         script = bench.tmp / "canned.py"
         script.write_text(_CANNED_SERVER)
         port = stack.pick_port()
-        child = bench.spawn_piped("canned", [sys.executable, str(script), str(port), str(answer)], {stack.SERVER_CPU})
+        argv = [sys.executable, str(script), str(port), str(answer)]
+        client_tls = None
+        if tls or signed:
+            from adrstack.runtime.certs import ensure_certs
+
+            certs = ensure_certs(bench.tmp / "certs", ["ven"])
+            argv += [str(certs.vtn_ecc.cert), str(certs.vtn_ecc.key), str(certs.ca.cert)]
+            client_tls = tls_client_context(certs.ca.cert, certs.vens["ven"].cert, certs.vens["ven"].key)
+        child = bench.spawn_piped("canned", argv, {stack.SERVER_CPU})
         await asyncio.to_thread(child.proc.stdout.readline)
         messages = Messages("127.0.0.1", port)
-        polls = [messages.poll(f"ven-{i}") for i in range(1000)]
-        pool = await Pool("127.0.0.1", port).open(connections)
+        ven_ids = [f"ven-{i}" for i in range(1000)]
+        if signed:
+            from signing import PollSigner, SignedPolls
+
+            signer = PollSigner(certs.vens["ven"].cert.read_bytes(), certs.vens["ven"].key.read_bytes())
+            polls = SignedPolls(signer, messages.post, ven_ids)
+        else:
+            polls = [messages.poll(v) for v in ven_ids]
+        pool = await Pool("127.0.0.1", port, ssl=client_tls).open(connections)
         loop = ClosedLoop(pool, polls)
         task = asyncio.create_task(loop.run())
         await asyncio.sleep(1.0)
@@ -589,7 +683,10 @@ async def _self_test(seconds: float, connections: int) -> None:
         await task
         pool.close()
         n, wall, cpu = ok1 - ok0, t1 - t0, cpu1 - cpu0
-        print(f"load generator self-test ({os.path.basename(sys.executable)}, {connections} connections, "
+        kind = ("signed polls over mTLS" if signed else "polls over mTLS") if client_tls else "polls"
+        if client_tls:
+            kind += f" (TLS 1.2 {OADR_ECC_SUITE})"
+        print(f"load generator self-test, {kind} ({os.path.basename(sys.executable)}, {connections} connections, "
               f"canned-answer server on CPU {stack.SERVER_CPU} at {(srv1 - srv0) / wall:.0%}): "
               f"{n / wall:,.0f} polls/s, generator CPU {cpu / wall:.0%} of CPU {stack.LOADGEN_CPU}, "
               f"{cpu / n * 1e6:.1f} us per poll -> ceiling ~{n / cpu:,.0f} polls/s; errors {loop.errors}")
@@ -605,8 +702,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="measure the raw load generator's own ceiling")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--tls", action="store_true", help="over mTLS (TLS 1.2, the 2.0b ECC suite)")
+    parser.add_argument("--signed", action="store_true", help="XML-signed polls, signed as sent (implies --tls)")
     cli = parser.parse_args()
     print("event loop:", install_uvloop())
     stack.require_two_cpus()
     stack.pin_self(stack.LOADGEN_CPU)
-    asyncio.run(_self_test(cli.seconds, cli.connections))
+    asyncio.run(_self_test(cli.seconds, cli.connections, cli.tls, cli.signed))
