@@ -42,6 +42,10 @@ class UpOptions:
     demo: int
     poll_interval: float
     host: str
+    # Mutual TLS with provisioned VENs and API tokens; off is the plain-HTTP development default.
+    secure: bool = False
+    # Whether the bind address was chosen (--host / ADRSTACK_HOST) rather than defaulted.
+    host_given: bool = True
 
     @property
     def poll_interval_text(self) -> str:
@@ -107,12 +111,22 @@ UP_ENV = {
     "demo": ("ADRSTACK_DEMO", COUNT),
     "poll_interval": ("ADRSTACK_POLL_INTERVAL", SECONDS),
     "host": ("ADRSTACK_HOST", _named(lambda text: text, "address")),
+    "secure": ("ADRSTACK_SECURE", _named(lambda text: _flag(text), "boolean")),
 }
+
+
+def _flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean")
 
 
 def _fallbacks(env: Mapping[str, str]) -> dict[str, object]:
     return {"vtn_port": 8080, "api_port": 8000, "data_dir": default_data_dir(env), "demo": 0,
-            "poll_interval": 10.0, "host": "0.0.0.0"}
+            "poll_interval": 10.0, "host": None, "secure": False}
 
 
 def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
@@ -136,7 +150,12 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
     up.add_argument("--poll-interval", type=SECONDS, metavar="SECONDS",
                     help="poll frequency the VTN asks VENs for (env ADRSTACK_POLL_INTERVAL, default 10)")
     up.add_argument("--host", metavar="ADDRESS",
-                    help="bind address of the VTN and the API (env ADRSTACK_HOST, default 0.0.0.0)")
+                    help="bind address of the VTN and the API (env ADRSTACK_HOST; default 127.0.0.1, "
+                         "or 0.0.0.0 with --secure)")
+    up.add_argument("--secure", action="store_const", const=True,
+                    help="serve the VTN over mutual TLS with certificates in <data-dir>/certs (created when "
+                         "absent), admit only provisioned VENs, and require API tokens; prints an admin token "
+                         "(env ADRSTACK_SECURE)")
 
     parser.up_parser = up
     certs = sub.add_parser(
@@ -178,11 +197,16 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
                 setattr(args, dest, _from_env(up_parser, env, name, convert, fallbacks[dest]))
         if args.vtn_port == args.api_port:
             up_parser.error(f"--vtn-port and --api-port are both {args.vtn_port}; they must differ")
+        host_given = args.host is not None
+        # Plain HTTP with open enrollment and no API tokens must not be reachable from the network
+        # unless asked for; --secure is meant to be.
+        host = args.host if host_given else ("0.0.0.0" if args.secure else "127.0.0.1")
         # Relative paths are resolved once, here, so children never depend on the cwd.
         args.options = UpOptions(
             vtn_port=args.vtn_port, api_port=args.api_port,
             data_dir=Path(os.path.abspath(args.data_dir.expanduser())),
-            demo=args.demo, poll_interval=args.poll_interval, host=args.host,
+            demo=args.demo, poll_interval=args.poll_interval, host=host, secure=args.secure,
+            host_given=host_given,
         )
     elif args.command == "certs":
         if args.dir is None:

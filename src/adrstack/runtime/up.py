@@ -10,18 +10,25 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Mapping, TextIO
+from typing import TYPE_CHECKING, Mapping, TextIO
 
 from . import migrate
 from .infra import Infra, display_url
 from .logprefix import prefix
 from .options import UpOptions
-from .ports import port_is_free
+from .ports import free_port, port_is_free
 from .supervisor import SUPERVISOR_NAME, ChildSpec, Supervisor, run_until_signalled
+
+if TYPE_CHECKING:
+    from .certs import CertSet
 
 VTN_PATH = "/OpenADR2/Simple/2.0b"
 NAME_WIDTH = 9  # the longest child name: "scheduler", "telemetry", "simulator"
 HEALTH_REMINDER_EVERY = 30.0
+DEMO_PREFIX = "demo-ven"
+DEVELOPMENT_WARNING = (
+    "DEVELOPMENT MODE: plain HTTP, open enrollment (a VEN is whoever claims its venName), no API tokens. "
+    "Bound to {host}. For anything reachable by others use --secure (mutual TLS, provisioned VENs, API tokens).")
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,22 @@ def busy_port_error(opts: UpOptions) -> str | None:
     return None
 
 
-def child_env(opts: UpOptions, base: Mapping[str, str], nats_url: str, database_url: str) -> dict[str, str]:
+@dataclass(frozen=True)
+class Secured:
+    """What --secure adds: certificates, the admin token, the gateway's plain health port."""
+
+    certs: "CertSet"
+    token: str
+    token_file: str
+    health_port: int
+
+
+def demo_names(opts: UpOptions) -> list[str]:
+    return [f"{DEMO_PREFIX}-{i}" for i in range(1, opts.demo + 1)]
+
+
+def child_env(opts: UpOptions, base: Mapping[str, str], nats_url: str, database_url: str,
+              secured: Secured | None = None) -> dict[str, str]:
     env = dict(base)
     env.update({
         "NATS_URL": nats_url,
@@ -74,6 +96,18 @@ def child_env(opts: UpOptions, base: Mapping[str, str], nats_url: str, database_
         # Logs must reach our prefixer line by line, not in 8 KiB blocks.
         "PYTHONUNBUFFERED": "1",
     })
+    if secured is not None:
+        certs = secured.certs
+        env.update({
+            "ADRSTACK_TLS_ECC_CERT": str(certs.vtn_ecc.cert), "ADRSTACK_TLS_ECC_KEY": str(certs.vtn_ecc.key),
+            "ADRSTACK_TLS_RSA_CERT": str(certs.vtn_rsa.cert), "ADRSTACK_TLS_RSA_KEY": str(certs.vtn_rsa.key),
+            "ADRSTACK_TLS_CA": str(certs.ca.cert),
+            "ADRSTACK_ENROLLMENT": "provisioned",
+            # The supervisor holds no client certificate: it checks the gateway on a local plain port.
+            "ADRSTACK_HEALTH_HOST": "127.0.0.1",
+            "ADRSTACK_HEALTH_PORT": str(secured.health_port),
+            "ADRSTACK_API_AUTH": "true",
+        })
     return env
 
 
@@ -81,22 +115,42 @@ def service_argv(service: Service) -> list[str]:
     return [sys.executable, "-m", service.module]
 
 
-def simulator_argv(opts: UpOptions) -> list[str]:
-    vtn_url = f"http://{local_host(opts.host)}:{opts.vtn_port}{VTN_PATH}"
-    return [*service_argv(SIMULATOR), "--count", str(opts.demo), "--vtn-url", vtn_url]
+def vtn_url(opts: UpOptions, host: str) -> str:
+    return f"{'https' if opts.secure else 'http'}://{host}:{opts.vtn_port}{VTN_PATH}"
 
 
-def banner(opts: UpOptions, nats_url: str, database_url: str) -> str:
+def simulator_argv(opts: UpOptions, secured: Secured | None = None) -> list[str]:
+    # The VTN certificates name localhost, and openleadr's VENs check the host name.
+    host = "localhost" if secured is not None and local_host(opts.host) == "127.0.0.1" else local_host(opts.host)
+    argv = [*service_argv(SIMULATOR), "--count", str(opts.demo), "--vtn-url", vtn_url(opts, host),
+            "--name-prefix", DEMO_PREFIX]
+    if secured is not None:
+        argv += ["--cert-dir", str(secured.certs.dir)]
+    return argv
+
+
+def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured | None = None) -> str:
     host = display_host(opts.host)
-    return "\n".join([
+    lines = [
         "adrstack is up:",
-        f"  VTN        http://{host}:{opts.vtn_port}{VTN_PATH}",
+        f"  VTN        {vtn_url(opts, host)}",
         f"  GraphQL    http://{host}:{opts.api_port}/graphql",
         f"  Dashboard  http://{host}:{opts.api_port}/",
         f"  NATS       {nats_url}",
         f"  Database   {display_url(database_url)}",
-        "Press Ctrl-C to stop.",
-    ])
+    ]
+    if secured is not None:
+        lines += [
+            f"  Certs      {secured.certs.dir} (VENs need a certificate from ca.crt there: "
+            f"adrstack certs --dir {secured.certs.dir} --ven NAME)",
+            "  VENs must be provisioned before they register (GraphQL provisionVen, admin token)",
+            f"API token: {secured.token}",
+            f"  (admin; also in {secured.token_file}; send it as 'Authorization: Bearer <token>')",
+        ]
+    else:
+        lines.append(DEVELOPMENT_WARNING.format(host=opts.host))
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
 
 
 def _health_ok(url: str) -> bool:
@@ -124,20 +178,38 @@ async def wait_healthy(sup: Supervisor, urls: dict[str, str]) -> None:
 
 
 async def supervise(opts: UpOptions, env: dict[str, str], nats_url: str, database_url: str,
-                    out: TextIO) -> None:
+                    out: TextIO, secured: Secured | None = None) -> None:
     async def when_started(sup: Supervisor) -> None:
         host = local_host(opts.host)
-        await wait_healthy(sup, {
-            "gateway": f"http://{host}:{opts.vtn_port}/health",
-            "api": f"http://{host}:{opts.api_port}/health",
-        })
-        sup.say(banner(opts, nats_url, database_url))
+        gateway_health = (f"http://127.0.0.1:{secured.health_port}/health" if secured is not None
+                          else f"http://{host}:{opts.vtn_port}/health")
+        await wait_healthy(sup, {"gateway": gateway_health, "api": f"http://{host}:{opts.api_port}/health"})
+        sup.say(banner(opts, nats_url, database_url, secured))
         if opts.demo:
+            if secured is not None:
+                from .secure import provision
+
+                for name in demo_names(opts):
+                    await asyncio.to_thread(provision, f"http://{host}:{opts.api_port}", secured.token, name,
+                                            secured.certs.vens[name].fingerprint)
+                sup.say(f"provisioned {opts.demo} simulated VEN certificate(s) through the API")
             sup.say(f"starting {opts.demo} simulated VEN(s)")
-            sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts), env))
+            sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts, secured), env))
 
     specs = [ChildSpec(service.name, service_argv(service), env) for service in SERVICES]
     await run_until_signalled(Supervisor(out, width=NAME_WIDTH), specs, when_started)
+
+
+def secure_setup(opts: UpOptions, database_url: str, say) -> Secured:
+    from .secure import prepare
+
+    hosts = [opts.host] if opts.host_given and opts.host not in ("", "0.0.0.0", "::") else []
+    setup = prepare(opts.data_dir, database_url, demo_names(opts), hosts)
+    if setup.certs.missing_host_names:
+        say(f"warning: the VTN certificates in {setup.certs.dir} do not name "
+            f"{', '.join(setup.certs.missing_host_names)}; remove vtn-ecc.* and vtn-rsa.* to reissue them")
+    say(f"mutual TLS with the certificates in {setup.certs.dir}")
+    return Secured(certs=setup.certs, token=setup.token, token_file=str(setup.token_file), health_port=free_port())
 
 
 def first_line(e: BaseException) -> str:
@@ -168,6 +240,7 @@ def run_up(opts: UpOptions, env: Mapping[str, str] | None = None, out: TextIO | 
             infra.start()
             say("running database migrations")
             migrate.upgrade(infra.database_url)
+            secured = secure_setup(opts, infra.database_url, say) if opts.secure else None
         except Interrupted:
             say("interrupted while starting; stopping")
             return 0
@@ -175,8 +248,8 @@ def run_up(opts: UpOptions, env: Mapping[str, str] | None = None, out: TextIO | 
             print(f"adrstack: could not start: {first_line(e)}", file=sys.stderr)
             return 1
         try:
-            asyncio.run(supervise(opts, child_env(opts, env, infra.nats_url, infra.database_url),
-                                  infra.nats_url, infra.database_url, out))
+            asyncio.run(supervise(opts, child_env(opts, env, infra.nats_url, infra.database_url, secured),
+                                  infra.nats_url, infra.database_url, out, secured))
         except Interrupted:  # a signal in the short gap before supervise() installed its handlers
             pass
         return 0

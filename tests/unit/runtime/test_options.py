@@ -15,14 +15,31 @@ def up(argv=(), env=None) -> UpOptions:
 
 def test_defaults():
     o = up()
-    assert (o.vtn_port, o.api_port, o.demo, o.poll_interval, o.host) == (8080, 8000, 0, 10.0, "0.0.0.0")
+    assert (o.vtn_port, o.api_port, o.demo, o.poll_interval, o.host) == (8080, 8000, 0, 10.0, "127.0.0.1")
     assert o.data_dir == Path("/home/u/.local/share/adrstack")
+    assert not o.secure and not o.host_given
+
+
+def test_secure_binds_every_address_unless_told_otherwise():
+    assert (up(["--secure"]).host, up(["--secure"]).secure) == ("0.0.0.0", True)
+    assert up(["--secure", "--host", "10.1.2.3"]).host == "10.1.2.3"
+    assert up(env={"ADRSTACK_SECURE": "true"}).secure
+    assert not up(env={"ADRSTACK_SECURE": "0"}).secure
+    # Plain HTTP listens on all addresses only when asked to.
+    o = up(["--host", "0.0.0.0"])
+    assert o.host == "0.0.0.0" and o.host_given
+
+
+def test_a_bad_secure_flag_in_the_environment_is_an_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        up(env={"ADRSTACK_SECURE": "perhaps"})
+    assert e.value.code == 2 and "ADRSTACK_SECURE" in capsys.readouterr().err
 
 
 def test_environment_overrides_defaults():
     o = up(env={"ADRSTACK_VTN_PORT": "9080", "ADRSTACK_API_PORT": "9000", "ADRSTACK_DATA_DIR": "/srv/adr",
                 "ADRSTACK_DEMO": "3", "ADRSTACK_POLL_INTERVAL": "2.5", "ADRSTACK_HOST": "127.0.0.1"})
-    assert o == UpOptions(9080, 9000, Path("/srv/adr"), 3, 2.5, "127.0.0.1")
+    assert o == UpOptions(9080, 9000, Path("/srv/adr"), 3, 2.5, "127.0.0.1", secure=False, host_given=True)
 
 
 def test_command_line_overrides_environment():

@@ -45,7 +45,7 @@ def test_command_lines_name_the_service():
         ["-m", "adrstack.gateway"], ["-m", "adrstack.scheduler"], ["-m", "adrstack.telemetry"], ["-m", "adrstack.api"]]
     assert service_argv(SERVICES[0])[0] == sys.executable
     assert simulator_argv(OPTS)[1:] == ["-m", "adrstack.simulator", "--count", "3", "--vtn-url",
-                                        "http://127.0.0.1:8081/OpenADR2/Simple/2.0b"]
+                                        "http://127.0.0.1:8081/OpenADR2/Simple/2.0b", "--name-prefix", "demo-ven"]
 
 
 def test_banner_has_every_url_and_hides_passwords():
