@@ -13,7 +13,10 @@ from .codec.schema import schema
 from .commands import QUEUE_GROUP, VenCommands
 from .events import EventBook
 from .handlers import Handlers
+from .codec.signature import Signer
 from .identity import Provisioning
+from .message_auth import MessageAuth
+from .replay import NonceStore
 from .server import VtnServer
 from .settings import VTN_PATH, GatewaySettings
 from .state import VenStore
@@ -49,6 +52,10 @@ class Gateway:
             ssl = server_context(s.tls_ecc_cert, s.tls_ecc_key, s.tls_rsa_cert, s.tls_rsa_key, s.tls_ca) if s.tls else None
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             raise SecurityConfigError(f"cannot load the TLS certificates: {e}") from e
+        try:
+            signer = Signer.from_files(s.sign_cert, s.sign_key) if s.sign_cert else None
+        except (OSError, ValueError) as e:
+            raise SecurityConfigError(f"cannot load the signing certificate and key: {e}") from e
         self.nc = await jetstream.connect(s, name="adrstack-gateway")
         try:
             # Load the XSD now (~0.3 s, several MB) rather than on the first VEN's request.
@@ -67,7 +74,12 @@ class Gateway:
             for action in ("cancel", "reregister"):
                 await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
             handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning)
-            self.server = VtnServer(handlers, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
+            try:
+                nonces = await NonceStore.bind(self.nc, s.nonces_bucket, s.replay_window)
+            except ValueError as e:
+                raise SecurityConfigError(str(e)) from e
+            auth = MessageAuth(nonces, require=s.require_signatures, signer=signer)
+            self.server = VtnServer(handlers, auth, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
                                     header_timeout=s.header_timeout, body_timeout=s.body_timeout,
                                     keepalive_timeout=s.keepalive_timeout, vtn_id=s.vtn_id,
                                     extra_routes=[web.get("/health", self.health)])

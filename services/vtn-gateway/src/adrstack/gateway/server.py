@@ -26,6 +26,7 @@ from .codec import HostileXml, InvalidContent, MalformedXml, parse, render
 from .codec import model as m
 from .errors import COMPLIANCE_ERROR, OpenAdrError
 from .handlers import Handlers
+from .message_auth import MessageAuth
 from .tls import peer_fingerprint
 
 log = logging.getLogger(__name__)
@@ -130,9 +131,11 @@ class SlowClientGuard(RequestHandler):
 
 
 class VtnServer:
-    def __init__(self, handlers: Handlers, *, path: str, max_body_bytes: int, header_timeout: float,
-                 body_timeout: float, keepalive_timeout: float, vtn_id: str, extra_routes: list[web.RouteDef] = ()):
+    def __init__(self, handlers: Handlers, auth: MessageAuth, *, path: str, max_body_bytes: int,
+                 header_timeout: float, body_timeout: float, keepalive_timeout: float, vtn_id: str,
+                 extra_routes: list[web.RouteDef] = ()):
         self.handlers = handlers
+        self.auth = auth
         self.path = path
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
@@ -144,7 +147,7 @@ class VtnServer:
         self.runner: web.AppRunner | None = None
         self.server: asyncio.AbstractServer | None = None
         # Refused requests by reason, for /health: logging each would let a flood fill the disk.
-        self.refused: collections.Counter[str] = collections.Counter()
+        self.refused: collections.Counter[str] = auth.refused
         self.deadlines = HeaderDeadlines(header_timeout, self.refused)
 
     @property
@@ -228,10 +231,11 @@ class VtnServer:
                 return _plain(400, str(e))
             except InvalidContent as e:
                 self.refused["invalid_value"] += 1
-                return self._xml(render.error_answer(e.message_type, 454, e.description, vtn_id=self.vtn_id,
-                                                     request_id=e.request_id, ven_id=e.ven_id, opt_id=e.opt_id))
+                return self._xml(self.auth.sign(render.error_answer(e.message_type, 454, e.description, vtn_id=self.vtn_id,
+                                                     request_id=e.request_id, ven_id=e.ven_id, opt_id=e.opt_id)))
             message = envelope.message
             try:
+                await self.auth.check(envelope, peer)
                 if not isinstance(message, accepted):
                     raise OpenAdrError(COMPLIANCE_ERROR,
                                        f"{envelope.message_type} is not a message of the {service} service")
@@ -247,7 +251,7 @@ class VtnServer:
                 return _plain(500, "internal error")
             if answer is None:
                 return web.Response(status=200)
-            return self._xml(answer)
+            return self._xml(self.auth.sign(answer))
 
         return serve
 
