@@ -1,4 +1,5 @@
-"""The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database."""
+"""The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database, ``token``
+manages operators' API tokens."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return run_up(args.options, env)
     if args.command == "migrate":
         return run_migrate(args.database_url)
+    if args.command == "token":
+        from .tokens import run_token
+
+        return run_token(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 
