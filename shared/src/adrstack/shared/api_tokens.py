@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from .tables import ApiToken
 
 TOKEN_PREFIX = "adrs"
-_TOKEN = re.compile(rf"{TOKEN_PREFIX}_(?P<id>[0-9a-f]{{12}})_(?P<secret>[A-Za-z0-9_-]{{43}})")
+_ID = "[0-9a-f]{12}"
+_TOKEN = re.compile(rf"{TOKEN_PREFIX}_(?P<id>{_ID})_(?P<secret>[A-Za-z0-9_-]{{43}})")
 NAME_MAX_LENGTH = 100
 # last_used_at is written at most this often per token, so a busy token costs no write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -115,6 +116,8 @@ async def list_tokens(engine: AsyncEngine, limit: int | None = None) -> list[Api
 
 async def revoke_token(engine: AsyncEngine, token_id: str) -> ApiToken | None:
     """Revoke a token (a revoked one keeps its first revocation time); None if there is no such id."""
+    if not isinstance(token_id, str) or not re.fullmatch(_ID, token_id):
+        return None
     async with _session(engine) as s:
         row = await s.get(ApiToken, token_id)
         if row is None:
