@@ -7,7 +7,7 @@
 - aliases: every aliased field counts each time its fragment is spread, since each one is
   resolved again.
 
-The body cap (body_limit) comes first, and list fields cap their ``limit`` (validation.check_limit).
+The body cap (body_limit) comes first, and list fields cap their ``limit`` (pagination).
 A refusal is a GraphQL error with ``extensions.code`` ``TOO_COMPLEX``.
 """
 
