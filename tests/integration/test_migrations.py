@@ -30,3 +30,17 @@ def test_readings_refuse_duplicates_by_design(fresh_database):
         conn.execute(insert)
         conn.execute(insert)
         assert conn.execute("select count(*) from readings").fetchone()[0] == 1
+
+
+def test_api_tokens_keep_a_known_role_only(fresh_database):
+    upgrade(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        insert = ("insert into api_tokens (id, role, secret_sha256, created_at) "
+                  "values (%s, %s, 'x', now())")
+        conn.execute(insert, ("a", "viewer"))
+        try:
+            conn.execute(insert, ("b", "root"))
+        except psycopg.errors.CheckViolation:
+            pass
+        else:
+            raise AssertionError("a token with role 'root' was stored")

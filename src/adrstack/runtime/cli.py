@@ -1,5 +1,5 @@
 """The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database, ``certs`` makes
-development certificates."""
+development certificates, ``token`` manages operators' API tokens."""
 
 from __future__ import annotations
 
@@ -22,6 +22,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return run_migrate(args.database_url)
     if args.command == "certs":
         return run_certs(args.dir, args.ven, args.host_name)
+    if args.command == "token":
+        from .tokens import run_token
+
+        return run_token(args)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -16,6 +16,7 @@ from typing import Callable, Mapping, Sequence, TypeVar
 T = TypeVar("T")
 
 PROG = "adrstack"
+ROLES = ("viewer", "operator", "admin")  # adrstack.shared.api_tokens.Role, without importing it to parse
 
 
 def default_data_dir(env: Mapping[str, str] = os.environ, platform: str = sys.platform,
@@ -183,6 +184,24 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                                          "(creating the database when it does not exist).")
     migrate.add_argument("--database-url", metavar="URL",
                          help="postgresql://user@host:port/db (env DATABASE_URL)")
+
+    token = sub.add_parser("token", help="create, list and revoke API tokens",
+                           description="Operators' API tokens in the database at DATABASE_URL (run "
+                                       "`adrstack migrate` first). The API asks for one when "
+                                       "ADRSTACK_API_AUTH is on.")
+    token_sub = token.add_subparsers(dest="token_command", metavar="ACTION", parser_class=_Parser)
+    token_sub.required = True
+    create = token_sub.add_parser("create", help="create a token and print it (shown only this once)")
+    create.add_argument("--role", required=True, choices=ROLES,
+                        help="viewer (queries, subscriptions), operator (also event and VEN mutations), "
+                             "admin (also provisioning and tokens)")
+    create.add_argument("--name", help="what the token is for (shown by `list`, recorded as who provisioned)")
+    token_sub.add_parser("list", help="list tokens: id, name, role, created, last used, revoked")
+    revoke = token_sub.add_parser("revoke", help="revoke a token: it is refused from then on")
+    revoke.add_argument("id", metavar="ID", help="the token's id (the part after adrs_, as `list` shows it)")
+    for action in (create, token_sub.choices["list"], revoke):
+        action.add_argument("--database-url", metavar="URL",
+                            help="postgresql://user@host:port/db (env DATABASE_URL)")
     return parser
 
 
@@ -213,8 +232,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             data_dir = _from_env(parser.certs_parser, env, *UP_ENV["data_dir"], default_data_dir(env))
             args.dir = data_dir / "certs"
         args.dir = Path(os.path.abspath(args.dir.expanduser()))
-    elif args.command == "migrate":
+    elif args.command in ("migrate", "token"):
         args.database_url = args.database_url or env.get("DATABASE_URL")
         if not args.database_url:
-            parser.error("migrate needs a database: set DATABASE_URL or pass --database-url")
+            parser.error(f"{args.command} needs a database: set DATABASE_URL or pass --database-url")
     return args

@@ -8,6 +8,7 @@ import pytest
 
 from adrstack.api.app import create_app
 from adrstack.api.settings import ApiSettings
+from adrstack.shared.api_tokens import Role, create_token
 from adrstack.shared.db import async_engine
 
 from .helpers import FakeScheduler
@@ -53,3 +54,28 @@ async def engine(api_settings):
     eng = async_engine(api_settings.database_url)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+def secure_settings(api_settings) -> ApiSettings:
+    """The same API with API tokens required."""
+    return api_settings.model_copy(update={"api_auth": True})
+
+
+@pytest.fixture
+async def secure_app(secure_settings):
+    app = create_app(secure_settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def secure_client(secure_app):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=secure_app), base_url="http://api") as c:
+        yield c
+
+
+@pytest.fixture
+async def tokens(engine) -> dict[str, str]:
+    """One live token per role, by role name ("viewer", "operator", "admin")."""
+    return {role.value: (await create_token(engine, role, f"test {role.value}")).token for role in Role}

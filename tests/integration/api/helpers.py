@@ -1,11 +1,16 @@
-"""Test helpers for the API: polling, a fake scheduler on real NATS, GraphQL over HTTP."""
+"""Test helpers for the API: a fake scheduler on real NATS, GraphQL over HTTP, the app served by
+uvicorn (for websockets)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import AsyncIterator
 
 import httpx
+import uvicorn
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
@@ -21,7 +26,12 @@ from adrstack.shared.messages import (
     derived_id,
     utcnow,
 )
+from adrstack.api.app import create_app
+from adrstack.api.settings import ApiSettings
+from adrstack.runtime.ports import free_port
 from adrstack.shared.subjects import Subjects
+
+from tests.helpers import eventually
 
 
 @dataclass
@@ -107,10 +117,30 @@ class FakeScheduler:
         return CommandReply.success(updated)
 
 
-async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None) -> dict:
-    r = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+async def gql(client: httpx.AsyncClient, query: str, variables: dict | None = None, token: str | None = None) -> dict:
+    r = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=bearer(token))
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
+@contextlib.asynccontextmanager
+async def served(settings: ApiSettings) -> AsyncIterator[str]:
+    """The API on a real port (uvicorn in this process), as ``host:port``."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started or task.done(), timeout=15)
+    assert not task.done(), "uvicorn did not start"
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 20)
 
 
 ONE_HOUR = timedelta(hours=1)

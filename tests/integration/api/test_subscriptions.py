@@ -8,11 +8,8 @@ from datetime import timedelta
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
-from adrstack.api.app import create_app
-from adrstack.runtime.ports import free_port
 from adrstack.shared.jetstream import ensure_stream, publish
 from adrstack.shared.messages import (
     DrEvent,
@@ -28,20 +25,15 @@ from adrstack.shared.messages import (
 
 from tests.helpers import eventually
 
+from .helpers import served
+
 RECV_TIMEOUT = 10.0
 
 
 @pytest.fixture
 async def server(api_settings):
-    port = free_port()
-    config = uvicorn.Config(create_app(api_settings), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve())
-    await eventually(lambda: srv.started or task.done(), timeout=15)
-    assert not task.done(), "uvicorn did not start"
-    yield f"127.0.0.1:{port}"
-    srv.should_exit = True
-    await asyncio.wait_for(task, 20)
+    async with served(api_settings) as host:
+        yield host
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from adrstack.api.auth import OPEN, remember
 from adrstack.api.send_event import send_event_router
 
 
@@ -12,7 +13,12 @@ from adrstack.api.send_event import send_event_router
 async def client():
     app = FastAPI()
     app.include_router(send_event_router())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+
+    async def as_open_caller(scope, receive, send):  # what the app's AuthMiddleware does with tokens off
+        remember(scope, OPEN)
+        await app(scope, receive, send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=as_open_caller), base_url="http://api") as c:
         yield c
 
 

@@ -109,3 +109,28 @@ def test_a_command_is_required(capsys):
     with pytest.raises(SystemExit) as e:
         parse([], {})
     assert e.value.code == 2
+
+
+def test_token_commands_and_their_database():
+    env = {"DATABASE_URL": "postgresql://u@h/db"}
+    args = parse(["token", "create", "--role", "operator", "--name", "ci"], env)
+    assert (args.command, args.token_command, args.role, args.name, args.database_url) == (
+        "token", "create", "operator", "ci", "postgresql://u@h/db")
+    assert parse(["token", "list", "--database-url", "postgresql://x@y/z"], env).database_url == "postgresql://x@y/z"
+    args = parse(["token", "revoke", "33487f592b51"], env)
+    assert (args.token_command, args.id) == ("revoke", "33487f592b51")
+
+
+@pytest.mark.parametrize("argv", [["token"], ["token", "create"], ["token", "create", "--role", "root"],
+                                  ["token", "revoke"]])
+def test_token_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        parse(argv, {"DATABASE_URL": "postgresql://u@h/db"})
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith("adrstack token")
+
+
+def test_token_needs_a_database(capsys):
+    with pytest.raises(SystemExit):
+        parse(["token", "list"], {})
+    assert "DATABASE_URL" in capsys.readouterr().err

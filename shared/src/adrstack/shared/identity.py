@@ -47,6 +47,16 @@ def provisioning_key(fingerprint: str) -> str:
     return "fp." + normalize_fingerprint(fingerprint).replace(":", "")
 
 
+PROVISIONING_RECORDS = "fp.>"
+
+
+def provisioning_name_key(ven_name: str) -> str:
+    """``openadr-provisioning``: the api's index of provisioned names (which fingerprint holds
+    ``ven_name``), so that one name holds one certificate. A name may hold any character, so it is
+    hashed. Readers of the records watch ``PROVISIONING_RECORDS`` and never see these keys."""
+    return "name." + hashlib.sha256(ven_name.encode("utf-8")).hexdigest()[:40]
+
+
 class ProvisionedVen(BaseModel):
     """An operator's statement: the VEN called ``ven_name`` holds the certificate ``fingerprint``.
     The gateway lets that certificate register under that name (and no other)."""

@@ -1,5 +1,5 @@
-"""SQLModel tables: what telemetry persists and the API reads. Migrations are generated
-from this metadata (``migrations/``); nothing calls ``create_all``."""
+"""SQLModel tables: what telemetry persists and the API reads, and the operators' API tokens.
+Migrations are generated from this metadata (``migrations/``); nothing calls ``create_all``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -114,3 +114,19 @@ class ReadingRow(SQLModel, table=True):
     at: datetime = Field(sa_type=TZ)
     value: float
     received_at: datetime = Field(sa_type=TZ)
+
+
+class ApiToken(SQLModel, table=True):
+    """An operator's API token (``adrstack.shared.api_tokens``). Only the SHA-256 of its secret is
+    kept: the token itself is shown once, when it is created."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("role in ('viewer', 'operator', 'admin')", name="ck_api_tokens_role"),)
+
+    id: str = Field(primary_key=True)  # the public part of the token, shown by `adrstack token list`
+    name: str | None = None
+    role: str
+    secret_sha256: str
+    created_at: datetime = Field(sa_type=TZ)
+    last_used_at: datetime | None = Field(default=None, sa_type=TZ)
+    revoked_at: datetime | None = Field(default=None, sa_type=TZ)

@@ -49,6 +49,8 @@ async def serve(settings: ApiSettings, stop: asyncio.Event) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
+        # A websocket message is a GraphQL operation too: the same cap as a /graphql body.
+        ws_max_size=settings.graphql_body_limit,
     )
     server = _Server(config)
     serving = asyncio.create_task(_serve(server))

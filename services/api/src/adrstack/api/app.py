@@ -11,12 +11,14 @@ from fastapi import FastAPI
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from adrstack.shared.db import async_engine
-from adrstack.shared.jetstream import connect
+from adrstack.shared.jetstream import connect, ensure_kv
 
+from .auth import AuthMiddleware
 from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
 from .health import health_router
+from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
 from .ven_commands import GatewayClient
 from .schema import build_schema
@@ -32,6 +34,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(settings, name="adrstack-api")
+        provisioning_kv = await ensure_kv(nc.jetstream(), settings.provisioning_bucket)
         engine = async_engine(settings.database_url)
         app.state.api = ApiState(
             settings=settings,
@@ -39,8 +42,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             store=Store(engine),
             scheduler=SchedulerClient(nc, settings.subjects, settings.command_timeout),
             gateway=GatewayClient(nc, settings.subjects, settings.command_timeout),
+            provisioning=Provisioning(provisioning_kv),
         )
-        log.info("api ready: nats %s, subject prefix %s", settings.nats_url, settings.subject_prefix)
+        log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
+                 settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",
+                 ", production mode" if settings.api_production else "")
         try:
             yield
         finally:
@@ -55,10 +61,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def graphql_context() -> dict:
         return {"state": app.state.api}
 
-    app = FastAPI(title="adrstack API", lifespan=lifespan)
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    production = settings.api_production
+    app = FastAPI(title="adrstack API", lifespan=lifespan, docs_url=None if production else "/docs",
+                  redoc_url=None if production else "/redoc", openapi_url=None if production else "/openapi.json")
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes,
+                       graphql_max_body_bytes=settings.graphql_body_limit)
+    # Added last, so it runs first: an unauthenticated request is refused before its body is read.
+    app.add_middleware(AuthMiddleware)
     graphql = ApiGraphQLRouter(
-        build_schema(),
+        build_schema(settings),
+        production=production,
         context_getter=graphql_context,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
     )

@@ -1,34 +1,38 @@
 """A cap on request bodies, enforced while they stream in (chunked bodies have no length
-to check up front), so one client cannot make the API buffer megabytes of JSON."""
+to check up front), so one client cannot make the API buffer megabytes of JSON. /graphql may
+have a cap of its own (ADRSTACK_GRAPHQL_MAX_BODY_BYTES), e.g. a smaller one where no createEvent
+names thousands of VENs."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import ApiError
+from .http_errors import send_error, speaks_graphql
 
-class BodyTooLarge(Exception):
-    pass
 
+class BodyTooLarge(ApiError):
+    """Raised while the body streams in; whoever catches it first answers 413."""
 
-def _too_large_body(limit: int) -> bytes:
-    return json.dumps({"error": "too_large", "message": f"request body larger than {limit} bytes",
-                       "field": None}).encode()
+    def __init__(self, limit: int):
+        super().__init__("too_large", f"request body larger than {limit} bytes")
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int):
+    def __init__(self, app: ASGIApp, max_body_bytes: int, graphql_max_body_bytes: int | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.graphql_max_body_bytes = graphql_max_body_bytes or max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = self.graphql_max_body_bytes if speaks_graphql(path) else self.max_body_bytes
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await self._reject(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, limit, path)
                 return
         received = 0
         response_started = False
@@ -38,8 +42,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -52,11 +56,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._reject(send)
+                await self._reject(send, limit, path)
 
-    async def _reject(self, send: Send) -> None:
-        body = _too_large_body(self.max_body_bytes)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    async def _reject(self, send: Send, limit: int, path: str) -> None:
+        await send_error(send, BodyTooLarge(limit), path)

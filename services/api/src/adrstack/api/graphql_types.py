@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any
 
 import strawberry
 
+from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
 from adrstack.shared.messages import DrEvent, EventTransition
+from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven as VenRow
 
 from .durations import format_duration, normalize_duration
@@ -259,3 +262,47 @@ class ModifyEventInput:
     signal_name: str | None = None
     signal_type: str | None = None
     vtn_comment: str | None = None
+
+
+@strawberry.type(description="A certificate fingerprint and the one VEN name it may register as")
+class ProvisionedVen:
+    ven_name: str
+    cert_fingerprint: str = strawberry.field(description="2.0b form: the last 10 bytes of the certificate's "
+                                                         "SHA-256, colon-separated hex")
+    provisioned_at: datetime
+    provisioned_by: str | None = strawberry.field(description="the name (or id) of the API token that "
+                                                             "provisioned it")
+
+    @classmethod
+    def from_record(cls, record: ProvisionedVenRecord) -> "ProvisionedVen":
+        return cls(ven_name=record.ven_name, cert_fingerprint=record.fingerprint,
+                   provisioned_at=utc(record.provisioned_at), provisioned_by=record.provisioned_by)
+
+
+@strawberry.enum(description="What an API token may do; each role may also do all a lesser one may")
+class ApiRole(Enum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+
+@strawberry.type(description="An operator's API token; its secret is shown once, by createApiToken")
+class ApiToken:
+    id: str
+    name: str | None
+    role: ApiRole
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: ApiTokenRow) -> "ApiToken":
+        return cls(id=row.id, name=row.name, role=ApiRole(row.role), created_at=utc(row.created_at),
+                   last_used_at=utc(row.last_used_at), revoked_at=utc(row.revoked_at))
+
+
+@strawberry.type
+class NewApiToken:
+    token: str = strawberry.field(description="send it as the header Authorization: Bearer <token>; "
+                                              "it is shown only this once")
+    api_token: ApiToken

@@ -1,5 +1,6 @@
 """The GraphQL schema: queries read Postgres, mutations are scheduler commands over NATS,
-subscriptions stream NATS facts. Every resolver is async."""
+subscriptions stream NATS facts; provisioning writes the provisioning KV bucket and tokens the
+api_tokens table. Every resolver is async. Who may use which field: permissions."""
 
 from __future__ import annotations
 
@@ -10,25 +11,36 @@ from typing import AsyncGenerator
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from .errors import ApiError, InvalidInput
+from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, list_tokens, revoke_token
+
+from . import pagination
+from .auth import caller_of
+from .errors import ApiError, InvalidInput, public_error
+from .graphql_limits import graphql_limits
 from .graphql_types import (
+    ApiRole,
+    ApiToken,
     CreateEventInput,
     Event,
     EventUpdate,
     ModifyEventInput,
+    NewApiToken,
+    ProvisionedVen,
     Reading,
     Ven,
     VenAction,
     VenActivity,
     utc,
 )
+from .permissions import RoleCheck
 from .scheduler_client import graphql_field
+from .settings import ApiSettings
 from .state import ApiState
-from .store import READINGS_DEFAULT_LIMIT, READINGS_MAX_LIMIT
 from .subscriptions import event_transitions, ven_facts
-from .validation import cancel_command, check_aware, check_token, create_command, modify_command
+from .validation import cancel_command, check_aware, check_token, create_command, modify_command, shown
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +59,9 @@ def _as_graphql(error: ApiError) -> ApiError:
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Registered VENs, by name")
-    async def vens(self, info: strawberry.Info) -> list[Ven]:
-        return [Ven.from_row(r) for r in await _state(info).store.vens()]
+    @strawberry.field(description=f"Registered VENs, by name: {pagination.VENS.describe()}")
+    async def vens(self, info: strawberry.Info, limit: int | None = None) -> list[Ven]:
+        return [Ven.from_row(r) for r in await _state(info).store.vens(pagination.VENS.limit(limit))]
 
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:
@@ -57,10 +69,10 @@ class Query:
         row = await _state(info).store.ven(ven_id)
         return None if row is None else Ven.from_row(row)
 
-    @strawberry.field(description="DR events, most recently created first")
-    async def events(self, info: strawberry.Info) -> list[Event]:
+    @strawberry.field(description=f"DR events, most recently created first: {pagination.EVENTS.describe()}")
+    async def events(self, info: strawberry.Info, limit: int | None = None) -> list[Event]:
         store = _state(info).store
-        rows = await store.events()
+        rows = await store.events(pagination.EVENTS.limit(limit))
         responses = await store.responses([r.event_id for r in rows])
         return [Event.from_row(r, responses.get(r.event_id, [])) for r in rows]
 
@@ -71,10 +83,7 @@ class Query:
         return None if row is None else Event.from_row(row)
 
     @strawberry.field(
-        description=(
-            "Readings of one VEN, newest first: since <= at < until, "
-            f"at most `limit` (default {READINGS_DEFAULT_LIMIT}, capped at {READINGS_MAX_LIMIT})"
-        )
+        description=f"Readings of one VEN, newest first: since <= at < until, {pagination.READINGS.describe()}"
     )
     async def readings(
         self,
@@ -87,14 +96,21 @@ class Query:
         check_token(ven_id, "venId", "VEN id")
         check_aware(since, "since")
         check_aware(until, "until")
-        if limit is None:
-            limit = READINGS_DEFAULT_LIMIT
-        if limit < 1:
-            raise InvalidInput("limit", f"{limit} must be at least 1")
-        rows = await _state(info).store.readings(
-            ven_id, utc(since), utc(until), min(limit, READINGS_MAX_LIMIT)
-        )
+        limit = pagination.READINGS.limit(limit)
+        rows = await _state(info).store.readings(ven_id, utc(since), utc(until), limit)
         return [Reading.from_row(r) for r in rows]
+
+    @strawberry.field(description=f"Provisioned certificates, by VEN name: {pagination.PROVISIONED_VENS.describe()}"
+                                  " (admin)")
+    async def provisioned_vens(self, info: strawberry.Info, limit: int | None = None) -> list[ProvisionedVen]:
+        records = await _state(info).provisioning.records(pagination.PROVISIONED_VENS.limit(limit))
+        return [ProvisionedVen.from_record(r) for r in records]
+
+    @strawberry.field(description=f"API tokens, oldest first, revoked ones too: {pagination.API_TOKENS.describe()}"
+                                  " (admin)")
+    async def api_tokens(self, info: strawberry.Info, limit: int | None = None) -> list[ApiToken]:
+        rows = await list_tokens(_state(info).store.engine, pagination.API_TOKENS.limit(limit))
+        return [ApiToken.from_row(r) for r in rows]
 
 
 async def _send(info: strawberry.Info, verb: str, command) -> Event:
@@ -158,6 +174,33 @@ class Mutation:
     async def request_ven_reregistration(self, info: strawberry.Info, ven_id: str) -> VenAction:
         return await _ven_action(info, "reregister", ven_id)
 
+    @strawberry.mutation(description="Let the certificate with this fingerprint register as this VEN name "
+                                     "(and no other); the same pair again changes nothing (admin)")
+    async def provision_ven(self, info: strawberry.Info, ven_name: str, cert_fingerprint: str) -> ProvisionedVen:
+        caller = caller_of(info.context["request"])
+        record = await _state(info).provisioning.provision(ven_name, cert_fingerprint, caller.label if caller else None)
+        return ProvisionedVen.from_record(record)
+
+    @strawberry.mutation(description="Withdraw a certificate's provisioning; null when it had none (admin)")
+    async def deprovision_ven(self, info: strawberry.Info, cert_fingerprint: str) -> ProvisionedVen | None:
+        record = await _state(info).provisioning.deprovision(cert_fingerprint)
+        return None if record is None else ProvisionedVen.from_record(record)
+
+    @strawberry.mutation(description="Create an API token; the answer holds the token, shown only this once (admin)")
+    async def create_api_token(self, info: strawberry.Info, role: ApiRole, name: str | None = None) -> NewApiToken:
+        try:
+            issued = await create_token(_state(info).store.engine, Role(role.value), name)
+        except InvalidTokenName as e:
+            raise InvalidInput("name", str(e)) from None
+        return NewApiToken(token=issued.token, api_token=ApiToken.from_row(issued.row))
+
+    @strawberry.mutation(description="Revoke an API token: it is refused from then on (admin)")
+    async def revoke_api_token(self, info: strawberry.Info, id: str) -> ApiToken:
+        row = await revoke_token(_state(info).store.engine, id)
+        if row is None:
+            raise ApiError("not_found", f"no API token with id {shown(id)}", "id")
+        return ApiToken.from_row(row)
+
 
 async def _ven_action(info: strawberry.Info, action: str, ven_id: str) -> VenAction:
     check_token(ven_id, "venId", "VEN id")
@@ -189,18 +232,48 @@ class Subscription:
 
 
 class ApiSchema(strawberry.Schema):
+    """Every error leaves through ``process_errors``: the caller's own mistakes as they are, anything
+    else as errors.public_error says (logged here with its details), and in production without
+    "did you mean" suggestions, which would name fields introspection no longer shows."""
+
+    def __init__(self, *args, hide_suggestions: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hide_suggestions = hide_suggestions
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # A caller's mistake is answered, not logged as a server failure with a traceback.
-        unexpected = []
         for error in errors:
-            if isinstance(error.original_error, ApiError) and error.original_error.code != "internal":
+            if _is_callers(error):
                 log.info("graphql error for the caller: %s", error.message)
+                if "code" not in error.extensions:  # graphql-core's own: a document or value it refuses
+                    error.extensions = {"code": "INVALID", "field": None, **error.extensions}
             else:
-                unexpected.append(error)
-        super().process_errors(unexpected, execution_context)
+                super().process_errors([error], execution_context)  # logs it with its traceback
+                public = public_error(error.original_error)
+                error.message, error.extensions, error.original_error = public.message, public.extensions, public
+            if self.hide_suggestions and SUGGESTION in error.message:
+                error.message = error.message[: error.message.index(SUGGESTION)]
 
 
-def build_schema() -> strawberry.Schema:
-    return ApiSchema(query=Query, mutation=Mutation, subscription=Subscription)
+SUGGESTION = " Did you mean "
+
+
+def _is_callers(error: GraphQLError) -> bool:
+    """An error about what the caller sent (a document the API refuses, a value it cannot take)
+    rather than one of the API's own failures."""
+    original = error.original_error
+    # graphql-core wraps a bad variable's ValueError in a GraphQLError of its own.
+    return original is None or isinstance(original, (ApiError, GraphQLError))
+
+
+def build_schema(settings: ApiSettings) -> strawberry.Schema:
+    production = settings.api_production
+    limits = graphql_limits(max_tokens=settings.graphql_max_tokens, max_depth=settings.graphql_max_depth,
+                            max_aliases=settings.graphql_max_aliases, introspection=not production)
+    return ApiSchema(
+        query=Query, mutation=Mutation, subscription=Subscription,
+        extensions=[limits, RoleCheck],
+        config=StrawberryConfig(disable_field_suggestions=production),
+        hide_suggestions=production,
+    )

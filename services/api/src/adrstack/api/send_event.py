@@ -3,11 +3,13 @@
 ``{"ven_id": "ven123", "event_id": "event002", "signal_level": 2}`` creates a one-hour
 SIMPLE level event starting now for that VEN through the same scheduler command as
 GraphQL ``createEvent``. Every error, including body validation, is
-``{"error": code, "message": ..., "field": ...}``.
+``{"error": code, "message": ..., "field": ...}``; an unexpected one says only ``internal`` or
+``unavailable`` (the details are logged). It takes an operator's token when tokens are on.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any, Callable, Coroutine
 
@@ -15,13 +17,19 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adrstack.shared.messages import DrEvent
 
+from .auth import caller_of
 from .durations import format_duration
-from .errors import ApiError, InvalidInput
+from .errors import ApiError, InvalidInput, public_error
+from .http_errors import error_response
+from .permissions import check_route
 from .validation import IntervalSpec, check_token, create_command
+
+log = logging.getLogger(__name__)
 
 EVENT_DURATION = timedelta(hours=1)
 
@@ -46,18 +54,26 @@ class SendEventBody(BaseModel):
 
 
 class JsonErrorRoute(APIRoute):
-    """Answers body validation errors in this API's error shape instead of FastAPI's."""
+    """Checks the caller's role before the body is read, and answers every error in this API's
+    error shape instead of FastAPI's."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            path = request.url.path
             try:
+                check_route(caller_of(request), path)
                 return await handler(request)
             except RequestValidationError as e:
-                return error_response(validation_error(e))
+                return error_response(validation_error(e), path)
             except ApiError as e:
-                return error_response(e)
+                return error_response(e, path)
+            except HTTPException as e:  # FastAPI's own refusals, e.g. JSON nested past the recursion limit
+                return error_response(ApiError("bad_request", str(e.detail)), path, status=e.status_code)
+            except Exception as e:
+                log.exception("%s failed", path)
+                return error_response(public_error(e), path)
 
         return route
 
@@ -76,10 +92,6 @@ def validation_error(exc: RequestValidationError) -> ApiError:
         return InvalidInput(field, "must be a number from 0 to 3")
     message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
     return InvalidInput(field, message)
-
-
-def error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.to_json(), status_code=error.http_status)
 
 
 def event_json(event: DrEvent) -> dict[str, Any]:

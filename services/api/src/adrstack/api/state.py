@@ -8,6 +8,7 @@ from nats.aio.client import Client as NATS
 
 from adrstack.shared.subjects import Subjects
 
+from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
 from .settings import ApiSettings
 from .store import Store
@@ -21,6 +22,7 @@ class ApiState:
     store: Store
     scheduler: SchedulerClient
     gateway: GatewayClient
+    provisioning: Provisioning
     # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
     live_subscriptions: int = field(default=0)
 

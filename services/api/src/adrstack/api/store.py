@@ -10,10 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven
 
-READINGS_DEFAULT_LIMIT = 1000
-READINGS_MAX_LIMIT = 10000
-EVENTS_MAX = 1000
-
 
 class Store:
     def __init__(self, engine: AsyncEngine):
@@ -26,16 +22,16 @@ class Store:
         async with self.engine.connect() as conn:
             await conn.execute(text("select 1"))
 
-    async def vens(self) -> list[Ven]:
+    async def vens(self, limit: int) -> list[Ven]:
         async with self._session() as s:
-            rows = await s.execute(select(Ven).order_by(Ven.ven_name))
+            rows = await s.execute(select(Ven).order_by(Ven.ven_name).limit(limit))
             return list(rows.scalars())
 
     async def ven(self, ven_id: str) -> Ven | None:
         async with self._session() as s:
             return await s.get(Ven, ven_id)
 
-    async def events(self, limit: int = EVENTS_MAX) -> list[DrEventRow]:
+    async def events(self, limit: int) -> list[DrEventRow]:
         """Most recently created first."""
         async with self._session() as s:
             rows = await s.execute(
@@ -67,9 +63,9 @@ class Store:
     async def readings(
         self,
         ven_id: str,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = READINGS_DEFAULT_LIMIT,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
     ) -> list[ReadingRow]:
         """Newest first; ``since`` inclusive, ``until`` exclusive."""
         query = select(ReadingRow).where(ReadingRow.ven_id == ven_id)

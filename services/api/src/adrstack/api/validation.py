@@ -7,6 +7,7 @@ wrote it (``venIds[1]``, ``intervals[0].duration``), so a client can point at it
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Protocol
@@ -19,12 +20,14 @@ from adrstack.shared.messages import (
     ModifyEventCommand,
     utcnow,
 )
+from adrstack.shared.identity import InvalidFingerprint, normalize_fingerprint
 from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
 
 from .durations import DurationError, parse_duration
 from .errors import InvalidInput
 
 RESPONSE_REQUIRED = ("always", "never")
+VEN_NAME_MAX_LENGTH = 256  # adrstack.shared.identity.ProvisionedVen.ven_name
 
 
 class IntervalLike(Protocol):
@@ -38,9 +41,15 @@ class IntervalSpec:
     payload: float
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """A caller's value quoted in an error message, cut short: the answer need not repeat a megabyte."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def check_token(value: object, field: str, what: str) -> str:
     if not is_valid_token(value):
-        raise InvalidInput(field, f"{value!r} is not a valid {what} (must be {TOKEN_RULE})")
+        raise InvalidInput(field, f"{shown(value)} is not a valid {what} (must be {TOKEN_RULE})")
     return value  # type: ignore[return-value]
 
 
@@ -94,6 +103,25 @@ def check_text(value: str | None, field: str) -> str | None:
     if value is not None and not value.strip():
         raise InvalidInput(field, "must not be empty")
     return value
+
+
+def check_ven_name(value: str, field: str = "venName") -> str:
+    """A VEN name as the VEN will send it in oadrCreatePartyRegistration: not blank, printable."""
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > VEN_NAME_MAX_LENGTH:
+        raise InvalidInput(field, f"has {len(value)} characters; at most {VEN_NAME_MAX_LENGTH} are allowed")
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def check_fingerprint(value: str, field: str = "certFingerprint") -> str:
+    """The fingerprint in the 2.0b colon form."""
+    try:
+        return normalize_fingerprint(value)
+    except InvalidFingerprint as e:
+        raise InvalidInput(field, str(e)) from None
 
 
 def check_priority(value: int | None, field: str = "priority") -> int | None:
