@@ -66,6 +66,10 @@ class MtlsTarget:
     # A certificate from the same CA bound to none of the VENs: a poll over it must be refused
     # (proof that the server binds venIDs to certificates); None skips that probe.
     stranger: tuple[Path, Path] | None = None
+    # With signed_responses: the certificate the answers must be signed with, (kind "ecc"/"rsa",
+    # its fingerprint). Every answer's SignatureMethod is then checked, and one answer is verified
+    # by openleadr (signxml) against that certificate before measuring.
+    response_signer: tuple[str, str] | None = None
 
 
 @dataclass
@@ -96,15 +100,22 @@ class MtlsResult:
         return self.loadgen_cpu / max(1, self.polls) * 1e6
 
 
-def answer_check(signed_responses: bool):
+_SIGNATURE_METHODS = {"ecc": b"xmldsig-more#ecdsa-sha256", "rsa": b"xmldsig-more#rsa-sha256"}
+
+
+def answer_check(signed_responses: bool, signer_kind: str | None = None):
     """An OK oadrResponse, signed or not as the run says (a server that signs when it should not,
-    or does not when it should, is not measuring what the line claims)."""
+    or does not when it should, is not measuring what the line claims), and signed with the kind
+    of key (``signer_kind`` "ecc"/"rsa") the run says."""
+    method = _SIGNATURE_METHODS[signer_kind] if signer_kind else None
 
     def check(status: int, body: bytes, index: int) -> str | None:
         if not is_ok_response(status, body):
             return describe(status, body)
         if (_SIGNATURE in body) != signed_responses:
             return "signed response" if not signed_responses else "unsigned response"
+        if method is not None and method not in body:
+            return f"response not signed with {signer_kind.upper()}"
         return None
 
     return check
@@ -166,6 +177,28 @@ async def probe_signature_checks(target: MtlsTarget, messages: Messages, signer:
     return notes
 
 
+async def probe_signed_answer(target: MtlsTarget, messages: Messages, signer: PollSigner | None) -> list[str]:
+    """One answer verified by openleadr (signxml, its ReplayProtect check included) and signed by
+    the certificate the run says."""
+    from openleadr.messaging import validate_xml_schema, validate_xml_signature
+
+    kind, fingerprint = target.response_signer
+    identity = target.identities[0]
+    ctx = tls_client_context(target.ca, identity.cert, identity.key)
+    body = signer.poll_body(identity.ven_ids[0]) if signer else messages.poll_body(identity.ven_ids[0])
+    status, answer = await http_call(target.host, target.port, "POST", f"{VTN_PATH}/OadrPoll", body,
+                                     "application/xml", timeout=60, ssl=ctx)
+    if not is_ok_response(status, answer):
+        raise BenchError(f"{target.name}: a poll was not answered OK: {describe(status, answer)}")
+    try:
+        validate_xml_signature(validate_xml_schema(answer), cert_fingerprint=fingerprint)
+    except Exception as e:  # noqa: BLE001 -- whatever openleadr raises, the answer is not what the run needs
+        raise BenchError(f"{target.name}: openleadr does not accept the answer's signature as the VTN's "
+                         f"{kind.upper()} certificate's: {type(e).__name__}: {e}") from None
+    return [f"an answer's signature verified by openleadr (signxml): the VTN's {kind.upper()} certificate "
+            f"{fingerprint}"]
+
+
 async def measure_mtls(target: MtlsTarget, bench: Bench, seconds: float, warmup: float,
                        connections: int = 64, presign: int = 0) -> MtlsResult:
     """Closed loop over keep-alive mTLS connections (TLS 1.2, the 2.0b ECC suite, one VEN
@@ -182,16 +215,18 @@ async def measure_mtls(target: MtlsTarget, bench: Bench, seconds: float, warmup:
     result.probes = await probe_certificate_binding(target, messages)
     if signers:
         result.probes += await probe_signature_checks(target, messages, signers[0])
-        result.probes.append("polls signed as sent" if not presign else
-                             f"{presign} polls signed ahead ({presign_cpu / presign * 1e6:.1f} us CPU each), "
-                             "then as sent")
+    if target.signed_responses and target.response_signer:
+        result.probes += await probe_signed_answer(target, messages, signers[0] if signers else None)
+    if signers and not presign:
+        result.probes.append("polls signed as sent")
     contexts = [tls_client_context(target.ca, i.cert, i.key, OADR_ECC_SUITE) for i in target.identities]
     result.connections = max(connections, len(contexts))
     pool = await Pool(target.host, target.port, ssl=contexts).open(result.connections)
     try:
         cipher = pool.conns[0].transport.get_extra_info("cipher")
         result.probes.append(f"negotiated {cipher[1]} {cipher[0]}")
-        closed = ClosedLoop(pool, requests, answer_check(target.signed_responses))
+        closed = ClosedLoop(pool, requests, answer_check(
+            target.signed_responses, target.response_signer[0] if target.response_signer else None))
         running = asyncio.create_task(closed.run())
         await asyncio.sleep(warmup)
         foreign = ForeignLoad(bench)
@@ -208,6 +243,10 @@ async def measure_mtls(target: MtlsTarget, bench: Bench, seconds: float, warmup:
     finally:
         pool.close()
         result.error_report = pool.error_report()
+    if signers and presign:
+        left = sum(group.ready for group in requests.groups)
+        result.probes.append(f"{presign} polls signed ahead ({presign_cpu / presign * 1e6:.1f} us CPU each), "
+                             + (f"{left} of them left unused" if left else "all used, the rest signed as sent"))
     return result
 
 
@@ -251,6 +290,13 @@ PLAIN_RUNS = (
 )
 
 
+def response_signer(certs: CertSet, sign_with: str | None) -> tuple[str, str] | None:
+    """(kind, fingerprint) of the VTN pair ``sign_with`` ("ecc"/"rsa") names, for MtlsTarget."""
+    if not sign_with:
+        return None
+    return sign_with, (certs.vtn_ecc if sign_with == "ecc" else certs.vtn_rsa).fingerprint
+
+
 async def measure_plain(bench: Bench, certs: CertSet, identities: list[Identity], args) -> dict[str, MtlsResult]:
     results = {}
     for key, name, signed, sign_with in PLAIN_RUNS:
@@ -260,7 +306,8 @@ async def measure_plain(bench: Bench, certs: CertSet, identities: list[Identity]
             stranger = certs.vens[STRANGER]
             target = MtlsTarget(name, plain.port, [plain.child.pid], certs.ca.cert, identities,
                                 signed_polls=signed, signed_responses=sign_with is not None,
-                                stranger=(stranger.cert, stranger.key))
+                                stranger=(stranger.cert, stranger.key),
+                                response_signer=response_signer(certs, sign_with))
             results[key] = await measure_mtls(target, bench, args.seconds, args.warmup, args.connections)
             bench.check_alive(plain.child)
         finally:
@@ -287,20 +334,30 @@ def report(r: MtlsResult) -> None:
         print(f"  errors: {r.error_report}")
 
 
-def ratio_lines(gateway: dict[str, MtlsResult] | None, plain: dict[str, MtlsResult]) -> list[str]:
+def ratio_lines(gateway: dict[str, MtlsResult] | None, plain: dict[str, MtlsResult],
+                targets: dict[str, float] | None = None) -> list[str]:
     """The figure lines for poll.py: mTLS polls per server CPU-second with signatures off, then
     on, and RSA-signed responses per server CPU-second, each against the plain library; both
-    dicts keyed "unsigned", "signed", "rsa" (gateway None: the plain figures only)."""
+    dicts keyed "unsigned", "signed", "rsa" (gateway None: the plain figures only). ``targets``
+    (ratios by the same keys) adds "target >= Nx: met / NOT met"; a gateway "signed_rsa" result
+    (signatures required, answers signed with RSA) is added to the signatures-on line."""
     lines = []
     for key, what in (("unsigned", "mTLS polls/CPU-s, signatures off"), ("signed", "mTLS polls/CPU-s, signatures on"),
                       ("rsa", "RSA-signed responses/CPU-s")):
         p = plain[key]
         if gateway is None:
             lines.append(f"{what}: plain openleadr {p.polls_per_cpu:,.1f}")
-        else:
-            g = gateway[key]
-            ratio = g.polls_per_cpu / p.polls_per_cpu if p.polls_per_cpu else float("nan")
-            lines.append(f"{what}: {ratio:.2f}x plain openleadr ({g.polls_per_cpu:,.1f} vs {p.polls_per_cpu:,.1f})")
+            continue
+        g = gateway[key]
+        ratio = g.polls_per_cpu / p.polls_per_cpu if p.polls_per_cpu else float("nan")
+        line = f"{what}: {ratio:.2f}x plain openleadr ({g.polls_per_cpu:,.1f} vs {p.polls_per_cpu:,.1f})"
+        if targets and key in targets:
+            line += f", target >= {targets[key]:g}x: {'met' if ratio >= targets[key] else 'NOT met'}"
+        if key == "signed" and "signed_rsa" in gateway:
+            r = gateway["signed_rsa"].polls_per_cpu
+            line += (f"; RSA-signed answers instead: {r:,.1f} "
+                     f"({r / p.polls_per_cpu if p.polls_per_cpu else float('nan'):.2f}x plain's ECC figure)")
+        lines.append(line)
     return lines
 
 

@@ -1,6 +1,6 @@
 """Idle-poll benchmark: the adrstack gateway against a plain openleadr VTN, in the same run.
 
-    uv run python bench/poll.py [--seconds 8] [--vens 1000] [--rss-vens 10000]
+    uv run python bench/poll.py [--seconds 8] [--vens 1000] [--rss-vens 10000] [--skip-mtls]
 
 For each server: VENs registered over HTTP, then 64 keep-alive raw-socket connections polling
 them round-robin (idle polls: nothing new for the VEN). Measured:
@@ -11,8 +11,16 @@ them round-robin (idle polls: nothing new for the VEN). Measured:
   * for the gateway, a fleet's polling (1,000 polls/s: 10,000 VENs every 10 s) without and then
     with 1,000 half-open connections held (a request line never finished): p99 both times;
   * gateway RSS per registered VEN: a freshly started gateway (fresh buckets) before and after
-    registering --rss-vens VENs and polling each once.
-Servers run on CPU 0, the load generator on CPU 1. The last line is the summary.
+    registering --rss-vens VENs and polling each once;
+  * over mutual TLS (--skip-mtls skips it; secure_gateway.py, mtls.py): the gateway in its secure
+    mode (TLS, provisioned enrollment: --mtls-vens VENs, each provisioned and registered with a
+    certificate of its own, one per connection) against plain openleadr in its own mTLS mode,
+    polls per server CPU-second with signatures off; with signatures on (the gateway requiring
+    them, polls XML-signed ahead, answers signed with the VTN's ECC key, then with its RSA key;
+    openleadr verifying and signing with ECC); and RSA-signed answers to unsigned polls. Probes
+    before each run show that identity and signature checks are real.
+Servers run on CPU 0, the load generator on CPU 1. The last four lines are the figures: the mTLS
+ratios, then the summary (plain HTTP), which is the last line.
 """
 
 from __future__ import annotations
@@ -24,7 +32,11 @@ from dataclasses import dataclass
 
 import psutil
 
-from rawload import ClosedLoop, Messages, OpenLoop, Pool, now, percentile, register
+from mtls import (STRANGER, MtlsResult, MtlsTarget, bench_identities, measure_mtls, measure_plain, ratio_lines,
+                  response_signer)
+from mtls import report as report_mtls
+from rawload import OADR_ECC_SUITE, ClosedLoop, Messages, OpenLoop, Pool, now, percentile, register
+from secure_gateway import REPLAY_WINDOW, SecureGateway
 from stack import (HOST, LOADGEN_CPU, SERVER_CPU, Bench, BenchError, Child, ForeignLoad, PlainVtn, cpu_seconds,
                    gateway_env, own_cpu_seconds, pick_port, run_benchmark, unique_names, wait_health)
 
@@ -34,6 +46,16 @@ TARGET_BYTES_PER_VEN = 1024
 HALF_OPEN = 1000
 TARGET_HALF_OPEN_P99_MS = 50.0
 FLEET_RATE = 1000.0  # polls/s of the legitimate VENs then: 10,000 VENs at a 10 s interval
+# mTLS figures: the gateway's polls per server CPU-second against plain openleadr's, by mtls.ratio_lines key.
+MTLS_TARGETS = {"signed": 2.0, "rsa": 50.0}
+# The secure gateway's runs: (key, name, signatures required and polls signed, the VTN pair signing answers).
+GATEWAY_MTLS_RUNS = (
+    ("unsigned", "adrstack gateway mTLS + nats-server, signatures off", False, None),
+    ("signed", "adrstack gateway mTLS + nats-server, signatures required, ECC-signed answers", True, "ecc"),
+    ("signed_rsa", "adrstack gateway mTLS + nats-server, signatures required, RSA-signed answers", True, "rsa"),
+    ("rsa", "adrstack gateway mTLS + nats-server, RSA-signed responses (unsigned polls)", False, "rsa"),
+)
+PRESIGN_MAX = 30000  # signed polls made ahead per run (~2.6 kB each); beyond that they are signed as sent
 
 
 @dataclass
@@ -171,6 +193,53 @@ async def gateway_rss_per_ven(bench: Bench, count: int, connections: int) -> tup
     return before, after, (after - before) / count
 
 
+async def mtls_figures(args, bench: Bench) -> tuple[dict[str, MtlsResult], dict[str, MtlsResult]]:
+    """Idle polls over mutual TLS: the gateway in its secure mode (provisioned enrollment, one VEN
+    per certificate) and plain openleadr in its own mTLS mode, signatures off, required (signed
+    polls, signed answers) and RSA-signed answers; see secure_gateway.py and mtls.py."""
+    k = args.mtls_vens
+    if args.mtls_warmup + args.mtls_seconds + 60 > REPLAY_WINDOW:
+        raise BenchError(f"the mTLS runs presign polls: warm-up + measuring must stay well inside the gateway's "
+                         f"{REPLAY_WINDOW:g} s replay window")
+    certs, identities = bench_identities(bench.tmp / "certs", k, k)
+    stranger = certs.vens[STRANGER]
+    print(f"\n== mTLS: {k} VENs, each with its own certificate (CA and VTN certificates by adrstack certs' "
+          f"ensure_certs in {certs.dir}), {args.connections} connections, TLS 1.2 {OADR_ECC_SUITE}; "
+          f"{args.mtls_seconds:g} s measured after {args.mtls_warmup:g} s")
+    secure = SecureGateway(bench, certs)
+    await secure.provision(identities)
+    gateway: dict[str, MtlsResult] = {}
+    registered = None
+    presign = 0
+    for key, name, signed, sign_with in GATEWAY_MTLS_RUNS:
+        child, port = await secure.start(f"gateway-mtls-{key}", require_signatures=signed, sign_with=sign_with)
+        try:
+            notes = []
+            if registered is None:
+                notes = await secure.probe_enrollment(port, identities)
+                registered = await secure.register(port, identities)
+                notes.append(f"{len(registered)} provisioned VENs registered, each over its own certificate")
+            target = MtlsTarget(name, port, [child.pid, bench.nats.proc.pid], certs.ca.cert, registered,
+                                signed_polls=signed, signed_responses=sign_with is not None,
+                                stranger=(stranger.cert, stranger.key),
+                                response_signer=response_signer(certs, sign_with))
+            result = await measure_mtls(target, bench, args.mtls_seconds, args.mtls_warmup, args.connections,
+                                        presign=presign if signed else 0)
+            result.probes[:0] = notes
+            bench.check_alive(child)
+        finally:
+            bench.stop(child)
+        gateway[key] = result
+        report_mtls(result)
+        # Signed polls are made ahead for the gateway (its replay window outlasts the run), as many as
+        # the last run would have needed and a third more, in whole rounds of the VENs.
+        budget = result.throughput * (args.mtls_warmup + args.mtls_seconds + 2) * 4 / 3
+        presign = min(PRESIGN_MAX, -(-int(budget) // k) * k)
+    run_args = argparse.Namespace(seconds=args.mtls_seconds, warmup=args.mtls_warmup, connections=args.connections)
+    plain = await measure_plain(bench, certs, identities, run_args)
+    return gateway, plain
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -198,6 +267,14 @@ def report(r: ServerResult) -> None:
     print(f"  {r.foreign}")
     if r.error_report:
         print(f"  errors: {r.error_report}")
+
+
+def loud_mtls_errors(results: list[MtlsResult]) -> bool:
+    bad = [r for r in results if r.errors]
+    for r in bad:
+        print(f"\n!!!!! {r.name}: {r.errors} errors -- NOT COUNTED AS THROUGHPUT; the figures for this server "
+              f"are suspect: {r.error_report}")
+    return bool(bad)
 
 
 def loud_errors(results: list[ServerResult]) -> bool:
@@ -233,6 +310,8 @@ async def run(args, bench: Bench) -> int:
     before, after, per_ven = await gateway_rss_per_ven(bench, args.rss_vens, args.connections)
     print(f"  RSS {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB after -> {per_ven:,.0f} B per VEN")
 
+    gw_mtls, pl_mtls = await mtls_figures(args, bench) if args.mtls else ({}, {})
+
     print(f"\nload generator: {args.loop}, pinned to CPU {LOADGEN_CPU}; "
           f"its cost: {gw.loadgen_cpu / max(1, gw.polls) * 1e6:.1f} us CPU per poll against the gateway, "
           f"{pl.loadgen_cpu / max(1, pl.polls) * 1e6:.1f} us against plain openleadr "
@@ -252,7 +331,22 @@ async def run(args, bench: Bench) -> int:
         print(f"  p99 < {TARGET_HALF_OPEN_P99_MS:g} ms for VENs polling at {FLEET_RATE:,.0f}/s while {HALF_OPEN} "
               f"half-open connections are held: {gw.half_open_p99_ms:.2f} ms -> "
               f"{met(gw.half_open_p99_ms < TARGET_HALF_OPEN_P99_MS)} (without them: {gw.fleet_p99_ms:.2f} ms)")
-    errors = loud_errors([gw, pl])
+    if args.mtls:
+        for key, what in (("signed", "mTLS, signatures on (signed polls verified, answers signed)"),
+                          ("rsa", "RSA-signed responses")):
+            g, p = gw_mtls[key], pl_mtls[key]
+            times = g.polls_per_cpu / p.polls_per_cpu if p.polls_per_cpu else float("nan")
+            print(f"  {what} per server CPU-second >= {MTLS_TARGETS[key]:g}x plain openleadr: {times:.2f}x -> "
+                  f"{met(times >= MTLS_TARGETS[key])}")
+    mtls_results = [*gw_mtls.values(), *pl_mtls.values()]
+    errors = loud_errors([gw, pl]) | loud_mtls_errors(mtls_results)
+    noisy = [r.name for r in [gw, pl, *mtls_results] if "!!!!!" in r.foreign]
+    if noisy:
+        print(f"\n!!!!! THE MACHINE WAS NOT QUIET in {len(noisy)} of {2 + len(mtls_results)} measuring windows "
+              f"(marked above): other processes used CPUs {SERVER_CPU},{LOADGEN_CPU}; those figures are unreliable "
+              "-- rerun when nothing else runs")
+    for line in ratio_lines(gw_mtls, pl_mtls, MTLS_TARGETS) if args.mtls else []:
+        print(line)
     print(f"poll: {ratio:.2f}x plain openleadr ({gw.polls_per_cpu:,.0f} vs {pl.polls_per_cpu:,.0f} polls/CPU-s), "
           f"p99 {gw.p99_ms:.2f} ms at half load, {per_ven:,.0f} B/VEN at {args.rss_vens} VENs")
     return 1 if errors else 0
@@ -268,6 +362,12 @@ def parse_args(argv=None):
     p.add_argument("--rss-vens", type=int, default=10000, help="VENs for the RSS-per-VEN figure; default 10000")
     p.add_argument("--no-half-open", dest="half_open", action="store_false",
                    help=f"skip the run with {HALF_OPEN} half-open connections held")
+    p.add_argument("--skip-mtls", dest="mtls", action="store_false",
+                   help="skip the mTLS figures (secure gateway vs plain openleadr in its mTLS mode)")
+    p.add_argument("--mtls-vens", type=int, default=64,
+                   help="mTLS runs: VENs, each with its own certificate; default 64 (one per connection)")
+    p.add_argument("--mtls-seconds", type=float, default=6.0, help="mTLS runs: measuring window; default 6")
+    p.add_argument("--mtls-warmup", type=float, default=2.0, help="mTLS runs: seconds before measuring; default 2")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, NATS data)")
     return p.parse_args(argv)
 
