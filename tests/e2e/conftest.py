@@ -36,6 +36,7 @@ class Stack:
     settings: CommonSettings
     data_dir: Path
     output: deque = field(default_factory=lambda: deque(maxlen=4000))
+    token: str | None = None  # sent as Bearer by graphql()
 
     @property
     def vtn_url(self) -> str:
@@ -53,11 +54,11 @@ class Stack:
         """A value from the banner `adrstack up` prints once everything answers."""
         lines = list(self.output)
         start = max(i for i, line in enumerate(lines) if "adrstack is up:" in line)
-        for line in lines[start:start + 10]:
+        for line in lines[start:start + 14]:
             words = line.split()
             if label in words:
                 return words[words.index(label) + 1]
-        raise AssertionError(f"{label} not in the banner:\n" + "\n".join(lines[start:start + 10]))
+        raise AssertionError(f"{label} not in the banner:\n" + "\n".join(lines[start:start + 14]))
 
     def log_tail(self, n: int = 80) -> str:
         return "\n".join(list(self.output)[-n:])
@@ -74,7 +75,9 @@ class Stack:
         return found
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        r = httpx.post(f"{self.api_url}/graphql", json={"query": query, "variables": variables or {}}, timeout=15)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.post(f"{self.api_url}/graphql", json={"query": query, "variables": variables or {}},
+                       headers=headers, timeout=15)
         r.raise_for_status()
         return r.json()
 
@@ -117,8 +120,10 @@ def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), setti
         if not any("adrstack is up:" in line for line in list(stack.output)):
             return False
         try:
-            return (httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200
-                    and httpx.get(f"http://127.0.0.1:{vtn_port}/health", timeout=2).status_code == 200)
+            if httpx.get(f"{stack.api_url}/health", timeout=2).status_code != 200:
+                return False
+            # A secure VTN answers only mutual TLS; `up` itself checked it on its plain health port.
+            return "--secure" in extra_args or httpx.get(f"http://127.0.0.1:{vtn_port}/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
