@@ -11,7 +11,7 @@ from adrstack.gateway.settings import GatewaySettings
 
 from .conftest import free_port
 from .secure import CertDir, provision
-from .test_secure_identity import post, registration_body, response_code
+from .test_secure_identity import post, response_code
 
 
 @pytest.fixture(scope="module")
