@@ -3,6 +3,8 @@ test run's NATS and Postgres, with its own database, subject prefix, stream and 
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 import shutil
 import signal
@@ -157,25 +159,24 @@ def stop_stack(stack: Stack) -> int | None:
 
 @pytest.fixture(scope="module")
 def stack(infra: Infra) -> Iterator[Stack]:
+    with isolated_stack(infra) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def isolated_stack(infra: Infra, extra_args: list[str] = ()) -> Iterator[Stack]:
+    """`adrstack up` on the test servers with its own database, subject prefix, stream and buckets;
+    stopped (it must exit 0) and cleaned up afterwards."""
     names = unique_names()
     create_database(infra.admin_url, names["database"])
     database_url = infra.database(names["database"])
-    settings = CommonSettings(
-        nats_url=infra.nats_url, database_url=database_url, subject_prefix=names["subject_prefix"],
-        stream_name=names["stream_name"], vens_bucket=names["vens_bucket"], events_bucket=names["events_bucket"],
-        provisioning_bucket=names["provisioning_bucket"], nonces_bucket=names["nonces_bucket"],
-    )
-    env = {
-        "NATS_URL": infra.nats_url,
-        "DATABASE_URL": database_url,
-        "ADRSTACK_SUBJECT_PREFIX": settings.subject_prefix,
-        "ADRSTACK_STREAM_NAME": settings.stream_name,
-        "ADRSTACK_VENS_BUCKET": settings.vens_bucket,
-        "ADRSTACK_EVENTS_BUCKET": settings.events_bucket,
-        "ADRSTACK_PROVISIONING_BUCKET": settings.provisioning_bucket,
-        "ADRSTACK_NONCES_BUCKET": settings.nonces_bucket,
-    }
-    s = start_stack(env, settings=settings)
+    settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url, **{
+        k: names[k] for k in ("subject_prefix", "stream_name", "vens_bucket", "events_bucket",
+                              "provisioning_bucket", "nonces_bucket")})
+    env = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
+           **{f"ADRSTACK_{k.upper()}": v for k, v in settings.model_dump().items()
+              if k not in ("nats_url", "database_url", "log_level")}}
+    s = start_stack(env, extra_args=extra_args, settings=settings)
     try:
         yield s
     finally:

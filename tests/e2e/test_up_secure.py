@@ -16,10 +16,8 @@ import httpx
 import pytest
 from openleadr import OpenADRClient
 
-from adrstack.runtime.embedded import create_database, drop_database
-from adrstack.shared.settings import CommonSettings
-from tests.conftest import Infra, _cleanup_nats, unique_names
-from tests.e2e.conftest import Stack, start_stack, stop_stack
+from tests.conftest import Infra
+from tests.e2e.conftest import Stack, isolated_stack
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,24 +25,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def secure_stack(infra: Infra) -> Iterator[Stack]:
-    names = unique_names()
-    create_database(infra.admin_url, names["database"])
-    database_url = infra.database(names["database"])
-    settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url, **{
-        k: names[k] for k in ("subject_prefix", "stream_name", "vens_bucket", "events_bucket",
-                              "provisioning_bucket", "nonces_bucket")})
-    env = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
-           **{f"ADRSTACK_{k.upper()}": v for k, v in settings.model_dump().items()
-              if k not in ("nats_url", "database_url", "log_level")}}
-    stack = start_stack(env, extra_args=["--secure", "--demo", "2"], settings=settings)
-    try:
+    with isolated_stack(infra, extra_args=["--secure", "--demo", "2"]) as stack:
         stack.token = stack.banner_value("token:")
         yield stack
-    finally:
-        code = stop_stack(stack)
-        _cleanup_nats(settings)
-        drop_database(infra.admin_url, names["database"])
-        assert code == 0, f"adrstack up exited with {code} on SIGTERM:\n{stack.log_tail()}"
 
 
 def test_the_banner_shows_https_and_the_token_kept_private(secure_stack):
