@@ -755,10 +755,10 @@ async def test_message_on_the_wrong_service_gets_459(gw, service, build, expecte
 
 
 @pytest.mark.parametrize("build, expected", [
-    pytest.param(create_opt, ("oadrCreatedOpt", 451), id="oadrCreateOpt"),
-    pytest.param(cancel_opt, ("oadrCanceledOpt", 451), id="oadrCancelOpt"),
+    pytest.param(create_opt, ("oadrCreatedOpt", 452), id="oadrCreateOpt-unknown-event"),
+    pytest.param(cancel_opt, ("oadrCanceledOpt", 452), id="oadrCancelOpt-unknown-opt"),
 ])
-async def test_opt_messages_get_451(gw, build, expected):
+async def test_opt_messages_about_unknown_things_get_452(gw, build, expected):
     assert answer_of(await post(gw, "EiOpt", build(gw.ven_id))) == expected
     await assert_still_serving(gw)
 

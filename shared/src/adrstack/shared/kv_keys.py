@@ -11,6 +11,7 @@ from .subjects import validate_token
 VEN_PREFIX = "ven."
 DELIVERY_PREFIX = "delivery."
 REPORTS_PREFIX = "reports."
+OPTS_PREFIX = "opts."
 
 
 def ven_key(ven_id: str) -> str:
@@ -31,6 +32,11 @@ def delivery_key(ven_id: str) -> str:
 def reports_key(ven_id: str) -> str:
     """``openadr-vens``: the VEN's registered report metadata and our pending report requests."""
     return REPORTS_PREFIX + validate_token(ven_id, "ven_id")
+
+
+def opts_key(ven_id: str) -> str:
+    """``openadr-vens``: the VEN's opt schedules (EiOpt), by optID."""
+    return OPTS_PREFIX + validate_token(ven_id, "ven_id")
 
 
 VEN_RECORDS = "ven.>"

@@ -172,6 +172,31 @@ class OptResponse(Message):
     source: Literal["oadrCreatedEvent", "oadrCreateOpt"] = "oadrCreatedEvent"
 
 
+class OptWindow(BaseModel):
+    """One window of an opt schedule (an xcal:available of the VEN's vavailability)."""
+
+    start: AwareDatetime
+    duration_seconds: float = Field(ge=0)
+
+
+class OptSchedule(Message):
+    """A VEN's opt schedule (oadrCreateOpt; re-sent with the same optID it replaces the earlier
+    one), or its withdrawal (oadrCancelOpt, ``cancelled``). Qualifying an event, it also sets the
+    VEN's answer to that event (published as an OptResponse with source oadrCreateOpt)."""
+
+    ven_id: str
+    opt_id: str
+    opt_type: OptType
+    opt_reason: str | None = None
+    market_context: str | None = None
+    event_id: str | None = None
+    modification_number: int | None = None
+    resource_ids: list[str] = Field(default_factory=list)
+    windows: list[OptWindow] = Field(default_factory=list)
+    request_id: str | None = None
+    cancelled: bool = False
+
+
 # --------------------------------------------------------------------------- DR events
 
 
@@ -362,5 +387,6 @@ VEN_FACTS: dict[str, type[Message]] = {
     "report.registered": ReportsRegistered,
     "report.data": ReportData,
     "opt": OptResponse,
+    "opt.schedule": OptSchedule,
     "seen": VenSeen,
 }

@@ -62,6 +62,9 @@ class Subjects:
     def opt(self, ven_id: str) -> str:
         return self._ven(ven_id, "opt")
 
+    def opt_schedule(self, ven_id: str) -> str:
+        return self._ven(ven_id, "opt.schedule")
+
     def seen(self, ven_id: str) -> str:
         return self._ven(ven_id, "seen")
 

@@ -130,3 +130,22 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_type=TZ)
     last_used_at: datetime | None = Field(default=None, sa_type=TZ)
     revoked_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class OptScheduleRow(SQLModel, table=True):
+    """A VEN's opt schedule (EiOpt), as last sent under its optID; a withdrawn one keeps its row
+    with ``cancelled_at`` set."""
+
+    __tablename__ = "opt_schedules"
+
+    ven_id: str = Field(primary_key=True)
+    opt_id: str = Field(primary_key=True)
+    opt_type: str
+    opt_reason: str | None = None
+    market_context: str | None = None
+    event_id: str | None = Field(default=None, index=True)
+    modification_number: int | None = None
+    resource_ids: list[str] = Field(sa_type=JSONB)
+    windows: list[dict[str, Any]] = Field(sa_type=JSONB)
+    sent_at: datetime = Field(sa_type=TZ)  # when the fact of its latest version occurred
+    cancelled_at: datetime | None = Field(default=None, sa_type=TZ)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -11,7 +11,7 @@ import strawberry
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
 from adrstack.shared.messages import DrEvent, EventTransition
 from adrstack.shared.tables import ApiToken as ApiTokenRow
-from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven as VenRow
+from adrstack.shared.tables import DrEventRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven as VenRow
 
 from .durations import format_duration, normalize_duration
 
@@ -306,3 +306,36 @@ class NewApiToken:
     token: str = strawberry.field(description="send it as the header Authorization: Bearer <token>; "
                                               "it is shown only this once")
     api_token: ApiToken
+
+
+@strawberry.type(description="A window of an opt schedule")
+class OptWindow:
+    start: datetime
+    duration: str = strawberry.field(description="ISO-8601 duration")
+
+
+@strawberry.type(description="A VEN's opt schedule (EiOpt oadrCreateOpt), as last sent under its optId")
+class OptSchedule:
+    ven_id: str
+    opt_id: str
+    opt_type: str = strawberry.field(description="optIn or optOut")
+    opt_reason: str | None
+    market_context: str | None
+    event_id: str | None = strawberry.field(description="the event it answers, if it qualifies one")
+    modification_number: int | None
+    resource_ids: list[str]
+    windows: list[OptWindow]
+    sent_at: datetime
+    cancelled_at: datetime | None = strawberry.field(description="when the VEN withdrew it (oadrCancelOpt)")
+
+    @classmethod
+    def from_row(cls, row: OptScheduleRow) -> "OptSchedule":
+        return cls(
+            ven_id=row.ven_id, opt_id=row.opt_id, opt_type=row.opt_type, opt_reason=row.opt_reason,
+            market_context=row.market_context, event_id=row.event_id, modification_number=row.modification_number,
+            resource_ids=list(row.resource_ids or ()),
+            windows=[OptWindow(start=utc(datetime.fromisoformat(w["start"])),
+                               duration=format_duration(timedelta(seconds=w["duration_seconds"])))
+                     for w in row.windows or ()],
+            sent_at=utc(row.sent_at), cancelled_at=utc(row.cancelled_at),
+        )

@@ -28,6 +28,7 @@ from .graphql_types import (
     EventUpdate,
     ModifyEventInput,
     NewApiToken,
+    OptSchedule,
     ProvisionedVen,
     Reading,
     Ven,
@@ -62,6 +63,18 @@ class Query:
     @strawberry.field(description=f"Registered VENs, by name: {pagination.VENS.describe()}")
     async def vens(self, info: strawberry.Info, limit: int | None = None) -> list[Ven]:
         return [Ven.from_row(r) for r in await _state(info).store.vens(pagination.VENS.limit(limit))]
+
+    @strawberry.field(description="VENs' opt schedules (EiOpt), most recently sent first; withdrawn ones only "
+                                  f"with includeCancelled: {pagination.OPT_SCHEDULES.describe()}")
+    async def opt_schedules(self, info: strawberry.Info, ven_id: str | None = None, event_id: str | None = None,
+                            include_cancelled: bool = False, limit: int | None = None) -> list[OptSchedule]:
+        if ven_id is not None:
+            check_token(ven_id, "venId", "VEN id")
+        if event_id is not None:
+            check_token(event_id, "eventId", "event id")
+        rows = await _state(info).store.opt_schedules(ven_id, event_id, include_cancelled,
+                                                      pagination.OPT_SCHEDULES.limit(limit))
+        return [OptSchedule.from_row(r) for r in rows]
 
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven
+from adrstack.shared.tables import DrEventRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven
 
 
 class Store:
@@ -26,6 +26,20 @@ class Store:
         async with self._session() as s:
             rows = await s.execute(select(Ven).order_by(Ven.ven_name).limit(limit))
             return list(rows.scalars())
+
+    async def opt_schedules(self, ven_id: str | None, event_id: str | None, include_cancelled: bool,
+                            limit: int) -> list[OptScheduleRow]:
+        """Most recently sent first."""
+        query = select(OptScheduleRow)
+        if ven_id is not None:
+            query = query.where(OptScheduleRow.ven_id == ven_id)
+        if event_id is not None:
+            query = query.where(OptScheduleRow.event_id == event_id)
+        if not include_cancelled:
+            query = query.where(OptScheduleRow.cancelled_at.is_(None))
+        query = query.order_by(OptScheduleRow.sent_at.desc(), OptScheduleRow.ven_id, OptScheduleRow.opt_id)
+        async with self._session() as s:
+            return list((await s.execute(query.limit(limit))).scalars())
 
     async def ven(self, ven_id: str) -> Ven | None:
         async with self._session() as s:

@@ -16,6 +16,7 @@ from adrstack.shared.messages import (
     EventTransition,
     Message,
     OptResponse,
+    OptSchedule,
     ReportData,
     ReportsRegistered,
     VenDeregistered,
@@ -107,6 +108,22 @@ def response_row(fact: OptResponse) -> dict[str, Any]:
     }
 
 
+def opt_schedule_row(fact: OptSchedule) -> dict[str, Any]:
+    return {
+        "ven_id": fact.ven_id,
+        "opt_id": fact.opt_id,
+        "opt_type": fact.opt_type,
+        "opt_reason": fact.opt_reason,
+        "market_context": fact.market_context,
+        "event_id": fact.event_id,
+        "modification_number": fact.modification_number,
+        "resource_ids": list(fact.resource_ids),
+        "windows": [{"start": w.start.isoformat(), "duration_seconds": w.duration_seconds} for w in fact.windows],
+        "sent_at": fact.occurred_at,
+        "cancelled_at": fact.occurred_at if fact.cancelled else None,
+    }
+
+
 @dataclass
 class RowBatch:
     # (kind, row) in stream order: registration state depends on the order of its facts.
@@ -117,6 +134,8 @@ class RowBatch:
     responses: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     events: dict[str, tuple[tuple[int, int], dict[str, Any]]] = field(default_factory=dict)
+    # (ven_id, opt_id) -> the latest version in this batch
+    opt_schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, facts: list[Message]) -> "RowBatch":
@@ -160,6 +179,11 @@ class RowBatch:
                     }
         elif isinstance(fact, OptResponse):
             self.responses.append(response_row(fact))
+        elif isinstance(fact, OptSchedule):
+            key = (fact.ven_id, fact.opt_id)
+            previous = self.opt_schedules.get(key)
+            if previous is None or fact.occurred_at >= previous["sent_at"]:
+                self.opt_schedules[key] = opt_schedule_row(fact)
         elif isinstance(fact, EventTransition):
             self.transitions.append(transition_row(fact))
             order = event_order(fact.event)

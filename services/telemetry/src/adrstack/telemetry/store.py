@@ -69,6 +69,25 @@ VALUES (%(id)s, %(ven_id)s, %(event_id)s, %(modification_number)s, %(opt_type)s,
 ON CONFLICT (id) DO NOTHING
 """
 
+# Last-wins by when the VEN's message was handled: a redelivered older version changes nothing.
+OPT_SCHEDULE = """
+INSERT INTO opt_schedules (ven_id, opt_id, opt_type, opt_reason, market_context, event_id, modification_number,
+                           resource_ids, windows, sent_at, cancelled_at)
+VALUES (%(ven_id)s, %(opt_id)s, %(opt_type)s, %(opt_reason)s, %(market_context)s, %(event_id)s,
+        %(modification_number)s, %(resource_ids)s, %(windows)s, %(sent_at)s, %(cancelled_at)s)
+ON CONFLICT (ven_id, opt_id) DO UPDATE SET
+    opt_type = EXCLUDED.opt_type,
+    opt_reason = EXCLUDED.opt_reason,
+    market_context = EXCLUDED.market_context,
+    event_id = EXCLUDED.event_id,
+    modification_number = EXCLUDED.modification_number,
+    resource_ids = EXCLUDED.resource_ids,
+    windows = EXCLUDED.windows,
+    sent_at = EXCLUDED.sent_at,
+    cancelled_at = EXCLUDED.cancelled_at
+WHERE opt_schedules.sent_at <= EXCLUDED.sent_at
+"""
+
 EVENT_TRANSITION = """
 INSERT INTO event_transitions (id, event_id, transition, modification_number, status, occurred_at)
 VALUES (%(id)s, %(event_id)s, %(transition)s, %(modification_number)s, %(status)s, %(occurred_at)s)
@@ -106,7 +125,8 @@ WHERE (EXCLUDED.modification_number, {_RANK.format(col="EXCLUDED.status")})
 
 
 def _json_row(row: dict) -> dict:
-    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot") else v for k, v in row.items()}
+    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "windows") else v
+            for k, v in row.items()}
 
 
 async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
@@ -123,6 +143,8 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
             await cur.executemany(REPORT_DESCRIPTION, list(batch.descriptions.values()))
         if batch.responses:
             await cur.executemany(EVENT_RESPONSE, batch.responses)
+        if batch.opt_schedules:
+            await cur.executemany(OPT_SCHEDULE, [_json_row(row) for row in batch.opt_schedules.values()])
         if batch.transitions:
             await cur.executemany(EVENT_TRANSITION, batch.transitions)
         if batch.events:

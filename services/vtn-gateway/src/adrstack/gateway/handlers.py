@@ -19,6 +19,8 @@ from adrstack.shared import jetstream
 from adrstack.shared.messages import (
     Message,
     OptResponse,
+    OptSchedule,
+    OptWindow,
     ReportData,
     ReportsRegistered,
     VenDeregistered,
@@ -48,11 +50,12 @@ from .errors import (
 from .events import EventBook, delivery_order
 from .identity import Provisioning
 from .settings import GatewaySettings
-from .state import ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
+from .state import OptBook, ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
 
 log = logging.getLogger(__name__)
 
 MAX_VEN_NAME = 256
+MAX_OPT_ID = 256
 # Readings per ReportData fact: a 1 MiB oadrUpdateReport holds ~7,000 readings, whose JSON would
 # pass NATS's default 1 MiB message limit; smaller facts also keep telemetry's batches even.
 READINGS_PER_FACT = 1000
@@ -374,6 +377,7 @@ class Handlers:
 
     async def created_event(self, msg: m.CreatedEvent) -> bytes:
         ven = await self.known_ven(msg.ven_id)
+        opts = self.store.opt_book(ven.ven_id)
         messages = []
         for r in msg.event_responses:
             event_id = checked_id(r.event_id, "eventID")
@@ -386,6 +390,8 @@ class Handlers:
                 # Rule 48: an answer to a superseded version of the event.
                 raise OpenAdrError(OUT_OF_SEQUENCE, f"event {event_id} is at modificationNumber "
                                                     f"{event.modification_number}")
+            if opts.for_event(event_id) is not None:
+                continue  # rule 206 (E1_1065): the VEN's oadrCreateOpt for this event stands
             messages.append(OptResponse(
                 id=derived_id("opt", ven.ven_id, event_id, r.modification_number, r.opt_type, r.request_id),
                 ven_id=ven.ven_id,
@@ -464,10 +470,63 @@ class Handlers:
     # ------------------------------------------------------------------ opt
 
     async def create_opt(self, msg: m.CreateOpt) -> bytes:
-        await self.known_ven(msg.ven_id)
-        raise OpenAdrError(NOT_ALLOWED, "opt schedules (EiOpt) are not accepted yet; answer events with oadrCreatedEvent")
+        """An opt schedule (P1_2010/2015/2030) or an opt qualifying an event (P1_2020, E1_1060);
+        the same optID again replaces it (P1_2040)."""
+        ven = await self.known_ven(msg.ven_id)
+        if not msg.opt_id or len(msg.opt_id) > MAX_OPT_ID:
+            raise OpenAdrError(INVALID_DATA, f"optID must be 1-{MAX_OPT_ID} characters")
+        event_id = modification = None
+        if msg.event_id:
+            event_id = checked_id(msg.event_id, "eventID")
+            event = self.events.get(event_id)
+            if event is None:
+                raise OpenAdrError(INVALID_ID, "unknown eventID")
+            if not self.events.targets(event, ven.ven_id):
+                raise OpenAdrError(TARGET_MISMATCH, f"event {event_id} does not target this VEN")
+            modification = event.modification_number
+        elif not msg.availability:
+            raise OpenAdrError(INVALID_DATA, "an opt names an event (qualifiedEventID) or gives its schedule "
+                                             "(vavailability)")
+        schedule = OptSchedule(
+            id=derived_id("opt-schedule", ven.ven_id, msg.opt_id, msg.request_id, msg.created_at.isoformat()),
+            ven_id=ven.ven_id, opt_id=msg.opt_id, opt_type=msg.opt_type, opt_reason=msg.opt_reason or None,
+            market_context=msg.market_context, event_id=event_id, modification_number=modification,
+            resource_ids=list(msg.targets.resource_ids) if msg.targets else [],
+            windows=[OptWindow(start=a.dtstart, duration_seconds=a.duration.total_seconds())
+                     for a in msg.availability or ()],
+            request_id=msg.request_id or None,
+        )
+        await self.publish(self.subjects.opt_schedule(ven.ven_id), schedule, "opt schedule")
+        if event_id is not None:
+            await self.publish(self.subjects.opt(ven.ven_id), OptResponse(
+                id=derived_id("opt", ven.ven_id, event_id, modification, "oadrCreateOpt", schedule.id),
+                ven_id=ven.ven_id, event_id=event_id, modification_number=modification, opt_type=msg.opt_type,
+                request_id=msg.request_id or None, source="oadrCreateOpt"), "opt response")
+
+        def replace(book: OptBook | None) -> OptBook:
+            return OptBook(opts={**(book.opts if book else {}), msg.opt_id: schedule})
+
+        await self.store.opts.mutate(ven.ven_id, replace)
+        return render.created_opt(m.EiResponse(200, "OK", msg.request_id), msg.opt_id)
 
     async def cancel_opt(self, msg: m.CancelOpt) -> bytes:
-        await self.known_ven(msg.ven_id)
-        raise OpenAdrError(NOT_ALLOWED, "opt schedules (EiOpt) are not accepted yet")
+        """Withdraw an opt schedule (P1_2050); an unknown optID is 452."""
+        ven = await self.known_ven(msg.ven_id)
+        current = self.store.opt_book(ven.ven_id).opts.get(msg.opt_id)
+        if current is None:
+            book, _ = await self.store.opts.fetch(ven.ven_id)  # written through another replica a moment ago?
+            current = book.opts.get(msg.opt_id) if book else None
+        if current is None:
+            raise OpenAdrError(INVALID_ID, "unknown optID")
+        withdrawn = current.model_copy(update={
+            "id": derived_id("opt-cancel", ven.ven_id, msg.opt_id, current.id), "cancelled": True,
+            "request_id": msg.request_id or None, "occurred_at": utcnow()})
+        await self.publish(self.subjects.opt_schedule(ven.ven_id), withdrawn, "opt cancellation")
 
+        def remove(book: OptBook | None) -> OptBook | None:
+            if book is None or msg.opt_id not in book.opts:
+                return None
+            return OptBook(opts={k: v for k, v in book.opts.items() if k != msg.opt_id})
+
+        await self.store.opts.mutate(ven.ven_id, remove)
+        return render.canceled_opt(m.EiResponse(200, "OK", msg.request_id), msg.opt_id)

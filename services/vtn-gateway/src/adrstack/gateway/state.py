@@ -23,7 +23,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from adrstack.shared import kv_keys
 from adrstack.shared.kv_mirror import KvMirror
-from adrstack.shared.messages import ReportDescription, VenRecord, utcnow
+from adrstack.shared.messages import OptSchedule, ReportDescription, VenRecord, utcnow
 
 from .delivery import DeliveryRecord
 
@@ -154,6 +154,27 @@ def _decode_reports(raw: bytes) -> ReportRecord | None:
         return None
 
 
+class OptBook(BaseModel):
+    """vens bucket, ``opts.<ven_id>``: the VEN's current opt schedules (EiOpt) by optID."""
+
+    opts: dict[str, OptSchedule] = Field(default_factory=dict)
+
+    def for_event(self, event_id: str) -> OptSchedule | None:
+        """The VEN's latest opt qualifying this event (rule 206: it overrides oadrCreatedEvent)."""
+        found = [o for o in self.opts.values() if o.event_id == event_id]
+        return max(found, key=lambda o: o.occurred_at) if found else None
+
+
+def _decode_opts(raw: bytes) -> OptBook | None:
+    try:
+        return OptBook.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
+_NO_OPTS = OptBook()
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -226,7 +247,8 @@ class VenStore:
                                                          DeliveryRecord.to_bytes, "deliveries")
         self.reports: Bucket[ReportRecord] = Bucket(kv, kv_keys.REPORTS_PREFIX, _decode_reports, _encode_pydantic,
                                                     "reports")
-        self._buckets = (self.vens, self.deliveries, self.reports)
+        self.opts: Bucket[OptBook] = Bucket(kv, kv_keys.OPTS_PREFIX, _decode_opts, _encode_pydantic, "opts")
+        self._buckets = (self.vens, self.deliveries, self.reports, self.opts)
 
     async def start(self, timeout: float = 120.0) -> None:
         await asyncio.gather(*(b.mirror.start(timeout) for b in self._buckets))
@@ -280,6 +302,11 @@ class VenStore:
         """Remove the registration and its per-VEN state (the name index keeps the ven_id stable)."""
         for bucket in self._buckets:
             await bucket.delete(ven_id)
+
+    # ------------------------------------------------------------------ opt schedules
+
+    def opt_book(self, ven_id: str) -> OptBook:
+        return self.opts.get(ven_id) or _NO_OPTS
 
     # ------------------------------------------------------------------ delivery
 
