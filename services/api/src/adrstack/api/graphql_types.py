@@ -89,6 +89,14 @@ class EventResponse:
         )
 
 
+_DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")
+
+
+def _snapshot_duration(value: Any) -> str | None:
+    """A duration of a stored event's JSON snapshot (pydantic writes ISO-8601), normalized."""
+    return None if value is None else normalize_duration(value)
+
+
 @strawberry.type
 class Event:
     event_id: str
@@ -106,6 +114,12 @@ class Event:
     vtn_comment: str | None
     created_at: datetime
     modified_at: datetime
+    test_event: bool = False
+    notification: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
+    ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
+    recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
+    randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration (the event's "
+                                                                        "startafter); null: none")
     # Prefilled when the list query loads responses for many events in one go.
     preloaded_responses: strawberry.Private[list[EventResponse] | None] = None
 
@@ -138,6 +152,8 @@ class Event:
             vtn_comment=snapshot.get("vtn_comment"),
             created_at=utc(row.created_at),
             modified_at=utc(row.modified_at),
+            test_event=bool(snapshot.get("test_event", False)),
+            **{field: _snapshot_duration(snapshot.get(field)) for field in _DURATION_FIELDS},
             preloaded_responses=None
             if responses is None
             else [EventResponse.from_row(r) for r in responses],
@@ -161,6 +177,9 @@ class Event:
             vtn_comment=event.vtn_comment,
             created_at=utc(event.created_at),
             modified_at=utc(event.modified_at),
+            test_event=event.test_event,
+            **{field: None if getattr(event, field) is None else format_duration(getattr(event, field))
+               for field in _DURATION_FIELDS},
         )
 
 

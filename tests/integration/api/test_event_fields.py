@@ -1,0 +1,42 @@
+"""The Event type shows what createEvent accepts: the timing durations and testEvent, from the
+stored event's snapshot (null when the event has none)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adrstack.shared.tables import DrEventRow
+
+from .helpers import gql
+
+T0 = datetime(2030, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def row(event_id: str, snapshot: dict) -> DrEventRow:
+    return DrEventRow(event_id=event_id, modification_number=0, status="far", signal_name="SIMPLE",
+                      signal_type="level", start_at=T0, end_at=T0 + timedelta(hours=1),
+                      intervals=[{"duration": "PT1H", "payload": 1}], targets={"ven_ids": ["ven-a"]},
+                      market_context="http://m/ctx", response_required="always", created_at=T0,
+                      modified_at=T0, snapshot=snapshot)
+
+
+@pytest.fixture
+async def events(engine):
+    async with AsyncSession(engine) as s:
+        s.add_all([row("ev-timed", {"notification": "PT2H", "ramp_up": "PT10M", "recovery": "PT0S",
+                                    "randomization": "PT2M", "test_event": True}),
+                   row("ev-plain", {})])
+        await s.commit()
+
+
+async def test_event_timing_fields(client, events):
+    query = "query($e: String!) { event(eventId: $e) { notification rampUp recovery randomization testEvent } }"
+    timed = (await gql(client, query, {"e": "ev-timed"}))["data"]["event"]
+    assert timed == {"notification": "PT2H", "rampUp": "PT10M", "recovery": "PT0S", "randomization": "PT2M",
+                     "testEvent": True}
+    plain = (await gql(client, query, {"e": "ev-plain"}))["data"]["event"]
+    assert plain == {"notification": None, "rampUp": None, "recovery": None, "randomization": None,
+                     "testEvent": False}
