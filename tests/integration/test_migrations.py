@@ -44,3 +44,36 @@ def test_api_tokens_keep_a_known_role_only(fresh_database):
             pass
         else:
             raise AssertionError("a token with role 'root' was stored")
+
+
+def test_0004_collapses_resent_opt_responses_into_history_and_current_state(fresh_database):
+    upgrade(fresh_database, "0003")
+    rows = [  # (ven, event, mod, opt_type, minute): re-sent copies as 0001-0003 stored them
+        ("v1", "e1", 0, "optIn", 0), ("v1", "e1", 0, "optIn", 1), ("v1", "e1", 0, "optIn", 12),
+        ("v1", "e1", 0, "optOut", 13), ("v1", "e1", 0, "optOut", 14), ("v1", "e1", 0, "optIn", 15),
+        ("v1", "e1", 1, "optIn", 16), ("v1", "e1", 1, "optIn", 17),
+        ("v2", "e1", 0, "optOut", 2), ("v2", "e1", 0, "optOut", 3),
+        ("v2", "e2", None, "optIn", 4), ("v2", "e2", None, "optIn", 5),
+    ]
+    with psycopg.connect(fresh_database) as conn:
+        for ven, event, mod, opt, minute in rows:
+            conn.execute("insert into event_responses (id, ven_id, event_id, modification_number, opt_type, "
+                         "source, responded_at) values (gen_random_uuid(), %s, %s, %s, %s, 'oadrCreatedEvent', "
+                         "'2026-01-01T00:00:00Z'::timestamptz + make_interval(mins => %s))",
+                         (ven, event, mod, opt, minute))
+    upgrade(fresh_database)
+    check(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        history = conn.execute(
+            "select ven_id, event_id, modification_number, opt_type, extract(minute from responded_at)::int "
+            "from event_responses order by ven_id, event_id, responded_at").fetchall()
+        state = conn.execute(
+            "select s.ven_id, s.event_id, s.modification_number, s.opt_type, "
+            "extract(minute from s.responded_at)::int, r.id is not null from event_opt_states s "
+            "left join event_responses r on r.id = s.response_id order by s.ven_id, s.event_id").fetchall()
+    assert history == [
+        ("v1", "e1", 0, "optIn", 0), ("v1", "e1", 0, "optOut", 13), ("v1", "e1", 0, "optIn", 15),
+        ("v1", "e1", 1, "optIn", 16), ("v2", "e1", 0, "optOut", 2), ("v2", "e2", None, "optIn", 4),
+    ]
+    assert state == [("v1", "e1", 1, "optIn", 16, True), ("v2", "e1", 0, "optOut", 2, True),
+                     ("v2", "e2", None, "optIn", 4, True)]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adrstack.shared.tables import DrEventRow, EventResponseRow, ReadingRow, Ven
+from adrstack.shared.tables import DrEventRow, EventOptStateRow, EventResponseRow, ReadingRow, Ven
 
 from .helpers import gql
 
@@ -114,6 +114,78 @@ async def test_one_event(client, seeded):
 
 READINGS = """query($ven: String!, $since: DateTime, $until: DateTime, $limit: Int) {
   readings(venId: $ven, since: $since, until: $until, limit: $limit) { venId resourceId rId measurement at value unit } }"""
+
+
+@pytest.fixture
+async def opt_history(engine, seeded):
+    """ev-3: ven-a opts in to mod 1, out, then in to mod 2; ven-b opts in to mod 2; ven-c, also
+    targeted, never answers. As telemetry writes them: history rows and one state row per VEN."""
+    rows = [("ven-a", 1, "optIn", 0), ("ven-a", 1, "optOut", 60), ("ven-a", 2, "optIn", 120), ("ven-b", 2, "optIn", 30)]
+    ids = [uuid.uuid4() for _ in rows]
+    async with AsyncSession(engine) as s:
+        s.add(DrEventRow(
+            event_id="ev-3", modification_number=2, status="active", signal_name="SIMPLE", signal_type="level",
+            start_at=T0, end_at=T0 + timedelta(hours=1), intervals=[{"duration": "PT1H", "payload": 1.0}],
+            targets={"ven_ids": ["ven-a", "ven-b", "ven-c"]}, market_context="http://MarketContext1",
+            response_required="always", created_at=T0 - timedelta(days=2), modified_at=T0, snapshot={},
+        ))
+        for i, (ven, mod, opt, secs) in zip(ids, rows):
+            s.add(EventResponseRow(id=i, ven_id=ven, event_id="ev-3", modification_number=mod, opt_type=opt,
+                                   source="oadrCreatedEvent", responded_at=T0 + timedelta(seconds=secs)))
+        await s.flush()
+        for i, (ven, mod, opt, secs) in [(ids[2], rows[2]), (ids[3], rows[3])]:
+            s.add(EventOptStateRow(ven_id=ven, event_id="ev-3", modification_number=mod, opt_type=opt,
+                                   source="oadrCreatedEvent", responded_at=T0 + timedelta(seconds=secs), response_id=i))
+        s.add(EventOptStateRow(ven_id="ven-b", event_id="ev-1", modification_number=2, opt_type="optOut",
+                               source="oadrCreatedEvent", responded_at=T0 + timedelta(seconds=20), response_id=ids[0]))
+        await s.commit()
+
+
+OPT_FIELDS = """eventId responses { venId optType modificationNumber respondedAt }
+  currentResponses { venId optType modificationNumber respondedAt }
+  responseSummary { optedIn optedOut noResponse }"""
+
+
+async def test_current_answers_history_and_summary_of_one_event(client, opt_history):
+    data = await gql(client, "query($id: String!) { event(eventId: $id) { %s } }" % OPT_FIELDS, {"id": "ev-3"})
+    assert "errors" not in data, data
+    assert data["data"]["event"] == {
+        "eventId": "ev-3",
+        "responses": [
+            {"venId": "ven-a", "optType": "optIn", "modificationNumber": 1, "respondedAt": "2030-03-01T12:00:00+00:00"},
+            {"venId": "ven-b", "optType": "optIn", "modificationNumber": 2, "respondedAt": "2030-03-01T12:00:30+00:00"},
+            {"venId": "ven-a", "optType": "optOut", "modificationNumber": 1, "respondedAt": "2030-03-01T12:01:00+00:00"},
+            {"venId": "ven-a", "optType": "optIn", "modificationNumber": 2, "respondedAt": "2030-03-01T12:02:00+00:00"},
+        ],
+        "currentResponses": [
+            {"venId": "ven-a", "optType": "optIn", "modificationNumber": 2, "respondedAt": "2030-03-01T12:02:00+00:00"},
+            {"venId": "ven-b", "optType": "optIn", "modificationNumber": 2, "respondedAt": "2030-03-01T12:00:30+00:00"},
+        ],
+        "responseSummary": {"optedIn": 2, "optedOut": 0, "noResponse": 1},
+    }
+
+
+async def test_events_list_preloads_the_same_current_answers_and_summaries(client, opt_history):
+    data = await gql(client, "{ events { %s } }" % OPT_FIELDS)
+    assert "errors" not in data, data
+    by_id = {e["eventId"]: e for e in data["data"]["events"]}
+    assert [r["venId"] for r in by_id["ev-3"]["currentResponses"]] == ["ven-a", "ven-b"]
+    assert by_id["ev-3"]["responseSummary"] == {"optedIn": 2, "optedOut": 0, "noResponse": 1}
+    assert by_id["ev-1"]["currentResponses"] == [
+        {"venId": "ven-b", "optType": "optOut", "modificationNumber": 2, "respondedAt": "2030-03-01T12:00:20+00:00"}]
+    assert by_id["ev-1"]["responseSummary"] == {"optedIn": 0, "optedOut": 1, "noResponse": 1}
+    assert by_id["ev-2"]["currentResponses"] == []
+    assert by_id["ev-2"]["responseSummary"] == {"optedIn": 0, "optedOut": 0, "noResponse": 1}
+
+
+async def test_no_response_is_unknown_when_groups_are_targeted(client, engine, opt_history):
+    async with AsyncSession(engine) as s:
+        row = await s.get(DrEventRow, "ev-3")
+        row.targets = {"ven_ids": ["ven-a"], "group_ids": ["g-1"]}
+        await s.commit()
+    q = "query($id: String!) { event(eventId: $id) { responseSummary { optedIn optedOut noResponse } } }"
+    data = await gql(client, q, {"id": "ev-3"})
+    assert data["data"]["event"]["responseSummary"] == {"optedIn": 2, "optedOut": 0, "noResponse": None}
 
 
 async def test_readings_newest_first(client, seeded):

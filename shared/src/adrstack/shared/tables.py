@@ -67,15 +67,35 @@ class EventTransitionRow(SQLModel, table=True):
 
 
 class EventResponseRow(SQLModel, table=True):
+    """The history of VENs' answers to events: one row per change of answer (optIn/optOut) or
+    answer to a new modification, never one for a re-sent identical answer. Written only together
+    with :class:`EventOptStateRow`, which decides what counts as a change."""
+
     __tablename__ = "event_responses"
 
-    id: uuid.UUID = Field(primary_key=True)  # the message id
+    id: uuid.UUID = Field(primary_key=True)  # the id of the fact that brought the change
     ven_id: str = Field(index=True)
     event_id: str = Field(index=True)
     modification_number: int | None = None
     opt_type: str
     source: str
     responded_at: datetime = Field(sa_type=TZ)
+
+
+class EventOptStateRow(SQLModel, table=True):
+    """The current answer of one VEN to one event: its latest answer, to whichever modification
+    it was given. ``responded_at`` is when this answer was first given (re-sends do not move it);
+    ``response_id`` is the ``event_responses`` row that recorded it."""
+
+    __tablename__ = "event_opt_states"
+
+    ven_id: str = Field(primary_key=True)
+    event_id: str = Field(primary_key=True, index=True)
+    modification_number: int | None = None
+    opt_type: str
+    source: str
+    responded_at: datetime = Field(sa_type=TZ)
+    response_id: uuid.UUID
 
 
 class ReportDescriptionRow(SQLModel, table=True):

@@ -41,7 +41,7 @@ PAGE = """<!doctype html>
 <script>
 const QUERY = `{ vens { venId venName registeredAt lastSeenAt }
   events { eventId status modificationNumber signalName startAt endAt
-           intervals { duration payload } targets { venIds } responses { venId optType } } }`;
+           intervals { duration payload } targets { venIds } currentResponses { venId optType } } }`;
 function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
 const TOKEN_KEY = "adrstack-api-token";
 let waitingForToken = false;
@@ -89,7 +89,7 @@ async function refresh() {
     fill("vens", data.vens.map(v => [v.venId, v.venName, v.registeredAt, v.lastSeenAt]));
     fill("events", data.events.map(e => [e.eventId, e.status, e.modificationNumber, e.signalName, e.startAt, e.endAt,
       e.intervals.map(i => `${i.duration}=${i.payload}`).join(", "), e.targets.venIds.join(", "),
-      e.responses.map(x => `${x.venId}:${x.optType}`).join(", ")]));
+      e.currentResponses.map(x => `${x.venId}:${x.optType}`).join(", ")]));
     status.className = ""; status.textContent = `updated ${new Date().toLocaleTimeString()}`;
   } catch (err) { status.className = "error"; status.textContent = `refresh failed: ${err.message}`; }
 }

@@ -11,7 +11,14 @@ import strawberry
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
 from adrstack.shared.messages import DrEvent, EventTransition
 from adrstack.shared.tables import ApiToken as ApiTokenRow
-from adrstack.shared.tables import DrEventRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven as VenRow
+from adrstack.shared.tables import (
+    DrEventRow,
+    EventOptStateRow,
+    EventResponseRow,
+    OptScheduleRow,
+    ReadingRow,
+    Ven as VenRow,
+)
 
 from .durations import format_duration, normalize_duration
 
@@ -79,7 +86,7 @@ class EventResponse:
     source: str
 
     @classmethod
-    def from_row(cls, row: EventResponseRow) -> "EventResponse":
+    def from_row(cls, row: EventResponseRow | EventOptStateRow) -> "EventResponse":
         return cls(
             ven_id=row.ven_id,
             opt_type=row.opt_type,
@@ -95,6 +102,26 @@ _DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")
 def _snapshot_duration(value: Any) -> str | None:
     """A duration of a stored event's JSON snapshot (pydantic writes ISO-8601), normalized."""
     return None if value is None else normalize_duration(value)
+
+
+@strawberry.type(description="How the VENs answered an event: each VEN's latest answer counts, whichever "
+                             "modification it answered")
+class ResponseSummary:
+    opted_in: int
+    opted_out: int
+    no_response: int | None = strawberry.field(
+        description="targeted VENs without an answer; null when the event also targets groups, resources "
+                    "or parties (their VENs are not known here)")
+
+    @classmethod
+    def of(cls, current: list[EventResponse], targets: "Targets") -> "ResponseSummary":
+        answered = {r.ven_id for r in current}
+        by_ven_only = not (targets.group_ids or targets.resource_ids or targets.party_ids)
+        return cls(
+            opted_in=sum(r.opt_type == "optIn" for r in current),
+            opted_out=sum(r.opt_type == "optOut" for r in current),
+            no_response=len(set(targets.ven_ids) - answered) if by_ven_only else None,
+        )
 
 
 @strawberry.type
@@ -122,16 +149,31 @@ class Event:
                                                                         "startafter); null: none")
     # Prefilled when the list query loads responses for many events in one go.
     preloaded_responses: strawberry.Private[list[EventResponse] | None] = None
+    preloaded_current: strawberry.Private[list[EventResponse] | None] = None
 
-    @strawberry.field(description="VEN opt responses, oldest first")
+    @strawberry.field(description="History of the VENs' opt answers, oldest first: one per change of a VEN's "
+                                  "answer or answer to a new modification (re-sent copies are not kept)")
     async def responses(self, info: strawberry.Info) -> list[EventResponse]:
         if self.preloaded_responses is not None:
             return self.preloaded_responses
         found = await info.context["state"].store.responses([self.event_id])
         return [EventResponse.from_row(r) for r in found.get(self.event_id, [])]
 
+    @strawberry.field(description="Each VEN's current answer (its latest, to whichever modification; "
+                                  "respondedAt is when it was first given), by VEN id")
+    async def current_responses(self, info: strawberry.Info) -> list[EventResponse]:
+        if self.preloaded_current is not None:
+            return self.preloaded_current
+        found = await info.context["state"].store.opt_states([self.event_id])
+        return [EventResponse.from_row(r) for r in found.get(self.event_id, [])]
+
+    @strawberry.field(description="Counts of the current answers and of the targeted VENs that gave none")
+    async def response_summary(self, info: strawberry.Info) -> ResponseSummary:
+        return ResponseSummary.of(await self.current_responses(info), self.targets)
+
     @classmethod
-    def from_row(cls, row: DrEventRow, responses: list[EventResponseRow] | None = None) -> "Event":
+    def from_row(cls, row: DrEventRow, responses: list[EventResponseRow] | None = None,
+                 current: list[EventOptStateRow] | None = None) -> "Event":
         snapshot = row.snapshot or {}
         return cls(
             event_id=row.event_id,
@@ -157,6 +199,7 @@ class Event:
             preloaded_responses=None
             if responses is None
             else [EventResponse.from_row(r) for r in responses],
+            preloaded_current=None if current is None else [EventResponse.from_row(r) for r in current],
         )
 
     @classmethod

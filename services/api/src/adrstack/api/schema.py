@@ -86,8 +86,9 @@ class Query:
     async def events(self, info: strawberry.Info, limit: int | None = None) -> list[Event]:
         store = _state(info).store
         rows = await store.events(pagination.EVENTS.limit(limit))
-        responses = await store.responses([r.event_id for r in rows])
-        return [Event.from_row(r, responses.get(r.event_id, [])) for r in rows]
+        ids = [r.event_id for r in rows]
+        responses, current = await store.responses(ids), await store.opt_states(ids)
+        return [Event.from_row(r, responses.get(r.event_id, []), current.get(r.event_id, [])) for r in rows]
 
     @strawberry.field
     async def event(self, info: strawberry.Info, event_id: str) -> Event | None:

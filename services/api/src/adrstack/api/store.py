@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adrstack.shared.tables import DrEventRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven
+from adrstack.shared.tables import DrEventRow, EventOptStateRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven
 
 
 class Store:
@@ -60,7 +60,8 @@ class Store:
             return await s.get(DrEventRow, event_id)
 
     async def responses(self, event_ids: list[str]) -> dict[str, list[EventResponseRow]]:
-        """Every opt response per event, oldest first (a VEN may answer each modification)."""
+        """The opt history per event, oldest first: one row per change of a VEN's answer or answer
+        to a new modification (re-sent copies are not stored)."""
         out: dict[str, list[EventResponseRow]] = defaultdict(list)
         if not event_ids:
             return out
@@ -69,6 +70,21 @@ class Store:
                 select(EventResponseRow)
                 .where(EventResponseRow.event_id.in_(event_ids))
                 .order_by(EventResponseRow.responded_at, EventResponseRow.ven_id)
+            )
+            for row in rows.scalars():
+                out[row.event_id].append(row)
+        return out
+
+    async def opt_states(self, event_ids: list[str]) -> dict[str, list[EventOptStateRow]]:
+        """The current answer of each VEN that answered, per event, by VEN id."""
+        out: dict[str, list[EventOptStateRow]] = defaultdict(list)
+        if not event_ids:
+            return out
+        async with self._session() as s:
+            rows = await s.execute(
+                select(EventOptStateRow)
+                .where(EventOptStateRow.event_id.in_(event_ids))
+                .order_by(EventOptStateRow.event_id, EventOptStateRow.ven_id)
             )
             for row in rows.scalars():
                 out[row.event_id].append(row)

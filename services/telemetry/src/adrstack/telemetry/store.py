@@ -63,10 +63,46 @@ ON CONFLICT (ven_id, report_specifier_id, r_id) DO UPDATE SET
 WHERE report_descriptions.registered_at <= EXCLUDED.registered_at
 """
 
+# One answer of a VEN to an event. The current state row decides, under its row lock, whether
+# the answer is news: a different opt type or modification number, and newer than the answer in
+# force (by modification number, then time). Only news changes the state and adds one history
+# row; a re-sent copy (whatever its message id), a redelivery or an answer that arrives after a
+# newer one changes nothing. Concurrent consumers serialize on the (ven_id, event_id) key: the
+# second sees the first one's committed state and finds nothing new.
 EVENT_RESPONSE = """
+WITH changed AS (
+    INSERT INTO event_opt_states AS s (ven_id, event_id, modification_number, opt_type, source,
+                                       responded_at, response_id)
+    VALUES (%(ven_id)s, %(event_id)s, %(modification_number)s, %(opt_type)s, %(source)s,
+            %(responded_at)s, %(id)s)
+    ON CONFLICT (ven_id, event_id) DO UPDATE SET
+        modification_number = EXCLUDED.modification_number,
+        opt_type = EXCLUDED.opt_type,
+        source = EXCLUDED.source,
+        responded_at = EXCLUDED.responded_at,
+        response_id = EXCLUDED.response_id
+    WHERE (s.modification_number, s.opt_type)
+          IS DISTINCT FROM (EXCLUDED.modification_number, EXCLUDED.opt_type)
+      AND (coalesce(EXCLUDED.modification_number, -1), EXCLUDED.responded_at)
+          > (coalesce(s.modification_number, -1), s.responded_at)
+    RETURNING s.*
+)
 INSERT INTO event_responses (id, ven_id, event_id, modification_number, opt_type, source, responded_at)
-VALUES (%(id)s, %(ven_id)s, %(event_id)s, %(modification_number)s, %(opt_type)s, %(source)s, %(responded_at)s)
+SELECT response_id, ven_id, event_id, modification_number, opt_type, source, responded_at FROM changed
 ON CONFLICT (id) DO NOTHING
+"""
+
+# Two consumers may store a later copy of an answer before an earlier one: the earlier copy then
+# moves the answer's time (and its history row's) back to when it was first given.
+EARLIER_COPY = """
+WITH earlier AS (
+    UPDATE event_opt_states s SET responded_at = %(responded_at)s
+    WHERE s.ven_id = %(ven_id)s AND s.event_id = %(event_id)s
+      AND s.modification_number IS NOT DISTINCT FROM %(modification_number)s AND s.opt_type = %(opt_type)s
+      AND s.responded_at > %(responded_at)s
+    RETURNING s.response_id, s.responded_at
+)
+UPDATE event_responses r SET responded_at = earlier.responded_at FROM earlier WHERE r.id = earlier.response_id
 """
 
 # Last-wins by when the VEN's message was handled: a redelivered older version changes nothing.
@@ -142,7 +178,10 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
         if batch.descriptions:
             await cur.executemany(REPORT_DESCRIPTION, list(batch.descriptions.values()))
         if batch.responses:
-            await cur.executemany(EVENT_RESPONSE, batch.responses)
+            # Stream order within each (VEN, event); one lock order for every batch (no deadlocks).
+            ordered = sorted(batch.responses, key=lambda r: (r["ven_id"], r["event_id"]))
+            await cur.executemany(EVENT_RESPONSE, ordered)
+            await cur.executemany(EARLIER_COPY, ordered)
         if batch.opt_schedules:
             await cur.executemany(OPT_SCHEDULE, [_json_row(row) for row in batch.opt_schedules.values()])
         if batch.transitions:
