@@ -61,6 +61,8 @@ async def test_create_event_defaults_start_now(client, scheduler):
     ({"startAt": "2030-01-01T12:00:00"}, "startAt"),
     ({"eventId": "not/valid"}, "eventId"),
     ({"eventId": "x" * 129}, "eventId"),
+    ({"intervals": intervals(("PT1H", 1), ("PT1H", 5))}, "intervals[1].payload"),
+    ({"rampUp": "-PT5M"}, "rampUp"),
 ])
 async def test_invalid_input_names_the_field_and_sends_nothing(client, scheduler, change, field):
     data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), **change}})
@@ -122,3 +124,21 @@ async def test_modify_and_cancel(client, scheduler):
     missing = await gql(client, """mutation { cancelEvent(eventId: "ev-none") { eventId } }""")
     assert missing["errors"][0]["extensions"] == {"code": "NOT_FOUND", "field": "eventId"}
     assert [s.rsplit(".", 1)[1] for s, _ in scheduler.requests] == ["create", "modify", "cancel", "cancel"]
+
+
+async def test_zero_durations_are_accepted_and_sent_as_zero(client, scheduler):
+    data = await gql(client, CREATE, {"input": {
+        "venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), "eventId": "ev-zero",
+        "notification": "PT0S", "rampUp": "PT0S", "recovery": "PT0S", "randomization": "PT0S"}})
+    assert "errors" not in data, data
+    assert data["data"]["createEvent"]["eventId"] == "ev-zero"
+    cmd = decode(CreateEventCommand, scheduler.requests[0][1])
+    assert (cmd.notification, cmd.ramp_up, cmd.recovery, cmd.randomization) == (timedelta(0),) * 4
+
+
+async def test_modify_to_a_simple_level_of_5_is_refused_and_sends_nothing(client, scheduler):
+    data = await gql(client, """mutation($input: ModifyEventInput!) { modifyEvent(input: $input) { eventId } }""",
+                     {"input": {"eventId": "ev-m", "signalName": "SIMPLE", "intervals": intervals(("PT1H", 5))}})
+    (error,) = data["errors"]
+    assert error["extensions"] == {"code": "INVALID", "field": "intervals[0].payload"}
+    assert scheduler.requests == []

@@ -51,6 +51,7 @@ async def test_existing_event_id_is_409(client, scheduler):
 
 @pytest.mark.parametrize("body, field", [
     ({**BODY, "signal_level": 4}, "signal_level"),
+    ({**BODY, "signal_level": 5}, "signal_level"),
     ({**BODY, "signal_level": -1}, "signal_level"),
     ({**BODY, "signal_level": "high"}, "signal_level"),
     ({"ven_id": "ven123", "event_id": "event002"}, "signal_level"),

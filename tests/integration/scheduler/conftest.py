@@ -68,6 +68,20 @@ class Harness:
         info = await self.js.stream_info(self.settings.stream_name, subjects_filter=subject)
         return (info.state.subjects or {}).get(subject, 0)
 
+    async def facts(self, event_id: str, transition: str) -> list[EventTransition]:
+        """Every message the stream holds on this event's transition subject, oldest first."""
+        n = await self.count(event_id, transition)
+        if n == 0:
+            return []
+        sub = await self.js.pull_subscribe(self.subjects.event(event_id, transition), stream=self.settings.stream_name)
+        try:
+            msgs = []
+            while len(msgs) < n:
+                msgs += await sub.fetch(n - len(msgs), timeout=5)
+        finally:
+            await sub.unsubscribe()
+        return [decode(EventTransition, m.data) for m in msgs]
+
     async def last_fact(self, event_id: str, transition: str) -> EventTransition:
         msg = await self.js.get_last_msg(self.settings.stream_name, self.subjects.event(event_id, transition))
         return decode(EventTransition, msg.data)

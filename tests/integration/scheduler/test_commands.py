@@ -166,3 +166,27 @@ async def test_modify_to_end_beyond_the_calendar_is_invalid_and_changes_nothing(
     assert not reply.ok and reply.error.code == "invalid" and reply.error.field == "intervals", reply.error
     stored = await running.stored("ev-m")
     assert stored.modification_number == 0 and stored.intervals[0].duration == timedelta(hours=1)
+
+
+async def test_a_simple_level_of_5_is_refused_and_nothing_stored(running):
+    body = {"event_id": "ev-5", "ven_ids": ["ven-1"], "intervals": [{"duration": "PT1H", "payload": 5}]}
+    reply = await running.request("create", body)
+    assert not reply.ok and reply.error.code == "invalid" and reply.error.field == "intervals[0].payload"
+    with pytest.raises(KeyNotFoundError):
+        await running.stored("ev-5")
+    assert await running.count("ev-5", "created") == 0
+    assert (await running.request("create", {**body, "intervals": HOUR, "start_at": later(hours=2)})).ok
+    refused = await running.request("modify", {"event_id": "ev-5", "intervals": [{"duration": "PT1H", "payload": 5}]})
+    assert not refused.ok and refused.error.field == "intervals[0].payload"
+    assert (await running.stored("ev-5")).modification_number == 0
+    assert await running.count("ev-5", "modified") == 0
+
+
+async def test_zero_durations_are_stored_as_zero(running):
+    reply = await running.request("create", {
+        "event_id": "ev-0", "ven_ids": ["ven-1"], "intervals": HOUR, "start_at": later(hours=2),
+        "notification": "PT0S", "ramp_up": "PT0S", "recovery": "PT0S", "randomization": "PT0S"})
+    assert reply.ok, reply.error
+    stored = await running.stored("ev-0")
+    assert (stored.notification, stored.ramp_up, stored.recovery, stored.randomization) == (timedelta(0),) * 4
+    assert stored.status.value == "far"  # a zero ramp-up leaves the default near window

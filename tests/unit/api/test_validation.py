@@ -104,3 +104,28 @@ def test_an_event_lists_at_most_the_contracts_number_of_vens():
     with pytest.raises(InvalidInput) as e:
         create(ven_ids=many + ["one-too-many"])
     assert e.value.field == "venIds" and str(MAX_TARGETED_VENS) in e.value.message
+
+
+@pytest.mark.parametrize("payload", [5, 4, -1, 2.5])
+def test_a_simple_level_outside_0_to_3_is_refused_on_its_payload(payload):
+    with pytest.raises(InvalidInput) as info:
+        create(intervals=[IntervalSpec("PT1H", 1), IntervalSpec("PT1H", payload)])
+    assert info.value.field == "intervals[1].payload" and "0, 1, 2 or 3" in info.value.message
+    with pytest.raises(InvalidInput) as info:
+        modify_command(event_id="e1", signal_name="SIMPLE", intervals=[IntervalSpec("PT1H", payload)])
+    assert info.value.field == "intervals[0].payload"
+
+
+def test_levels_0_to_3_and_other_signals_payloads_pass():
+    assert [i.payload for i in create(intervals=[IntervalSpec("PT1H", p) for p in (0, 1, 2, 3)]).intervals] == [0, 1, 2, 3]
+    assert create(signal_name="ELECTRICITY_PRICE", signal_type="price", intervals=[IntervalSpec("PT1H", 5)]).intervals[0].payload == 5
+    # Which signal a modify's intervals belong to is the scheduler's to know.
+    assert modify_command(event_id="e1", intervals=[IntervalSpec("PT1H", 5)]).intervals[0].payload == 5
+
+
+def test_zero_notification_ramp_up_recovery_randomization_mean_none_and_are_accepted():
+    cmd = create(notification="PT0S", ramp_up="PT0S", recovery="P0D", randomization="PT0S")
+    assert (cmd.notification, cmd.ramp_up, cmd.recovery, cmd.randomization) == (timedelta(0),) * 4
+    with pytest.raises(InvalidInput) as info:
+        create(randomization="-PT1M")
+    assert info.value.field == "randomization"

@@ -140,3 +140,43 @@ def test_terminal_events_cannot_be_modified_or_cancelled_again():
     completed = far_event().model_copy(update={"status": EventStatus.COMPLETED})
     with pytest.raises(CommandRejected):
         apply_cancel(completed, NOW)
+
+
+@pytest.mark.parametrize("payload", [5, 4, -1, 1.5])
+def test_a_simple_level_outside_0_to_3_is_refused_on_its_payload(payload):
+    cmd = parse_command(CreateEventCommand, create(intervals=[
+        {"duration": "PT1H", "payload": 1}, {"duration": "PT1H", "payload": payload}]))
+    with pytest.raises(CommandRejected) as info:
+        build_event(cmd, "e1", NOW)
+    assert info.value.code == "invalid" and info.value.field == "intervals[1].payload"
+    assert "0, 1, 2 or 3" in info.value.message
+
+
+def test_other_signals_keep_any_payload_and_levels_0_to_3_pass():
+    price = parse_command(CreateEventCommand, create(
+        signal_name="ELECTRICITY_PRICE", signal_type="price", intervals=[{"duration": "PT1H", "payload": 5}]))
+    assert build_event(price, "e1", NOW).intervals[0].payload == 5
+    levels = [{"duration": "PT1H", "payload": p} for p in (0, 1, 2, 3)]
+    assert len(build_event(parse_command(CreateEventCommand, create(intervals=levels)), "e1", NOW).intervals) == 4
+
+
+def test_modify_to_a_simple_level_of_5_or_to_simple_over_a_price_of_5_is_refused():
+    with pytest.raises(CommandRejected) as info:
+        apply_modify(far_event(), ModifyEventCommand(
+            event_id="e1", intervals=[{"duration": "PT1H", "payload": 5}]), NOW)
+    assert info.value.field == "intervals[0].payload"
+    price = build_event(parse_command(CreateEventCommand, create(
+        signal_name="ELECTRICITY_PRICE", signal_type="price", intervals=[{"duration": "PT1H", "payload": 5}])), "e1", NOW)
+    with pytest.raises(CommandRejected) as info:
+        apply_modify(price, ModifyEventCommand(event_id="e1", signal_name="SIMPLE", signal_type="level"), NOW)
+    assert info.value.field == "intervals[0].payload"
+
+
+def test_zero_durations_mean_none_and_are_kept_negative_ones_refused():
+    cmd = parse_command(CreateEventCommand, create(
+        notification="PT0S", ramp_up="PT0S", recovery="PT0S", randomization="PT0S"))
+    event = build_event(cmd, "e1", NOW)
+    assert (event.notification, event.ramp_up, event.recovery, event.randomization) == (timedelta(0),) * 4
+    with pytest.raises(CommandRejected) as info:
+        build_event(parse_command(CreateEventCommand, create(recovery="-PT5M")), "e1", NOW)
+    assert info.value.field == "recovery"

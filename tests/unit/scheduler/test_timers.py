@@ -45,9 +45,10 @@ def test_sleep_until_the_nearest_boundary_capped():
     assert seconds_until_next([], NOW, cap=1.0) == 1.0
 
 
-def test_transition_ids_are_deterministic_per_modification():
-    a = transition_fact(event(), Transition.ACTIVE, NOW)
-    b = transition_fact(event(), Transition.ACTIVE, NOW + timedelta(seconds=3))
-    assert a.id == b.id == transition_id(event(), Transition.ACTIVE)
-    assert transition_id(event(n=1), Transition.ACTIVE) != a.id
-    assert transition_id(event(), Transition.COMPLETED) != a.id
+def test_transition_ids_are_deterministic_per_committed_revision():
+    a = transition_fact(event(), Transition.ACTIVE, 7, NOW)
+    b = transition_fact(event(), Transition.ACTIVE, 7, NOW + timedelta(seconds=3))
+    assert a.id == b.id == transition_id("e1", 7, Transition.ACTIVE)
+    assert transition_id("e1", 8, Transition.ACTIVE) != a.id
+    assert transition_id("e2", 7, Transition.ACTIVE) != a.id
+    assert transition_id("e1", 7, Transition.COMPLETED) != a.id

@@ -27,6 +27,7 @@ from .durations import DurationError, parse_duration
 from .errors import InvalidInput
 
 RESPONSE_REQUIRED = ("always", "never")
+SIMPLE_LEVELS = (0, 1, 2, 3)  # 2.0b rule 9; the scheduler refuses the others too
 VEN_NAME_MAX_LENGTH = 256  # adrstack.shared.identity.ProvisionedVen.ven_name
 
 
@@ -82,6 +83,16 @@ def check_intervals(intervals: Iterable[IntervalLike] | None, field: str = "inte
     return out
 
 
+def check_simple_levels(intervals: list[EventInterval], signal_name: str | None, field: str = "intervals") -> None:
+    """A SIMPLE signal's payloads are levels 0..3 (the scheduler, which owns events, checks too)."""
+    if signal_name != "SIMPLE":
+        return
+    for i, interval in enumerate(intervals):
+        if interval.payload not in SIMPLE_LEVELS:
+            raise InvalidInput(f"{field}[{i}].payload",
+                               f"a SIMPLE signal's level is 0, 1, 2 or 3, not {interval.payload:g}")
+
+
 def check_aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise InvalidInput(
@@ -91,10 +102,11 @@ def check_aware(value: datetime | None, field: str) -> datetime | None:
 
 
 def check_optional_duration(value: str | None, field: str):
+    """notification, rampUp, recovery, randomization: zero (PT0S) is allowed and means none."""
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        return parse_duration(value, positive=False)
     except DurationError as e:
         raise InvalidInput(field, str(e)) from None
 
@@ -153,6 +165,7 @@ def create_command(
     ids = check_ven_ids(ven_ids)
     parsed = check_intervals(intervals)
     check_text(signal_name, "signalName")
+    check_simple_levels(parsed, signal_name or "SIMPLE")
     check_text(signal_type, "signalType")
     check_aware(start_at, "startAt")
     check_priority(priority)
@@ -206,6 +219,9 @@ def modify_command(
         "signal_type": check_text(signal_type, "signalType"),
         "vtn_comment": vtn_comment,
     }
+    if changes["intervals"] is not None:
+        # Without signalName the event's own signal decides; the scheduler checks that case.
+        check_simple_levels(changes["intervals"], signal_name)
     if all(v is None for v in changes.values()):
         raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, priority, signalName, signalType, vtnComment")
     return ModifyEventCommand(event_id=event_id, **{k: v for k, v in changes.items() if v is not None})

@@ -7,7 +7,7 @@ Error fields use the wire (snake_case) names, with list positions as ``intervals
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -71,6 +71,26 @@ def check_ven_ids(ven_ids: list[str]) -> None:
             raise CommandRejected("invalid", f"ven_ids[{i}]: must be {TOKEN_RULE}", f"ven_ids[{i}]")
 
 
+SIMPLE_LEVELS = (0, 1, 2, 3)  # 2.0b rule 9: a SIMPLE signal's payloads
+DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")  # zero means none
+
+
+def check_event(event: DrEvent) -> None:
+    """What the model alone does not refuse but no VEN may be sent. Only new commands are held to
+    it: records stored before these checks still decode."""
+    if event.signal_name == "SIMPLE":
+        for i, interval in enumerate(event.intervals):
+            if interval.payload not in SIMPLE_LEVELS:
+                field = f"intervals[{i}].payload"
+                raise CommandRejected(
+                    "invalid", f"{field}: a SIMPLE signal's level is 0, 1, 2 or 3, not {interval.payload:g}", field
+                )
+    for name in DURATION_FIELDS:
+        value = getattr(event, name)
+        if value is not None and value < timedelta(0):
+            raise CommandRejected("invalid", f"{name}: must not be negative (PT0S means none)", name)
+
+
 def new_event_id() -> str:
     return "evt-" + secrets.token_hex(6)
 
@@ -103,6 +123,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
         first = e.errors()[0]
         field = field_path(tuple(first.get("loc", ())))
         raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
+    check_event(event)
     status = clock_status(event, now)
     if status == EventStatus.COMPLETED:
         raise CommandRejected("invalid", "start_at: the event would already be over", "start_at")
@@ -151,6 +172,7 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
         first = e.errors()[0]
         field = field_path(tuple(first.get("loc", ())))
         raise CommandRejected("invalid", f"{field}: {first.get('msg')}", field) from None
+    check_event(modified)
     modified.status = clock_status(modified, now)
     return modified
 

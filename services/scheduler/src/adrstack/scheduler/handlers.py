@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Awaitable, Callable
 
 from nats.aio.msg import Msg
@@ -12,7 +13,6 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 from nats.js.kv import KeyValue
 
 from adrstack.shared import kv_keys
-from adrstack.shared.jetstream import publish
 from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.messages import (
     CancelEventCommand,
@@ -35,9 +35,7 @@ from .commands import (
     new_event_id,
     parse_command,
 )
-from adrstack.shared.events_mirror import decode_event, event_bytes
-
-from .facts import transition_fact
+from .facts import FactPublisher, decode_record, record_bytes
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +61,7 @@ class CommandHandlers:
         events: KeyValue,
         vens_bucket: str,
         subjects: Subjects,
+        stream: str = "OPENADR",
         publish_timeout: float = 5.0,
         retries: int = 5,
     ):
@@ -70,9 +69,8 @@ class CommandHandlers:
         self._events = events
         self._vens_bucket = vens_bucket
         self._vens: KvMirror[bool] | None = None
-        self._subjects = subjects
-        self._publish_timeout = publish_timeout
         self._retries = retries
+        self.facts = FactPublisher(js, events, subjects, stream, publish_timeout)
 
     # ------------------------------------------------------------------ NATS entry point
 
@@ -112,21 +110,23 @@ class CommandHandlers:
         now = utcnow()
         event = build_event(command, command.event_id or new_event_id(), now)
         key = kv_keys.event_key(event.event_id)
+        # The timer loop sees the stored status already equals the clock's, so an event active
+        # from the start is announced here.
+        transitions = [Transition.CREATED] + ([Transition.ACTIVE] if event.status == EventStatus.ACTIVE else [])
         try:
-            revision = await self._events.create(key, event_bytes(event))
+            revision = await self._events.create(key, record_bytes(event, transitions))
         except KeyWrongLastSequenceError:
             raise CommandRejected("conflict", f"event {event.event_id} already exists", "event_id") from None
         except Exception as e:
             raise Unavailable(f"could not store event {event.event_id}: {e!r}") from e
+        committed_at = time.monotonic()
         try:
-            await self._publish(transition_fact(event, Transition.CREATED, now))
+            await self.facts.publish_committed(event, revision, transitions[:1], now, committed_at, settle=False)
         except Exception as e:
             # The created fact is what everyone else learns from; without it, take the event back.
             await self._take_back(key, revision, event.event_id)
             raise Unavailable(f"could not publish the created fact of {event.event_id}: {e!r}") from e
-        if event.status == EventStatus.ACTIVE:
-            # The timer loop sees the stored status already equals the clock's, so it would not fire.
-            await self._announce(event, Transition.ACTIVE)
+        await self._publish_rest(event, revision, transitions[1:], now, committed_at)
         log.info("created event %s (%s)", event.event_id, event.status.value)
         return event
 
@@ -143,7 +143,8 @@ class CommandHandlers:
     # ------------------------------------------------------------------ helpers
 
     async def _change(self, event_id: str, transition: Transition, change) -> DrEvent:
-        """Read, change, publish the fact, then CAS the KV; a lost CAS race starts over."""
+        """Read, change, CAS the KV, then publish the facts of the committed state; a lost CAS
+        race starts over. Facts an earlier commit still owes are published before anything else."""
         key = kv_keys.event_key(event_id)
         for _ in range(self._retries):
             try:
@@ -152,31 +153,45 @@ class CommandHandlers:
                 raise CommandRejected("not_found", f"no event {event_id}", "event_id") from None
             except Exception as e:
                 raise Unavailable(f"could not read event {event_id}: {e!r}") from e
-            current = decode_event(entry.value)
+            record = decode_record(entry.value)
+            current = record.event
+            if record.pending:
+                try:
+                    await self.facts.repair(current, entry.revision, record.pending)
+                except Exception as e:
+                    raise Unavailable(f"could not publish the pending facts of {event_id}: {e!r}") from e
             if transition == Transition.CANCELLED and current.status == EventStatus.CANCELLED:
                 return current  # cancelling twice is answered like the first time
             now = utcnow()
             changed = change(current, now)
-            try:
-                await self._publish(transition_fact(changed, transition, now))
-            except Exception as e:
-                raise Unavailable(f"could not publish the {transition.value} fact of {event_id}: {e!r}") from e
-            try:
-                await self._events.update(key, event_bytes(changed), last=entry.revision)
-            except KeyWrongLastSequenceError:
-                log.info("event %s changed under a %s command; retrying", event_id, transition.value)
-                continue
-            except Exception as e:
-                raise Unavailable(f"could not store event {event_id}: {e!r}") from e
+            transitions = [transition]
             if (
                 transition == Transition.MODIFIED
                 and changed.status != current.status
                 and changed.status in CLOCK_TRANSITIONS
             ):
-                await self._announce(changed, CLOCK_TRANSITIONS[changed.status])
+                transitions.append(CLOCK_TRANSITIONS[changed.status])
+            try:
+                revision = await self._events.update(key, record_bytes(changed, transitions), last=entry.revision)
+            except KeyWrongLastSequenceError:
+                log.info("event %s changed under a %s command; retrying", event_id, transition.value)
+                continue
+            except Exception as e:
+                raise Unavailable(f"could not store event {event_id}: {e!r}") from e
+            await self._publish_rest(changed, revision, transitions, now, time.monotonic())
             log.info("%s event %s (#%d)", transition.value, event_id, changed.modification_number)
             return changed
         raise CommandRejected("conflict", f"event {event_id} kept changing; try again", "event_id")
+
+    async def _publish_rest(self, event: DrEvent, revision: int, transitions, now, committed_at: float) -> None:
+        """The change is committed: its facts are owed. One that cannot be published now stays
+        pending in the record and is published by the next writer of the event, the timer's
+        resync or the next start-up."""
+        try:
+            await self.facts.publish_committed(event, revision, transitions, now, committed_at)
+        except Exception:
+            log.exception("event %s: could not publish %s yet; left pending",
+                          event.event_id, ", ".join(t.value for t in transitions))
 
     async def _check_vens(self, ven_ids: list[str]) -> None:
         check_ven_ids(ven_ids)
@@ -224,16 +239,6 @@ class CommandHandlers:
     async def stop(self) -> None:
         if self._vens is not None:
             await self._vens.stop()
-
-    async def _publish(self, fact) -> None:
-        await publish(self._js, self._subjects.event(fact.event_id, fact.transition.value), fact, self._publish_timeout)
-
-    async def _announce(self, event: DrEvent, transition: Transition) -> None:
-        """Best effort: the command already succeeded; a lost announcement is only logged."""
-        try:
-            await self._publish(transition_fact(event, transition))
-        except Exception:
-            log.exception("could not publish %s of event %s", transition.value, event.event_id)
 
     async def _take_back(self, key: str, revision: int, event_id: str) -> None:
         try:

@@ -33,12 +33,13 @@ class Scheduler:
         await ensure_stream(js, s)
         events = await ensure_kv(js, s.events_bucket, history=s.events_history)
         handlers = self.handlers = CommandHandlers(
-            js, events, s.vens_bucket, s.subjects, publish_timeout=s.publish_timeout, retries=s.command_retries
+            js, events, s.vens_bucket, s.subjects, s.stream_name, publish_timeout=s.publish_timeout, retries=s.command_retries
         )
         self.timer = TransitionTimer(
             js,
             events,
             s.subjects,
+            s.stream_name,
             max_sleep=s.timer_max_sleep,
             resync_seconds=s.timer_resync_seconds,
             publish_timeout=s.publish_timeout,

@@ -1,10 +1,10 @@
 """The timer loop: fire far/near/active/completed when the clock reaches them.
 
-Nothing is kept that a restart would lose: the loop reads the events bucket through the shared
-events mirror and recomputes every due transition from it. For each due transition it publishes the
-fact first (deterministic Nats-Msg-Id) and then CAS-updates the stored status, so with several
-replicas exactly one CAS wins and a second publish of the same transition is dropped by the
-stream's duplicate window.
+Nothing is kept that a restart would lose: the loop mirrors the events bucket and recomputes every
+due transition from it. For each due transition it CAS-updates the stored status first, so with
+several replicas exactly one commit wins, and only the winner publishes the fact (its id derived
+from the commit's KV revision, see :mod:`.facts`). Facts a commit still owes (a crash between
+commit and publish) are published when the loop starts and on every resync.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from adrstack.shared import kv_keys, lifecycle
-from adrstack.shared.events_mirror import EventsMirror, decode_event, event_bytes
-from adrstack.shared.jetstream import publish
+from adrstack.shared.events_mirror import EVENT_PREFIX
+from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.messages import DrEvent, Transition, utcnow
 from adrstack.shared.subjects import Subjects
 
-from .facts import transition_fact
+from .facts import EventRecord, FactPublisher, decode_record, decode_record_or_none, record_bytes
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +56,27 @@ class TransitionTimer:
         js: JetStreamContext,
         events: KeyValue,
         subjects: Subjects,
+        stream: str = "OPENADR",
         max_sleep: float = 1.0,
         resync_seconds: float = 30.0,
         publish_timeout: float = 5.0,
         clock: Callable[[], datetime] = utcnow,
     ):
-        self._js = js
         self._kv = events
-        self._subjects = subjects
+        self.facts = FactPublisher(js, events, subjects, stream, publish_timeout)
         self._max_sleep = max_sleep
         self._resync_seconds = resync_seconds
-        self._publish_timeout = publish_timeout
         self._clock = clock
         self._wake = asyncio.Event()
-        self.events = EventsMirror(events, on_change=lambda *_: self._wake.set())
+        self.events: KvMirror[EventRecord] = KvMirror(
+            events, EVENT_PREFIX, decode_record_or_none, on_change=lambda *_: self._wake.set(),
+            name=f"{events._name} events",
+        )
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.events.start()
+        await self.repair_pending()
         self.ready.set()
         last_sync = time.monotonic()
         try:
@@ -85,23 +88,42 @@ class TransitionTimer:
                         await self.events.rewatch()
                     except Exception:
                         log.exception("could not re-read the events bucket; retrying")
+                    await self.repair_pending()
                     last_sync = time.monotonic()
                 self._wake.clear()
                 now = self._clock()
                 await self.fire_due(now)
-                await self._sleep(stop, seconds_until_next([e for _, e in self.events.items()], now, self._max_sleep))
+                await self._sleep(stop, seconds_until_next([r.event for _, r in self.events.items()], now, self._max_sleep))
         finally:
             await self.events.stop()
 
+    async def repair_pending(self) -> int:
+        """Publish the facts that committed states still owe (after a crash between commit and
+        publish); returns how many records needed it."""
+        repaired = 0
+        for event_id, record in list(self.events.items()):
+            if not record.pending:
+                continue
+            _, revision = self.events.entry(event_id)
+            try:
+                settled = await self.facts.repair(record.event, revision, record.pending)
+            except Exception:
+                log.exception("could not publish the pending facts of event %s; retrying later", event_id)
+                continue
+            repaired += 1
+            if settled is not None:
+                self.events.noted(event_id, EventRecord(record.event), settled)
+        return repaired
+
     async def fire_due(self, now: datetime) -> None:
-        for _, event in list(self.events.items()):
-            if due_transition(event, now) is None:
+        for _, record in list(self.events.items()):
+            if due_transition(record.event, now) is None:
                 continue
             try:
-                await self.advance(event.event_id)
+                await self.advance(record.event.event_id)
             except Exception:
                 # NATS unavailable for now: the next pass (at most max_sleep away) tries again.
-                log.exception("could not advance event %s", event.event_id)
+                log.exception("could not advance event %s", record.event.event_id)
 
     async def advance(self, event_id: str) -> Transition | None:
         """Fire the due transition of one event; None when there was none or another replica won."""
@@ -110,22 +132,36 @@ class TransitionTimer:
             entry = await self._kv.get(key)
         except KeyNotFoundError:
             return None
-        event = decode_event(entry.value)
+        record = decode_record(entry.value)
+        event = record.event
+        base = entry.revision
+        if record.pending:
+            # The facts of the state we would build on go first, so the stream keeps commit order.
+            settled = await self.facts.repair(event, base, record.pending)
+            if settled is None:
+                return None  # the event moved on meanwhile: the watch brings the new state
+            base = settled
         now = self._clock()
         transition = due_transition(event, now)
         if transition is None:
-            self.events.noted(event_id, event, entry.revision)
+            self.events.noted(event_id, EventRecord(event), base)
             return None
         reached = event.model_copy(update={"status": lifecycle.status_at(event, now)})
-        fact = transition_fact(reached, transition, now)
-        await publish(self._js, self._subjects.event(event_id, transition.value), fact, self._publish_timeout)
         try:
-            revision = await self._kv.update(key, event_bytes(reached), last=entry.revision)
+            revision = await self._kv.update(key, record_bytes(reached, [transition]), last=base)
         except KeyWrongLastSequenceError:
             # Another replica fired it, or a command changed the event: the watch brings the new state.
             log.debug("event %s: lost the %s CAS race", event_id, transition.value)
             return None
-        self.events.noted(event_id, reached, revision)
+        committed_at = time.monotonic()
+        self.events.noted(event_id, EventRecord(reached, (transition,)), revision)
+        try:
+            settled = await self.facts.publish_committed(reached, revision, [transition], now, committed_at)
+        except Exception:
+            log.exception("event %s: could not publish %s yet; left pending", event_id, transition.value)
+            return transition
+        if settled is not None:
+            self.events.noted(event_id, EventRecord(reached), settled)
         log.info("event %s: %s", event_id, transition.value)
         return transition
 
