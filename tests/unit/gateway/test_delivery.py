@@ -10,10 +10,11 @@ from adrstack.shared.messages import DrEvent, EventInterval, EventStatus, EventT
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def event(event_id="e1", start=NOW + timedelta(hours=1), mod=0, status=EventStatus.FAR) -> DrEvent:
+def event(event_id="e1", start=NOW + timedelta(hours=1), mod=0, status=EventStatus.FAR,
+          response_required="always") -> DrEvent:
     return DrEvent(event_id=event_id, status=status, start_at=start, modification_number=mod,
                    intervals=[EventInterval(duration=timedelta(hours=1), payload=1)],
-                   targets=EventTargets(ven_ids=["v"]))
+                   targets=EventTargets(ven_ids=["v"]), response_required=response_required)
 
 
 def shown(plan):
@@ -47,8 +48,9 @@ def test_completed_is_shown_once_then_dropped():
 
 
 def test_cancelled_is_shown_once_to_vens_that_knew_the_event():
-    record = plan_delivery([event()], DeliveryRecord(), NOW).record
-    cancelled = event(mod=1, status=EventStatus.CANCELLED)
+    """A cancellation that needs no answer (responseRequired=never) is shown once."""
+    record = plan_delivery([event(response_required="never")], DeliveryRecord(), NOW).record
+    cancelled = event(mod=1, status=EventStatus.CANCELLED, response_required="never")
     plan = plan_delivery([cancelled], record, NOW)
     assert plan.changed and shown(plan) == [("e1", 1, "cancelled")]
     assert not plan_delivery([cancelled], plan.record, NOW).changed
@@ -81,3 +83,35 @@ def test_record_written_by_the_previous_version_is_read():
     record = DeliveryRecord.from_json(old)
     assert record.pending == {"e1": (0, EventStatus.FAR)} and record.delivered_at == NOW
     assert not plan_delivery([event()], record, NOW).changed
+
+
+# --------------------------------------------------------------------------- 2.0b delivery rules
+
+
+def test_idle_plan_keeps_the_record_object():
+    """Nothing changed: the same record comes back, so the poll writes nothing."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    again = plan_delivery([event()], record, NOW + timedelta(seconds=1))
+    assert not again.changed and again.record is record
+
+
+def test_untargeted_event_is_a_change_without_it_and_the_others_stay():
+    """Rule 50 (A_E3_0440): every distribution carries all the VEN's events; one that no longer
+    targets the VEN is left out, which a 2.0b VEN reads as its cancellation."""
+    record = plan_delivery([event("a"), event("b")], DeliveryRecord(), NOW).record
+    # "b" was retargeted away from this VEN: the mirror no longer lists it for the VEN.
+    plan = plan_delivery([event("a")], record, NOW)
+    assert plan.changed and shown(plan) == [("a", 0, "far")]
+    assert plan.record.pending == {"a": (0, EventStatus.FAR)}
+    assert not plan_delivery([event("a")], plan.record, NOW).changed
+    # The last one goes too: an empty distribution (E1_1010's empty oadrDistributeEvent).
+    last = plan_delivery([], plan.record, NOW)
+    assert last.changed and last.items == [] and last.record.pending == {}
+    assert not plan_delivery([], last.record, NOW).changed
+
+
+def test_retargeted_back_is_a_change():
+    record = plan_delivery([event("a")], DeliveryRecord(), NOW).record
+    gone = plan_delivery([], record, NOW).record
+    back = plan_delivery([event("a", mod=1)], gone, NOW)
+    assert back.changed and shown(back) == [("a", 1, "far")]
