@@ -115,3 +115,85 @@ def test_retargeted_back_is_a_change():
     gone = plan_delivery([], record, NOW).record
     back = plan_delivery([event("a", mod=1)], gone, NOW)
     assert back.changed and shown(back) == [("a", 1, "far")]
+
+
+def cancel_always(mod=1, **kw):
+    return event(mod=mod, status=EventStatus.CANCELLED, response_required="always", **kw)
+
+
+def test_unacknowledged_cancellation_is_shown_on_every_plan_until_acknowledged():
+    """Rule 52: a cancelled event with responseRequired=always is re-sent until the VEN answers
+    that modification with oadrCreatedEvent."""
+    record = plan_delivery([event(), event("other")], DeliveryRecord(), NOW).record
+    plans = []
+    for n in range(3):
+        plan = plan_delivery([cancel_always(), event("other")], record, NOW + timedelta(seconds=n))
+        assert plan.changed, n
+        # Still the whole set (rule 50).
+        assert sorted(shown(plan)) == [("e1", 1, "cancelled"), ("other", 0, "far")]
+        plans.append(plan)
+        record = plan.record
+    assert record.awaiting == {"e1": (1, 3)}
+    # An answer to an older modification does not acknowledge the cancellation.
+    assert record.acknowledged("e1", 0) is None
+    assert record.acknowledged("nope", 1) is None
+    acked = record.acknowledged("e1", 1)
+    assert acked is not None and dict(acked.awaiting) == {} and acked.pending == record.pending
+    after = plan_delivery([cancel_always(), event("other")], acked, NOW + timedelta(seconds=5))
+    assert not after.changed and after.record is acked
+
+
+def test_cancellation_is_resent_up_to_the_limit_then_dropped_without_a_send():
+    """Rule 52's retry limit."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    sends = 0
+    for _ in range(10):
+        plan = plan_delivery([cancel_always()], record, NOW, max_sends=4)
+        if not plan.changed:
+            break
+        sends += 1
+        record = plan.record
+    assert sends == 4
+    assert dict(plan.record.awaiting) == {} and plan.record is not record  # pruned: written, not sent
+    assert not plan_delivery([cancel_always()], plan.record, NOW, max_sends=4).changed
+
+
+def test_cancellation_is_not_resent_after_its_scheduled_end():
+    """Rule 52: '... until acknowledged, completed, or a retry limit'."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always()], record, NOW)
+    assert first.changed and first.record.awaiting
+    later = plan_delivery([cancel_always()], first.record, NOW + timedelta(hours=3))
+    assert not later.changed and dict(later.record.awaiting) == {}
+
+
+def test_cancellation_removed_from_the_bucket_stops_being_resent():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always()], record, NOW).record
+    plan = plan_delivery([], first, NOW)
+    assert not plan.changed and dict(plan.record.awaiting) == {}
+
+
+def test_a_newer_cancellation_restarts_the_count():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always(mod=1)], record, NOW, max_sends=1).record
+    assert not plan_delivery([cancel_always(mod=1)], first, NOW, max_sends=1).changed
+    newer = plan_delivery([cancel_always(mod=2)], first, NOW, max_sends=1)
+    assert newer.changed and newer.record.awaiting == {"e1": (2, 1)}
+
+
+def test_a_cancellation_the_ven_never_saw_is_not_sent():
+    assert not plan_delivery([cancel_always()], DeliveryRecord(), NOW).changed
+
+
+def test_record_with_awaiting_round_trips_and_old_records_still_read():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    record = plan_delivery([cancel_always(), event("b")], record, NOW).record
+    raw = record.to_bytes()
+    assert b'"awaiting"' in raw
+    again = DeliveryRecord.from_json(raw)
+    assert again == record and again.awaiting == {"e1": (1, 1)}
+    # Records without anything awaited are written as before (no new key).
+    assert b"awaiting" not in plan_delivery([event()], DeliveryRecord(), NOW).record.to_bytes()
+    old = DeliveryRecord.from_json(b'{"pending":{"e1":[0,"far"]},"delivered_at":null}')
+    assert dict(old.awaiting) == {} and old.pending == {"e1": (0, EventStatus.FAR)}
