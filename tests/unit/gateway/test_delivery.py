@@ -186,6 +186,16 @@ def test_a_cancellation_the_ven_never_saw_is_not_sent():
     assert not plan_delivery([cancel_always()], DeliveryRecord(), NOW).changed
 
 
+def test_a_lagging_mirror_never_shows_an_older_modification():
+    """Replicas: another replica already sent modification 2; this one's events mirror still
+    holds modification 1. It sends nothing and keeps the record until its mirror catches up."""
+    record = plan_delivery([event(mod=2)], DeliveryRecord(), NOW).record
+    plan = plan_delivery([event(mod=1)], record, NOW)
+    assert not plan.changed and plan.record is record
+    awaiting = plan_delivery([cancel_always(mod=3)], record, NOW).record
+    assert not plan_delivery([event(mod=2)], awaiting, NOW).changed
+
+
 def test_record_with_awaiting_round_trips_and_old_records_still_read():
     record = plan_delivery([event()], DeliveryRecord(), NOW).record
     record = plan_delivery([cancel_always(), event("b")], record, NOW).record

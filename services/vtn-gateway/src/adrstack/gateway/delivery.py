@@ -112,11 +112,16 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
     was_pending = record.pending
     was_awaiting = record.awaiting
     shows_terminal = False
+    stale = False
     for event in events:
         event_id = event.event_id
         mod = event.modification_number
         known = was_pending.get(event_id)
         waiting = was_awaiting.get(event_id) if was_awaiting else None
+        if (known is not None and known[0] > mod) or (waiting is not None and waiting[0] > mod):
+            # This replica's mirror of the events bucket lags behind what the VEN was already
+            # sent (by another replica): never show a VEN an older version of an event.
+            stale = True
         status = status_at(event, now)
         if status in TERMINAL:
             if known is not None:
@@ -138,6 +143,8 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
         else:
             pending[event_id] = (mod, status)
         items.append((event, status))
+    if stale:
+        return DeliveryPlan(items=items, record=record, changed=False)
     changed = shows_terminal or pending != was_pending
     if changed:
         return DeliveryPlan(items=items, record=DeliveryRecord(pending, now, awaiting), changed=True)
