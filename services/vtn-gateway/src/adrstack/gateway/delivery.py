@@ -112,19 +112,13 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
     was_pending = record.pending
     was_awaiting = record.awaiting
     shows_terminal = False
-    stale = False
     for event in events:
-        event_id = event.event_id
-        mod = event.modification_number
-        known = was_pending.get(event_id)
-        waiting = was_awaiting.get(event_id) if was_awaiting else None
-        if (known is not None and known[0] > mod) or (waiting is not None and waiting[0] > mod):
-            # This replica's mirror of the events bucket lags behind what the VEN was already
-            # sent (by another replica): never show a VEN an older version of an event.
-            stale = True
         status = status_at(event, now)
         if status in TERMINAL:
-            if known is not None:
+            event_id = event.event_id
+            mod = event.modification_number
+            waiting = was_awaiting.get(event_id) if was_awaiting else None
+            if event_id in was_pending:
                 sends = 1  # the VEN held it pending: it hears of its end once...
             elif waiting is not None and waiting[0] == mod:
                 # ...and an unacknowledged cancellation again, up to the limit (rule 52).
@@ -141,16 +135,30 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
                     awaiting = {}
                 awaiting[event_id] = (mod, sends)
         else:
-            pending[event_id] = (mod, status)
+            pending[event.event_id] = (event.modification_number, status)
         items.append((event, status))
-    if stale:
-        return DeliveryPlan(items=items, record=record, changed=False)
     changed = shows_terminal or pending != was_pending
+    # (Both empty, as on nearly every poll: no comparison.)
+    rewaits = (awaiting is not None or bool(was_awaiting)) and (awaiting or _NOTHING) != was_awaiting
+    if (changed or rewaits) and _lags(events, record):
+        # This replica's mirror of the events bucket lags behind what the VEN was already sent
+        # (by another replica): never show a VEN an older version of an event; wait for it.
+        return DeliveryPlan(items=items, record=record, changed=False)
     if changed:
         return DeliveryPlan(items=items, record=DeliveryRecord(pending, now, awaiting), changed=True)
-    if (awaiting or _NOTHING) != was_awaiting:
+    if rewaits:
         # A cancellation no longer re-sent (limit, scheduled end, or gone from the bucket): the
         # VEN was told of it, so only the record changes.
         return DeliveryPlan(items=items, record=DeliveryRecord(pending, record.delivered_at, awaiting),
                             changed=False)
     return DeliveryPlan(items=items, record=record, changed=False)
+
+
+def _lags(events: list[DrEvent], record: DeliveryRecord) -> bool:
+    """Whether any event is older than the version the record says the VEN was sent. Checked
+    only when a plan would send or write, so an idle poll does not pay for it."""
+    for event in events:
+        for sent in (record.pending.get(event.event_id), record.awaiting.get(event.event_id)):
+            if sent is not None and sent[0] > event.modification_number:
+                return True
+    return False
