@@ -83,11 +83,13 @@ async def test_event_is_delivered_with_every_field(gateway, bus, vens):
     assert (await client.poll())[0] == "oadrResponse"
     assert (await bystander.poll())[0] == "oadrResponse"
 
-    # A modification is delivered again, then the cancellation once.
+    # A modification is delivered again, then the cancellation once (responseRequired=never: no
+    # answer awaited; for "always" see test_delivery_rules.py).
     await put_event(bus, make_event("evt-1", [client.ven_id], modification_number=1, priority=1))
     payload = await poll_until_events(client)
     assert payload["events"][0]["event_descriptor"]["modification_number"] == 1
-    await put_event(bus, make_event("evt-1", [client.ven_id], modification_number=2, status=EventStatus.CANCELLED))
+    await put_event(bus, make_event("evt-1", [client.ven_id], modification_number=2, status=EventStatus.CANCELLED,
+                                    response_required="never"))
     payload = await poll_until_events(client)
     assert payload["events"][0]["event_descriptor"]["event_status"] == "cancelled"
     assert (await client.poll())[0] == "oadrResponse"

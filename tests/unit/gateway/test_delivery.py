@@ -10,10 +10,11 @@ from adrstack.shared.messages import DrEvent, EventInterval, EventStatus, EventT
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
-def event(event_id="e1", start=NOW + timedelta(hours=1), mod=0, status=EventStatus.FAR) -> DrEvent:
+def event(event_id="e1", start=NOW + timedelta(hours=1), mod=0, status=EventStatus.FAR,
+          response_required="always") -> DrEvent:
     return DrEvent(event_id=event_id, status=status, start_at=start, modification_number=mod,
                    intervals=[EventInterval(duration=timedelta(hours=1), payload=1)],
-                   targets=EventTargets(ven_ids=["v"]))
+                   targets=EventTargets(ven_ids=["v"]), response_required=response_required)
 
 
 def shown(plan):
@@ -47,8 +48,9 @@ def test_completed_is_shown_once_then_dropped():
 
 
 def test_cancelled_is_shown_once_to_vens_that_knew_the_event():
-    record = plan_delivery([event()], DeliveryRecord(), NOW).record
-    cancelled = event(mod=1, status=EventStatus.CANCELLED)
+    """A cancellation that needs no answer (responseRequired=never) is shown once."""
+    record = plan_delivery([event(response_required="never")], DeliveryRecord(), NOW).record
+    cancelled = event(mod=1, status=EventStatus.CANCELLED, response_required="never")
     plan = plan_delivery([cancelled], record, NOW)
     assert plan.changed and shown(plan) == [("e1", 1, "cancelled")]
     assert not plan_delivery([cancelled], plan.record, NOW).changed
@@ -81,3 +83,127 @@ def test_record_written_by_the_previous_version_is_read():
     record = DeliveryRecord.from_json(old)
     assert record.pending == {"e1": (0, EventStatus.FAR)} and record.delivered_at == NOW
     assert not plan_delivery([event()], record, NOW).changed
+
+
+# --------------------------------------------------------------------------- 2.0b delivery rules
+
+
+def test_idle_plan_keeps_the_record_object():
+    """Nothing changed: the same record comes back, so the poll writes nothing."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    again = plan_delivery([event()], record, NOW + timedelta(seconds=1))
+    assert not again.changed and again.record is record
+
+
+def test_untargeted_event_is_a_change_without_it_and_the_others_stay():
+    """Rule 50 (A_E3_0440): every distribution carries all the VEN's events; one that no longer
+    targets the VEN is left out, which a 2.0b VEN reads as its cancellation."""
+    record = plan_delivery([event("a"), event("b")], DeliveryRecord(), NOW).record
+    # "b" was retargeted away from this VEN: the mirror no longer lists it for the VEN.
+    plan = plan_delivery([event("a")], record, NOW)
+    assert plan.changed and shown(plan) == [("a", 0, "far")]
+    assert plan.record.pending == {"a": (0, EventStatus.FAR)}
+    assert not plan_delivery([event("a")], plan.record, NOW).changed
+    # The last one goes too: an empty distribution (E1_1010's empty oadrDistributeEvent).
+    last = plan_delivery([], plan.record, NOW)
+    assert last.changed and last.items == [] and last.record.pending == {}
+    assert not plan_delivery([], last.record, NOW).changed
+
+
+def test_retargeted_back_is_a_change():
+    record = plan_delivery([event("a")], DeliveryRecord(), NOW).record
+    gone = plan_delivery([], record, NOW).record
+    back = plan_delivery([event("a", mod=1)], gone, NOW)
+    assert back.changed and shown(back) == [("a", 1, "far")]
+
+
+def cancel_always(mod=1, **kw):
+    return event(mod=mod, status=EventStatus.CANCELLED, response_required="always", **kw)
+
+
+def test_unacknowledged_cancellation_is_shown_on_every_plan_until_acknowledged():
+    """Rule 52: a cancelled event with responseRequired=always is re-sent until the VEN answers
+    that modification with oadrCreatedEvent."""
+    record = plan_delivery([event(), event("other")], DeliveryRecord(), NOW).record
+    plans = []
+    for n in range(3):
+        plan = plan_delivery([cancel_always(), event("other")], record, NOW + timedelta(seconds=n))
+        assert plan.changed, n
+        # Still the whole set (rule 50).
+        assert sorted(shown(plan)) == [("e1", 1, "cancelled"), ("other", 0, "far")]
+        plans.append(plan)
+        record = plan.record
+    assert record.awaiting == {"e1": (1, 3)}
+    # An answer to an older modification does not acknowledge the cancellation.
+    assert record.acknowledged("e1", 0) is None
+    assert record.acknowledged("nope", 1) is None
+    acked = record.acknowledged("e1", 1)
+    assert acked is not None and dict(acked.awaiting) == {} and acked.pending == record.pending
+    after = plan_delivery([cancel_always(), event("other")], acked, NOW + timedelta(seconds=5))
+    assert not after.changed and after.record is acked
+
+
+def test_cancellation_is_resent_up_to_the_limit_then_dropped_without_a_send():
+    """Rule 52's retry limit."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    sends = 0
+    for _ in range(10):
+        plan = plan_delivery([cancel_always()], record, NOW, max_sends=4)
+        if not plan.changed:
+            break
+        sends += 1
+        record = plan.record
+    assert sends == 4
+    assert dict(plan.record.awaiting) == {} and plan.record is not record  # pruned: written, not sent
+    assert not plan_delivery([cancel_always()], plan.record, NOW, max_sends=4).changed
+
+
+def test_cancellation_is_not_resent_after_its_scheduled_end():
+    """Rule 52: '... until acknowledged, completed, or a retry limit'."""
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always()], record, NOW)
+    assert first.changed and first.record.awaiting
+    later = plan_delivery([cancel_always()], first.record, NOW + timedelta(hours=3))
+    assert not later.changed and dict(later.record.awaiting) == {}
+
+
+def test_cancellation_removed_from_the_bucket_stops_being_resent():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always()], record, NOW).record
+    plan = plan_delivery([], first, NOW)
+    assert not plan.changed and dict(plan.record.awaiting) == {}
+
+
+def test_a_newer_cancellation_restarts_the_count():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    first = plan_delivery([cancel_always(mod=1)], record, NOW, max_sends=1).record
+    assert not plan_delivery([cancel_always(mod=1)], first, NOW, max_sends=1).changed
+    newer = plan_delivery([cancel_always(mod=2)], first, NOW, max_sends=1)
+    assert newer.changed and newer.record.awaiting == {"e1": (2, 1)}
+
+
+def test_a_cancellation_the_ven_never_saw_is_not_sent():
+    assert not plan_delivery([cancel_always()], DeliveryRecord(), NOW).changed
+
+
+def test_a_lagging_mirror_never_shows_an_older_modification():
+    """Replicas: another replica already sent modification 2; this one's events mirror still
+    holds modification 1. It sends nothing and keeps the record until its mirror catches up."""
+    record = plan_delivery([event(mod=2)], DeliveryRecord(), NOW).record
+    plan = plan_delivery([event(mod=1)], record, NOW)
+    assert not plan.changed and plan.record is record
+    awaiting = plan_delivery([cancel_always(mod=3)], record, NOW).record
+    assert not plan_delivery([event(mod=2)], awaiting, NOW).changed
+
+
+def test_record_with_awaiting_round_trips_and_old_records_still_read():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record
+    record = plan_delivery([cancel_always(), event("b")], record, NOW).record
+    raw = record.to_bytes()
+    assert b'"awaiting"' in raw
+    again = DeliveryRecord.from_json(raw)
+    assert again == record and again.awaiting == {"e1": (1, 1)}
+    # Records without anything awaited are written as before (no new key).
+    assert b"awaiting" not in plan_delivery([event()], DeliveryRecord(), NOW).record.to_bytes()
+    old = DeliveryRecord.from_json(b'{"pending":{"e1":[0,"far"]},"delivered_at":null}')
+    assert dict(old.awaiting) == {} and old.pending == {"e1": (0, EventStatus.FAR)}

@@ -35,7 +35,7 @@ from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 from . import reports as report_logic
 from .codec import model as m
 from .codec import render
-from .delivery import DeliveryPlan, DeliveryRecord, plan_delivery
+from .delivery import EMPTY_DELIVERY, DeliveryPlan, DeliveryRecord, awaits_acknowledgement, plan_delivery
 from .errors import (
     INVALID_DATA,
     INVALID_ID,
@@ -208,7 +208,7 @@ class Handlers:
             return render.request_reregistration(ven_id)
         await self.heartbeat(ven, time.time())
         events = self.events.for_ven(ven_id)
-        if events or self.store.delivery(ven_id).pending:
+        if events or (sent := self.store.delivery(ven_id)).pending or sent.awaiting:
             now = utcnow()
             plan = await self._plan_and_record(ven_id, events, now)
             if plan.changed:
@@ -224,9 +224,10 @@ class Handlers:
         plans: list[DeliveryPlan] = []
 
         def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
-            plan = plan_delivery(events, current or DeliveryRecord(), now)
+            record = current or EMPTY_DELIVERY
+            plan = plan_delivery(events, record, now)
             plans[:] = [plan]
-            return plan.record if plan.changed else None
+            return None if plan.record is record else plan.record
 
         await self.store.deliveries.mutate(ven_id, change)
         return plans[0]
@@ -379,6 +380,7 @@ class Handlers:
         ven = await self.known_ven(msg.ven_id)
         opts = self.store.opt_book(ven.ven_id)
         messages = []
+        acknowledged: list[tuple[str, int]] = []
         for r in msg.event_responses:
             event_id = checked_id(r.event_id, "eventID")
             event = self.events.get(event_id)
@@ -390,6 +392,8 @@ class Handlers:
                 # Rule 48: an answer to a superseded version of the event.
                 raise OpenAdrError(OUT_OF_SEQUENCE, f"event {event_id} is at modificationNumber "
                                                     f"{event.modification_number}")
+            if awaits_acknowledgement(event):
+                acknowledged.append((event_id, r.modification_number))
             if opts.for_event(event_id) is not None:
                 continue  # rule 206 (E1_1065): the VEN's oadrCreateOpt for this event stands
             messages.append(OptResponse(
@@ -404,7 +408,25 @@ class Handlers:
         subject = self.subjects.opt(ven.ven_id)
         for message in messages:
             await self.publish(subject, message, "opt response")
+        if acknowledged:
+            await self._acknowledge(ven.ven_id, acknowledged)
         return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
+
+    async def _acknowledge(self, ven_id: str, acknowledged: list[tuple[str, int]]) -> None:
+        """Rule 52: the VEN answered cancellations it was being re-sent; stop re-sending them.
+        Recorded with compare-and-set so every replica stops."""
+        def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
+            record = current
+            for event_id, modification_number in acknowledged:
+                if record is not None:
+                    record = record.acknowledged(event_id, modification_number) or record
+            return None if record is current else record
+
+        if not any(event_id in self.store.delivery(ven_id).awaiting for event_id, _ in acknowledged):
+            # The poll that sent the cancellation may have been served by another replica whose
+            # write this one's mirror has not seen yet: read the record from KV itself.
+            await self.store.deliveries.fetch(ven_id)
+        await self.store.deliveries.mutate(ven_id, change)
 
     # ------------------------------------------------------------------ reports
 

@@ -25,7 +25,7 @@ from adrstack.shared import kv_keys
 from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.messages import OptSchedule, ReportDescription, VenRecord, utcnow
 
-from .delivery import DeliveryRecord
+from .delivery import EMPTY_DELIVERY, DeliveryRecord
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +342,7 @@ class VenStore:
         await self.reports.mutate(ven_id, change)
 
 
-_EMPTY_DELIVERY = DeliveryRecord()
+_EMPTY_DELIVERY = EMPTY_DELIVERY
 _EMPTY_REPORTS = ReportRecord()
 
 
