@@ -14,6 +14,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from adrstack.shared.messages import EventStatus
 from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, list_tokens, revoke_token
 
 from . import pagination
@@ -44,6 +45,8 @@ from .subscriptions import event_transitions, ven_facts
 from .validation import cancel_command, check_aware, check_token, create_command, modify_command, shown
 
 log = logging.getLogger(__name__)
+
+EVENT_STATUSES = tuple(s.value for s in EventStatus)
 
 # When the scheduler names no field, the error is still about the input a caller can fix.
 _DEFAULT_FIELD = {"unknown_ven": "venIds", "conflict": "eventId", "not_found": "eventId"}
@@ -82,10 +85,32 @@ class Query:
         row = await _state(info).store.ven(ven_id)
         return None if row is None else Ven.from_row(row)
 
-    @strawberry.field(description=f"DR events, most recently created first: {pagination.EVENTS.describe()}")
-    async def events(self, info: strawberry.Info, limit: int | None = None) -> list[Event]:
+    @strawberry.field(description="DR events, most recently created first: "
+                                  f"{pagination.EVENTS.describe()} (or `first`); `status` keeps those in any of "
+                                  "the given states, `since`/`until` those whose time overlaps, `venId` those "
+                                  "that name the VEN among their targets, `after` continues after that eventId")
+    async def events(self, info: strawberry.Info, limit: int | None = None, status: list[str] | None = None,
+                     since: datetime | None = None, until: datetime | None = None, ven_id: str | None = None,
+                     first: int | None = None, after: str | None = None) -> list[Event]:
         store = _state(info).store
-        rows = await store.events(pagination.EVENTS.limit(limit))
+        if first is not None and limit is not None:
+            raise InvalidInput("first", "give first or limit, not both (they mean the same)")
+        page = pagination.EVENTS.limit(first, "first") if first is not None else pagination.EVENTS.limit(limit)
+        for s in status or ():
+            if s not in EVENT_STATUSES:
+                raise InvalidInput("status", f"{shown(s)} is not one of {', '.join(EVENT_STATUSES)}")
+        check_aware(since, "since")
+        check_aware(until, "until")
+        if ven_id is not None:
+            check_token(ven_id, "venId", "VEN id")
+        cursor = None
+        if after is not None:
+            check_token(after, "after", "event id")
+            cursor = await store.event(after)
+            if cursor is None:
+                raise InvalidInput("after", f"{shown(after)} is not an event (give the last eventId of a page)")
+        rows = await store.events(page, statuses=status, since=utc(since), until=utc(until), ven_id=ven_id,
+                                  after=cursor)
         ids = [r.event_id for r in rows]
         responses, current = await store.responses(ids), await store.opt_states(ids)
         return [Event.from_row(r, responses.get(r.event_id, []), current.get(r.event_id, [])) for r in rows]

@@ -45,15 +45,26 @@ class Store:
         async with self._session() as s:
             return await s.get(Ven, ven_id)
 
-    async def events(self, limit: int) -> list[DrEventRow]:
-        """Most recently created first."""
+    async def events(self, limit: int, *, statuses: list[str] | None = None, since: datetime | None = None,
+                     until: datetime | None = None, ven_id: str | None = None,
+                     after: DrEventRow | None = None) -> list[DrEventRow]:
+        """Most recently created first; ``since``/``until`` keep events whose time overlaps them,
+        ``ven_id`` those that name the VEN among their targets, ``after`` continues a page."""
+        query = select(DrEventRow)
+        if statuses:
+            query = query.where(DrEventRow.status.in_(statuses))
+        if since is not None:
+            query = query.where(DrEventRow.end_at > since)
+        if until is not None:
+            query = query.where(DrEventRow.start_at < until)
+        if ven_id is not None:
+            query = query.where(DrEventRow.targets["ven_ids"].contains([ven_id]))
+        if after is not None:  # the order below, continued past ``after``
+            query = query.where((DrEventRow.created_at < after.created_at)
+                                | ((DrEventRow.created_at == after.created_at) & (DrEventRow.event_id > after.event_id)))
+        query = query.order_by(DrEventRow.created_at.desc(), DrEventRow.event_id).limit(limit)
         async with self._session() as s:
-            rows = await s.execute(
-                select(DrEventRow)
-                .order_by(DrEventRow.created_at.desc(), DrEventRow.event_id)
-                .limit(limit)
-            )
-            return list(rows.scalars())
+            return list((await s.execute(query)).scalars())
 
     async def event(self, event_id: str) -> DrEventRow | None:
         async with self._session() as s:
