@@ -115,6 +115,7 @@ def unique_names() -> dict[str, str]:
         "events_bucket": f"t{tag}-events",
         "provisioning_bucket": f"t{tag}-provisioning",
         "nonces_bucket": f"t{tag}-nonces",
+        "groups_bucket": f"t{tag}-groups",
         "database": f"adrstack_t{tag}",
     }
 
@@ -144,6 +145,7 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         events_bucket=names["events_bucket"],
         provisioning_bucket=names["provisioning_bucket"],
         nonces_bucket=names["nonces_bucket"],
+        groups_bucket=names["groups_bucket"],
     )
     yield settings
     _cleanup_nats(settings)
@@ -158,7 +160,8 @@ def _cleanup_nats(settings: CommonSettings) -> None:
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
         for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}",
-                     f"KV_{settings.provisioning_bucket}", f"KV_{settings.nonces_bucket}"):
+                     f"KV_{settings.provisioning_bucket}", f"KV_{settings.nonces_bucket}",
+                     f"KV_{settings.groups_bucket}"):
             try:
                 await js.delete_stream(name)
             except Exception:

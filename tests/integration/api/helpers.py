@@ -20,7 +20,6 @@ from adrstack.shared.messages import (
     CreateEventCommand,
     DrEvent,
     EventStatus,
-    EventTargets,
     ModifyEventCommand,
     decode,
     derived_id,
@@ -84,7 +83,7 @@ class FakeScheduler:
             signal_type=cmd.signal_type,
             start_at=start,
             intervals=cmd.intervals,
-            targets=EventTargets(ven_ids=cmd.ven_ids),
+            targets=cmd.targets,
             priority=cmd.priority,
             market_context=cmd.market_context,
             response_required=cmd.response_required,
@@ -99,8 +98,9 @@ class FakeScheduler:
             return CommandReply.failure("not_found", f"no event {cmd.event_id!r}", "event_id")
         fields = ("intervals", "start_at", "priority", "signal_name", "signal_type", "vtn_comment")
         changes = {f: getattr(cmd, f) for f in fields if getattr(cmd, f) is not None}
-        if cmd.ven_ids is not None:
-            changes["targets"] = EventTargets(ven_ids=cmd.ven_ids)
+        retarget = {k: getattr(cmd, k) for k in ("ven_ids", "group_ids", "resource_ids") if getattr(cmd, k) is not None}
+        if retarget:
+            changes["targets"] = event.targets.model_copy(update=retarget)
         updated = event.model_copy(update={**changes, "modification_number": event.modification_number + 1})
         self.events[cmd.event_id] = updated
         return CommandReply.success(updated)

@@ -48,3 +48,14 @@ def event_key(event_id: str) -> str:
 
 
 EVENT_RECORDS = "event.>"
+
+
+GROUP_PREFIX = "group."
+
+
+def group_key(group_id: str) -> str:
+    """``openadr-groups``: the GroupRecord of a VEN group."""
+    return GROUP_PREFIX + validate_token(group_id, "group_id")
+
+
+GROUP_RECORDS = "group.>"

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -293,6 +294,25 @@ class EventTransition(Message):
         return self
 
 
+# --------------------------------------------------------------------------- groups
+
+
+class GroupRecord(Contract):
+    """A VEN group as kept in the ``openadr-groups`` KV bucket (key: ``group.<group_id>``), written
+    by the api. A VEN may belong to any number of groups; an event targeting a group reaches its
+    members as they are at each delivery."""
+
+    group_id: str
+    name: str | None = None
+    ven_ids: list[str] = Field(default_factory=list)
+    updated_at: AwareDatetime = Field(default_factory=utcnow)
+
+    _group_id = field_validator("group_id")(lambda v: _token(v, "group_id"))
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -301,9 +321,20 @@ class EventTransition(Message):
 MAX_TARGETED_VENS = 20_000
 
 
+# Groups and resources one event may name (each resolves to any number of VENs).
+MAX_TARGET_IDS = 1000
+
+
 class CreateEventCommand(Message):
+    """Targets: ``ven_ids``, ``group_ids`` and ``resource_ids`` together (their union); at least one
+    must be given. The api resolves groups and resources before it sends the command (a target
+    matching no VEN is refused there); the scheduler checks that each listed VEN is registered."""
+
     event_id: str | None = None
-    ven_ids: list[str] = Field(min_length=1, max_length=MAX_TARGETED_VENS)
+    # Before ven_ids, so that ven_ids' check (which names ven_ids when no target is given) sees them.
+    group_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGET_IDS)
+    resource_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGET_IDS)
+    ven_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGETED_VENS, validate_default=True)
     intervals: list[EventInterval] = Field(min_length=1)
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
@@ -322,16 +353,39 @@ class CreateEventCommand(Message):
     def _event_id(cls, v: str | None) -> str | None:
         return None if v is None else _token(v, "event_id")
 
+    _group_ids = field_validator("group_ids")(lambda v: [_token(g, "group_id") for g in v])
+
+    @field_validator("ven_ids")
+    @classmethod
+    def _some_target(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if not (v or info.data.get("group_ids") or info.data.get("resource_ids")):
+            raise ValueError("at least one target is required: ven_ids, group_ids or resource_ids")
+        return v
+
+    @property
+    def targets(self) -> EventTargets:
+        return EventTargets(ven_ids=list(self.ven_ids), group_ids=list(self.group_ids),
+                            resource_ids=list(self.resource_ids))
+
 
 class ModifyEventCommand(Message):
+    """A target list given replaces the event's list of that kind; when any is given, the event's
+    targets after the change must not be empty."""
+
     event_id: str
     intervals: list[EventInterval] | None = None
     start_at: AwareDatetime | None = None
     ven_ids: list[str] | None = Field(None, max_length=MAX_TARGETED_VENS)
+    group_ids: list[str] | None = Field(None, max_length=MAX_TARGET_IDS)
+    resource_ids: list[str] | None = Field(None, max_length=MAX_TARGET_IDS)
     priority: int | None = None
     signal_name: str | None = None
     signal_type: str | None = None
     vtn_comment: str | None = None
+
+
+    _group_ids = field_validator("group_ids")(
+        lambda v: None if v is None else [_token(g, "group_id") for g in v])
 
 
 class CancelEventCommand(Message):

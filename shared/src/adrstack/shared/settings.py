@@ -32,6 +32,8 @@ class CommonSettings(BaseSettings):
     events_bucket: str = "openadr-events"
     # Certificate fingerprint -> VEN name, written by the api (provisionVen), read by the gateway.
     provisioning_bucket: str = "openadr-provisioning"
+    # VEN groups (group id -> member VEN ids), written by the api, read by the gateway.
+    groups_bucket: str = "openadr-groups"
     # Replay-protection nonces of signed messages, shared by gateway replicas (TTL'd).
     nonces_bucket: str = "openadr-nonces"
     log_level: str = "INFO"

@@ -17,6 +17,7 @@ from .auth import AuthMiddleware
 from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
+from .groups import Groups
 from .health import health_router
 from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
@@ -35,14 +36,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(settings, name="adrstack-api")
         provisioning_kv = await ensure_kv(nc.jetstream(), settings.provisioning_bucket)
+        groups_kv = await ensure_kv(nc.jetstream(), settings.groups_bucket)
         engine = async_engine(settings.database_url)
+        store = Store(engine)
         app.state.api = ApiState(
             settings=settings,
             nc=nc,
-            store=Store(engine),
+            store=store,
             scheduler=SchedulerClient(nc, settings.subjects, settings.command_timeout),
             gateway=GatewayClient(nc, settings.subjects, settings.command_timeout),
             provisioning=Provisioning(provisioning_kv),
+            groups=Groups(groups_kv, store),
         )
         log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
                  settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",

@@ -9,7 +9,7 @@ from typing import Any
 import strawberry
 
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
-from adrstack.shared.messages import DrEvent, EventTransition
+from adrstack.shared.messages import DrEvent, EventTransition, GroupRecord
 from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import (
     DrEventRow,
@@ -296,10 +296,17 @@ class IntervalInput:
     payload: float
 
 
+_TARGETS = "targets (their union; at least one of venIds, groupIds, resourceIds)"
+
+
 @strawberry.input
 class CreateEventInput:
-    ven_ids: list[str]
     intervals: list[IntervalInput]
+    ven_ids: list[str] | None = strawberry.field(default=None, description=f"VEN ids; {_TARGETS}")
+    group_ids: list[str] | None = strawberry.field(default=None, description="groups (each must exist and "
+                                                   "have VENs): their members at each delivery")
+    resource_ids: list[str] | None = strawberry.field(default=None, description="resource ids of the VENs' "
+                                                      "registered reports (each must match a VEN)")
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
     start_at: datetime | None = strawberry.field(default=None, description="with a zone; default now")
@@ -324,6 +331,9 @@ class ModifyEventInput:
     signal_name: str | None = None
     signal_type: str | None = None
     vtn_comment: str | None = None
+    group_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's groups")
+    resource_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's "
+                                                      "resource ids")
 
 
 @strawberry.type(description="A certificate fingerprint and the one VEN name it may register as")
@@ -401,3 +411,17 @@ class OptSchedule:
                      for w in row.windows or ()],
             sent_at=utc(row.sent_at), cancelled_at=utc(row.cancelled_at),
         )
+
+
+@strawberry.type(description="A group of VENs; an event targeting it reaches its members as they are at each "
+                             "delivery (a VEN may belong to several groups)")
+class Group:
+    group_id: str
+    name: str | None
+    ven_ids: list[str]
+    updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: GroupRecord) -> "Group":
+        return cls(group_id=record.group_id, name=record.name, ven_ids=list(record.ven_ids),
+                   updated_at=utc(record.updated_at))

@@ -20,6 +20,8 @@ from .errors import ApiError
 # The scheduler's field names are the wire (snake_case) ones; GraphQL callers wrote camelCase.
 _GRAPHQL_FIELD = {
     "ven_ids": "venIds",
+    "group_ids": "groupIds",
+    "resource_ids": "resourceIds",
     "event_id": "eventId",
     "start_at": "startAt",
     "signal_name": "signalName",

@@ -27,6 +27,7 @@ from .graphql_types import (
     CreateEventInput,
     Event,
     EventUpdate,
+    Group,
     ModifyEventInput,
     NewApiToken,
     OptSchedule,
@@ -42,6 +43,7 @@ from .scheduler_client import graphql_field
 from .settings import ApiSettings
 from .state import ApiState
 from .subscriptions import event_transitions, ven_facts
+from .targets import check_targets
 from .validation import cancel_command, check_aware, check_token, create_command, modify_command, shown
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,17 @@ class Query:
         rows = await _state(info).store.readings(ven_id, utc(since), utc(until), limit)
         return [Reading.from_row(r) for r in rows]
 
+    @strawberry.field(description=f"VEN groups, by group id: {pagination.GROUPS.describe()}")
+    async def groups(self, info: strawberry.Info, limit: int | None = None) -> list[Group]:
+        records = await _state(info).groups.records(pagination.GROUPS.limit(limit))
+        return [Group.from_record(r) for r in records]
+
+    @strawberry.field
+    async def group(self, info: strawberry.Info, group_id: str) -> Group | None:
+        check_token(group_id, "groupId", "group id")
+        record, _ = await _state(info).groups.get(group_id)
+        return None if record is None else Group.from_record(record)
+
     @strawberry.field(description=f"Provisioned certificates, by VEN name: {pagination.PROVISIONED_VENS.describe()}"
                                   " (admin)")
     async def provisioned_vens(self, info: strawberry.Info, limit: int | None = None) -> list[ProvisionedVen]:
@@ -168,6 +181,8 @@ class Mutation:
     async def create_event(self, info: strawberry.Info, input: CreateEventInput) -> Event:
         command = create_command(
             ven_ids=input.ven_ids,
+            group_ids=input.group_ids,
+            resource_ids=input.resource_ids,
             intervals=input.intervals,
             signal_name=input.signal_name,
             signal_type=input.signal_type,
@@ -182,6 +197,7 @@ class Mutation:
             recovery=input.recovery,
             randomization=input.randomization,
         )
+        await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
         return await _send(info, "create", command)
 
     @strawberry.mutation(description="Change a DR event; its modificationNumber goes up")
@@ -195,13 +211,37 @@ class Mutation:
             signal_name=input.signal_name,
             signal_type=input.signal_type,
             vtn_comment=input.vtn_comment,
+            group_ids=input.group_ids,
+            resource_ids=input.resource_ids,
         )
+        if command.group_ids or command.resource_ids:
+            await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
         return await _send(info, "modify", command)
 
     @strawberry.mutation
     async def cancel_event(self, info: strawberry.Info, event_id: str) -> Event:
         command = cancel_command(event_id)
         return await _send(info, "cancel", command)
+
+    @strawberry.mutation(description="Create a VEN group; every member must be a VEN the VTN has registered")
+    async def create_group(self, info: strawberry.Info, group_id: str, name: str | None = None,
+                           ven_ids: list[str] | None = None) -> Group:
+        return Group.from_record(await _state(info).groups.create(group_id, name, ven_ids))
+
+    @strawberry.mutation(description="Add VENs to a group: they get its current and future events")
+    async def add_vens_to_group(self, info: strawberry.Info, group_id: str, ven_ids: list[str]) -> Group:
+        return Group.from_record(await _state(info).groups.add(group_id, ven_ids))
+
+    @strawberry.mutation(description="Remove VENs from a group: its events are withdrawn from them on their "
+                                     "next poll (unless they are targeted otherwise)")
+    async def remove_vens_from_group(self, info: strawberry.Info, group_id: str, ven_ids: list[str]) -> Group:
+        return Group.from_record(await _state(info).groups.remove(group_id, ven_ids))
+
+    @strawberry.mutation(description="Delete a group; null when there was none. Events naming it reach "
+                                     "nobody through it any more")
+    async def delete_group(self, info: strawberry.Info, group_id: str) -> Group | None:
+        record = await _state(info).groups.delete(group_id)
+        return None if record is None else Group.from_record(record)
 
     @strawberry.mutation(description="Cancel a VEN's registration: it is sent oadrCancelPartyRegistration "
                                      "on its next poll and deregistered when it answers")

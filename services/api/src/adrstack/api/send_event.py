@@ -1,5 +1,8 @@
 """``POST /send_event``: the kickstarter's shortcut, kept for its users.
 
+Besides ``ven_id`` (or instead of it) the body may name ``group_ids`` and ``resource_ids``,
+checked as ``createEvent`` checks them.
+
 ``{"ven_id": "ven123", "event_id": "event002", "signal_level": 2}`` creates a one-hour
 SIMPLE level event starting now for that VEN through the same scheduler command as
 GraphQL ``createEvent``. Every error, including body validation, is
@@ -27,6 +30,8 @@ from .durations import format_duration
 from .errors import ApiError, InvalidInput, public_error
 from .http_errors import error_response
 from .permissions import check_route
+from . import targets
+from .targets import check_targets
 from .validation import IntervalSpec, check_token, create_command
 
 log = logging.getLogger(__name__)
@@ -37,10 +42,25 @@ EVENT_DURATION = timedelta(hours=1)
 _BODY_FIELD = {"ven_ids": "ven_id", "ven_ids[0]": "ven_id", "intervals": "signal_level", "intervals[0].payload": "signal_level"}
 
 
+def _body_field(field: str | None) -> str | None:
+    """A field as this body spells it: venIds -> ven_id, groupIds[0] -> group_ids[0]."""
+    if field is None:
+        return None
+    if field in _BODY_FIELD:
+        return _BODY_FIELD[field]
+    head, sep, rest = field.partition("[")
+    return _CAMEL.get(head, head) + sep + rest
+
+
+_CAMEL = {"venIds": "ven_id", "groupIds": "group_ids", "resourceIds": "resource_ids", "eventId": "event_id"}
+
+
 class SendEventBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    ven_id: str
+    ven_id: str | None = None
+    group_ids: list[str] | None = Field(None, description="groups to target (besides or instead of ven_id)")
+    resource_ids: list[str] | None = Field(None, description="resource ids to target (besides or instead of ven_id)")
     event_id: str | None = Field(None, description="default: assigned by the scheduler")
     signal_level: int = Field(ge=0, le=3, description="SIMPLE signal level 0..3")
 
@@ -110,16 +130,26 @@ def send_event_router() -> APIRouter:
     async def send_event(body: SendEventBody, request: Request) -> JSONResponse:
         if body.event_id is not None:
             check_token(body.event_id, "event_id", "event id")
-        check_token(body.ven_id, "ven_id", "VEN id")
-        command = create_command(
-            ven_ids=[body.ven_id],
-            intervals=[IntervalSpec(duration=format_duration(EVENT_DURATION), payload=body.signal_level)],
-            event_id=body.event_id,
-        )
+        if body.ven_id is None and not (body.group_ids or body.resource_ids):
+            raise InvalidInput("ven_id", "is required (or group_ids or resource_ids)")
+        if body.ven_id is not None:
+            check_token(body.ven_id, "ven_id", "VEN id")
+        try:
+            command = create_command(
+                ven_ids=None if body.ven_id is None else [body.ven_id],
+                group_ids=body.group_ids,
+                resource_ids=body.resource_ids,
+                intervals=[IntervalSpec(duration=format_duration(EVENT_DURATION), payload=body.signal_level)],
+                event_id=body.event_id,
+            )
+        except ApiError as e:
+            raise e.renamed(_body_field(e.field)) from None
+        await check_targets(request.app.state.api, command.ven_ids, command.group_ids, command.resource_ids,
+                            targets.REST)
         try:
             event = await request.app.state.api.scheduler.create(command)
         except ApiError as e:
-            field = _BODY_FIELD.get(e.field, e.field) if e.field else None
+            field = _body_field(e.field)
             if field is None and e.code == "unknown_ven":
                 field = "ven_id"
             if field is None and e.code == "conflict":

@@ -8,6 +8,7 @@ from nats.aio.client import Client as NATS
 
 from adrstack.shared.subjects import Subjects
 
+from .groups import Groups
 from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
 from .settings import ApiSettings
@@ -23,6 +24,7 @@ class ApiState:
     scheduler: SchedulerClient
     gateway: GatewayClient
     provisioning: Provisioning
+    groups: Groups
     # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
     live_subscriptions: int = field(default=0)
 

@@ -8,7 +8,15 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adrstack.shared.tables import DrEventRow, EventOptStateRow, EventResponseRow, OptScheduleRow, ReadingRow, Ven
+from adrstack.shared.tables import (
+    DrEventRow,
+    EventOptStateRow,
+    EventResponseRow,
+    OptScheduleRow,
+    ReadingRow,
+    ReportDescriptionRow,
+    Ven,
+)
 
 
 class Store:
@@ -118,3 +126,27 @@ class Store:
         async with self._session() as s:
             rows = await s.execute(query)
             return list(rows.scalars())
+
+    async def known_vens(self, ven_ids: list[str]) -> set[str]:
+        """Which of these VENs the VTN has registered (deregistered ones too: a VEN keeps its id)."""
+        if not ven_ids:
+            return set()
+        async with self._session() as s:
+            rows = await s.execute(select(Ven.ven_id).where(Ven.ven_id.in_(ven_ids)))
+            return set(rows.scalars())
+
+    async def vens_by_resource(self, resource_ids: list[str]) -> dict[str, set[str]]:
+        """resource id -> the registered VENs that declared a report on it (report_descriptions)."""
+        out: dict[str, set[str]] = defaultdict(set)
+        if not resource_ids:
+            return out
+        query = (
+            select(ReportDescriptionRow.resource_id, ReportDescriptionRow.ven_id)
+            .join(Ven, Ven.ven_id == ReportDescriptionRow.ven_id)
+            .where(ReportDescriptionRow.resource_id.in_(resource_ids), Ven.deregistered_at.is_(None))
+            .distinct()
+        )
+        async with self._session() as s:
+            for resource_id, ven_id in await s.execute(query):
+                out[resource_id].add(ven_id)
+        return out

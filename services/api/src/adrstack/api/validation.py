@@ -66,6 +66,50 @@ def check_ven_ids(ven_ids: Iterable[str] | None, field: str = "venIds") -> list[
     return unique
 
 
+MAX_TARGET_IDS = 1000  # adrstack.shared.messages.MAX_TARGET_IDS
+RESOURCE_ID_MAX_LENGTH = 256
+GROUP_NAME_MAX_LENGTH = 256
+
+
+def check_group_ids(group_ids: Iterable[str] | None, field: str = "groupIds") -> list[str]:
+    ids = list(group_ids or [])
+    for i, group_id in enumerate(ids):
+        check_token(group_id, f"{field}[{i}]", "group id")
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > MAX_TARGET_IDS:
+        raise InvalidInput(field, f"at most {MAX_TARGET_IDS} groups per event, not {len(unique)}")
+    return unique
+
+
+def check_resource_ids(resource_ids: Iterable[str] | None, field: str = "resourceIds") -> list[str]:
+    """Resource ids as VENs declare them in their reports: any printable text, not blank."""
+    ids = list(resource_ids or [])
+    for i, resource_id in enumerate(ids):
+        if (not isinstance(resource_id, str) or not resource_id.strip() or len(resource_id) > RESOURCE_ID_MAX_LENGTH
+                or any(unicodedata.category(c).startswith("C") for c in resource_id)):
+            raise InvalidInput(f"{field}[{i}]", f"{shown(resource_id)} is not a resource id (printable text, "
+                                                f"1-{RESOURCE_ID_MAX_LENGTH} characters)")
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > MAX_TARGET_IDS:
+        raise InvalidInput(field, f"at most {MAX_TARGET_IDS} resource ids per event, not {len(unique)}")
+    return unique
+
+
+def check_group_name(value: str | None, field: str = "name") -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > GROUP_NAME_MAX_LENGTH:
+        raise InvalidInput(field, f"has {len(value)} characters; at most {GROUP_NAME_MAX_LENGTH} are allowed")
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+NO_TARGET = "at least one target is required: venIds, groupIds or resourceIds"
+
+
 def check_intervals(intervals: Iterable[IntervalLike] | None, field: str = "intervals") -> list[EventInterval]:
     items = list(intervals or [])
     if not items:
@@ -146,6 +190,8 @@ def create_command(
     *,
     ven_ids: Iterable[str] | None,
     intervals: Iterable[IntervalLike] | None,
+    group_ids: Iterable[str] | None = None,
+    resource_ids: Iterable[str] | None = None,
     signal_name: str = "SIMPLE",
     signal_type: str = "level",
     start_at: datetime | None = None,
@@ -162,7 +208,11 @@ def create_command(
 ) -> CreateEventCommand:
     if event_id is not None:
         check_token(event_id, "eventId", "event id")
-    ids = check_ven_ids(ven_ids)
+    groups = check_group_ids(group_ids)
+    resources = check_resource_ids(resource_ids)
+    if not list(ven_ids or []) and not (groups or resources):
+        raise InvalidInput("venIds", NO_TARGET)
+    ids = check_ven_ids(ven_ids) if ven_ids else []
     parsed = check_intervals(intervals)
     check_text(signal_name, "signalName")
     check_simple_levels(parsed, signal_name or "SIMPLE")
@@ -189,6 +239,8 @@ def create_command(
     return CreateEventCommand(
         event_id=event_id,
         ven_ids=ids,
+        group_ids=groups,
+        resource_ids=resources,
         intervals=parsed,
         signal_name=signal_name or "SIMPLE",
         signal_type=signal_type or "level",
@@ -208,12 +260,24 @@ def modify_command(
     signal_name: str | None = None,
     signal_type: str | None = None,
     vtn_comment: str | None = None,
+    group_ids: Iterable[str] | None = None,
+    resource_ids: Iterable[str] | None = None,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
+    # A target list given replaces that kind; an empty one clears it, as long as another is given.
+    groups = None if group_ids is None else check_group_ids(group_ids)
+    resources = None if resource_ids is None else check_resource_ids(resource_ids)
+    ven_list = None if ven_ids is None else list(ven_ids)
+    if ven_list is not None and not ven_list and not (groups or resources):
+        raise InvalidInput("venIds", NO_TARGET)
+    if ven_list is None and groups is not None and resources is not None and not (groups or resources):
+        raise InvalidInput("groupIds", NO_TARGET)
     changes = {
         "intervals": None if intervals is None else check_intervals(intervals),
         "start_at": check_aware(start_at, "startAt"),
-        "ven_ids": None if ven_ids is None else check_ven_ids(ven_ids),
+        "ven_ids": None if ven_list is None else (check_ven_ids(ven_list) if ven_list else []),
+        "group_ids": groups,
+        "resource_ids": resources,
         "priority": check_priority(priority),
         "signal_name": check_text(signal_name, "signalName"),
         "signal_type": check_text(signal_type, "signalType"),
@@ -223,7 +287,8 @@ def modify_command(
         # Without signalName the event's own signal decides; the scheduler checks that case.
         check_simple_levels(changes["intervals"], signal_name)
     if all(v is None for v in changes.values()):
-        raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, priority, signalName, signalType, vtnComment")
+        raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, groupIds, "
+                                 "resourceIds, priority, signalName, signalType, vtnComment")
     return ModifyEventCommand(event_id=event_id, **{k: v for k, v in changes.items() if v is not None})
 
 

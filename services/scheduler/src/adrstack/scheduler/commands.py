@@ -19,7 +19,6 @@ from adrstack.shared.messages import (
     DrEvent,
     ErrorCode,
     EventStatus,
-    EventTargets,
     Message,
     ModifyEventCommand,
 )
@@ -107,7 +106,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
             signal_type=command.signal_type,
             start_at=start_at,
             intervals=command.intervals,
-            targets=EventTargets(ven_ids=list(command.ven_ids)),
+            targets=command.targets,
             priority=command.priority,
             market_context=command.market_context,
             response_required=command.response_required,
@@ -158,10 +157,14 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
         value = getattr(command, name)
         if value is not None:
             changes[name] = value
-    if command.ven_ids is not None:
-        if not command.ven_ids:
-            raise CommandRejected("invalid", "ven_ids: at least one VEN is required", "ven_ids")
-        changes["targets"] = event.targets.model_copy(update={"ven_ids": list(command.ven_ids)})
+    retarget = {name: list(getattr(command, name)) for name in ("ven_ids", "group_ids", "resource_ids")
+                if getattr(command, name) is not None}
+    if retarget:
+        targets = event.targets.model_copy(update=retarget)
+        if not (targets.ven_ids or targets.group_ids or targets.resource_ids):
+            raise CommandRejected("invalid", "ven_ids: at least one target is required (ven_ids, group_ids or "
+                                  "resource_ids)", "ven_ids")
+        changes["targets"] = targets
     changes["modification_number"] = event.modification_number + 1
     changes["modified_at"] = now
     modified = event.model_copy(update=changes)

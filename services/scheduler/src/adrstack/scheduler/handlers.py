@@ -106,7 +106,8 @@ class CommandHandlers:
 
     async def create(self, data: bytes) -> DrEvent:
         command = parse_command(CreateEventCommand, data)
-        await self._check_vens(command.ven_ids)
+        if command.ven_ids:  # groups and resources were resolved by the api
+            await self._check_vens(command.ven_ids)
         now = utcnow()
         event = build_event(command, command.event_id or new_event_id(), now)
         key = kv_keys.event_key(event.event_id)
@@ -132,7 +133,7 @@ class CommandHandlers:
 
     async def modify(self, data: bytes) -> DrEvent:
         command = parse_command(ModifyEventCommand, data)
-        if command.ven_ids is not None:
+        if command.ven_ids:
             await self._check_vens(command.ven_ids)
         return await self._change(command.event_id, Transition.MODIFIED, lambda ev, now: apply_modify(ev, command, now))
 

@@ -11,12 +11,17 @@ unreadable event would otherwise hide all the others from it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 
 from lxml import etree
+from pydantic import ValidationError
 
+from adrstack.shared import kv_keys
 from adrstack.shared.events_mirror import EventsMirror
-from adrstack.shared.messages import DrEvent, EventStatus
+from adrstack.shared.kv_mirror import KvMirror
+from adrstack.shared.messages import DrEvent, EventStatus, GroupRecord
+from adrstack.shared.targeting import resolve, resource_ids
 
 from .codec import render
 from .codec.schema import schema
@@ -101,18 +106,69 @@ def delivery_order(items: list[tuple[DrEvent, EventStatus]]) -> list[tuple[DrEve
     return sorted(items, key=key)
 
 
+class _GroupMembers:
+    """group_id -> member VEN ids, read from the groups mirror (for targeting.resolve)."""
+
+    __slots__ = ("mirror",)
+
+    def __init__(self, mirror: KvMirror[GroupRecord] | None):
+        self.mirror = mirror
+
+    def get(self, group_id: str, default=()):
+        record = None if self.mirror is None else self.mirror.get(group_id)
+        return default if record is None else record.ven_ids
+
+
+def _decode_group(raw: bytes) -> GroupRecord | None:
+    try:
+        return GroupRecord.model_validate_json(raw)
+    except ValidationError:
+        return None
+
+
+def _resources_of(record) -> frozenset[str]:
+    return frozenset() if record is None else resource_ids(record.reports)
+
+
 class EventBook:
-    def __init__(self, kv):
+    """The events each VEN gets: the VEN -> events index is ``targeting.resolve`` of each event's
+    targets against the current groups (the groups bucket, mirrored) and the resource ids of each
+    VEN's registered reports (``follow_reports``: the VenStore's reports mirror feeds it). A change
+    of a group or of a VEN's resources that some event targets marks the index dirty; the next read
+    rebuilds it. An event's own change is applied at once."""
+
+    def __init__(self, kv, groups_kv=None):
         self.mirror = EventsMirror(kv, on_change=self._changed)
+        self.groups: KvMirror[GroupRecord] | None = None
+        if groups_kv is not None:
+            self.groups = KvMirror(groups_kv, kv_keys.GROUP_PREFIX, _decode_group, on_change=self._group_changed,
+                                   name=f"{groups_kv._name} groups")
+        self._members = _GroupMembers(self.groups)
+        self._reports: KvMirror | None = None
         self._by_ven: dict[str, set[str]] = {}
+        # resource id -> the VENs that registered a report with it
+        self._vens_by_resource: dict[str, set[str]] = {}
+        # How many events target each group / resource id: only their changes can move events.
+        self._targeted_groups: Counter[str] = Counter()
+        self._targeted_resources: Counter[str] = Counter()
+        self._dirty = False
         # event_id -> ((modification, status, running interval), XML or the reason it has none)
         self._xml: dict[str, tuple[tuple, render.EventXml | UndeliverableEvent]] = {}
 
+    def follow_reports(self, mirror: KvMirror) -> None:
+        """Resolve resource ids from this mirror of the VENs' ReportRecords (call before it starts;
+        its on_change must call :meth:`reports_changed`)."""
+        self._reports = mirror
+
     async def start(self) -> None:
+        if self.groups is not None:
+            await self.groups.start()
         await self.mirror.start()
 
     async def stop(self) -> None:
         await self.mirror.stop()
+        if self.groups is not None:
+            await self.groups.stop()
 
     def __len__(self) -> int:
         return len(self.mirror)
@@ -121,6 +177,8 @@ class EventBook:
         return self.mirror.get(event_id)
 
     def for_ven(self, ven_id: str) -> list[DrEvent]:
+        if self._dirty:
+            self._rebuild()
         ids = self._by_ven.get(ven_id)
         if not ids:
             return []
@@ -128,6 +186,8 @@ class EventBook:
         return [e for e in map(get, ids) if e is not None]
 
     def targets(self, event: DrEvent, ven_id: str) -> bool:
+        if self._dirty:
+            self._rebuild()
         return event.event_id in self._by_ven.get(ven_id, ())
 
     def xml(self, event: DrEvent, status: EventStatus, now: datetime) -> render.EventXml | None:
@@ -147,22 +207,76 @@ class EventBook:
 
     def _changed(self, key: str | None, old: DrEvent | None, new: DrEvent | None) -> None:
         if key is None:  # the whole mirror was reloaded
-            self._by_ven = {}
             self._xml = {}
-            for _, event in self.mirror.items():
-                self._index(event)
+            self._dirty = True
             return
-        if old is not None:
-            for ven in old.targets.ven_ids:
-                ids = self._by_ven.get(ven)
-                if ids is not None:
-                    ids.discard(key)
-                    if not ids:
-                        del self._by_ven[ven]
         self._xml.pop(key, None)
+        if old is not None:
+            self._unindex(old)
         if new is not None:
             self._index(new)
 
+    def _resolve(self, event: DrEvent) -> set[str]:
+        return resolve(event.targets, self._members, self._vens_by_resource)
+
     def _index(self, event: DrEvent) -> None:
-        for ven in event.targets.ven_ids:
+        self._targeted_groups.update(event.targets.group_ids)
+        self._targeted_resources.update(event.targets.resource_ids)
+        if self._dirty:
+            return  # the rebuild will place it
+        for ven in self._resolve(event):
             self._by_ven.setdefault(ven, set()).add(event.event_id)
+
+    def _unindex(self, event: DrEvent) -> None:
+        self._targeted_groups.subtract(event.targets.group_ids)
+        self._targeted_resources.subtract(event.targets.resource_ids)
+        if self._dirty:
+            return
+        # While the index is clean, resolving against the current groups and resources gives
+        # exactly the VENs the event was indexed under (any change to those would have dirtied it).
+        for ven in self._resolve(event):
+            ids = self._by_ven.get(ven)
+            if ids is not None:
+                ids.discard(event.event_id)
+                if not ids:
+                    del self._by_ven[ven]
+
+    def _rebuild(self) -> None:
+        self._dirty = False
+        self._targeted_groups = Counter()
+        self._targeted_resources = Counter()
+        by_ven: dict[str, set[str]] = {}
+        for event_id, event in self.mirror.items():
+            self._targeted_groups.update(event.targets.group_ids)
+            self._targeted_resources.update(event.targets.resource_ids)
+            for ven in self._resolve(event):
+                by_ven.setdefault(ven, set()).add(event_id)
+        self._by_ven = by_ven
+
+    def _group_changed(self, key: str | None, old: GroupRecord | None, new: GroupRecord | None) -> None:
+        if key is None or self._targeted_groups[key] > 0:
+            self._dirty = True
+
+    def reports_changed(self, key: str | None, old, new) -> None:
+        """on_change of the reports mirror (ven_id -> ReportRecord): keep resource id -> VENs."""
+        if key is None:
+            by_resource: dict[str, set[str]] = {}
+            for ven_id, record in (self._reports.items() if self._reports is not None else ()):
+                for resource in _resources_of(record):
+                    by_resource.setdefault(resource, set()).add(ven_id)
+            self._vens_by_resource = by_resource
+            self._dirty = True
+            return
+        before, after = _resources_of(old), _resources_of(new)
+        if before == after:
+            return  # e.g. a report request marked sent
+        for resource in before - after:
+            vens = self._vens_by_resource.get(resource)
+            if vens is not None:
+                vens.discard(key)
+                if not vens:
+                    del self._vens_by_resource[resource]
+        for resource in after - before:
+            self._vens_by_resource.setdefault(resource, set()).add(key)
+        if any(self._targeted_resources[r] > 0 for r in before ^ after):
+            self._dirty = True

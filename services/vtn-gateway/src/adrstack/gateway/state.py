@@ -239,14 +239,15 @@ def _encode_pydantic(value: BaseModel) -> bytes:
 class VenStore:
     """Every per-VEN record of the vens bucket, mirrored."""
 
-    def __init__(self, kv: KeyValue):
+    def __init__(self, kv: KeyValue, on_reports_change=None):
         self.kv = kv
         self.vens: Bucket[Ven] = Bucket(kv, kv_keys.VEN_PREFIX, _decode_ven, lambda v: _encode_pydantic(v.record()),
                                         "vens", on_change=_keep_heartbeat_window)
         self.deliveries: Bucket[DeliveryRecord] = Bucket(kv, kv_keys.DELIVERY_PREFIX, _decode_delivery,
                                                          DeliveryRecord.to_bytes, "deliveries")
+        # on_reports_change: the event book's resource-id index (targeting) follows the reports.
         self.reports: Bucket[ReportRecord] = Bucket(kv, kv_keys.REPORTS_PREFIX, _decode_reports, _encode_pydantic,
-                                                    "reports")
+                                                    "reports", on_change=on_reports_change)
         self.opts: Bucket[OptBook] = Bucket(kv, kv_keys.OPTS_PREFIX, _decode_opts, _encode_pydantic, "opts")
         self._buckets = (self.vens, self.deliveries, self.reports, self.opts)
 

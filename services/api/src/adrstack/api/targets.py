@@ -1,0 +1,52 @@
+"""Checking an event's targets before it is created or retargeted: every group must exist and
+have members, every resource id must be one a registered VEN declared in its reports, and the
+VENs they resolve to (shared.targeting.resolve, the gateway's own resolution) must not be none.
+Listed VEN ids are checked by the scheduler against the VEN registry (UNKNOWN_VEN)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adrstack.shared.messages import EventTargets
+from adrstack.shared.targeting import resolve
+
+from .errors import InvalidInput
+from .state import ApiState
+from .validation import shown
+
+
+@dataclass(frozen=True)
+class TargetFields:
+    """How the caller spells the target fields."""
+
+    ven_ids: str = "venIds"
+    group_ids: str = "groupIds"
+    resource_ids: str = "resourceIds"
+
+
+GRAPHQL = TargetFields()
+REST = TargetFields("ven_id", "group_ids", "resource_ids")
+
+
+async def check_targets(state: ApiState, ven_ids: list[str] | None, group_ids: list[str] | None,
+                        resource_ids: list[str] | None, fields: TargetFields = GRAPHQL) -> set[str]:
+    """The VENs the targets resolve to now; INVALID naming the target that matches no VEN."""
+    groups = list(group_ids or [])
+    resources = list(resource_ids or [])
+    members = await state.groups.members(groups) if groups else {}
+    for i, group_id in enumerate(groups):
+        if group_id not in members:
+            raise InvalidInput(f"{fields.group_ids}[{i}]", f"no group {shown(group_id)}")
+        if not members[group_id]:
+            raise InvalidInput(f"{fields.group_ids}[{i}]", f"the group {shown(group_id)} has no VENs")
+    by_resource = await state.store.vens_by_resource(resources) if resources else {}
+    for i, resource_id in enumerate(resources):
+        if not by_resource.get(resource_id):
+            raise InvalidInput(f"{fields.resource_ids}[{i}]",
+                               f"no registered VEN has declared a report on the resource {shown(resource_id)}")
+    targets = EventTargets(ven_ids=list(ven_ids or []), group_ids=groups, resource_ids=resources)
+    resolved = resolve(targets, members, by_resource)
+    if not resolved and (groups or resources or ven_ids is not None):
+        field = fields.group_ids if groups else fields.resource_ids if resources else fields.ven_ids
+        raise InvalidInput(field, "the targets match no VEN")
+    return resolved
