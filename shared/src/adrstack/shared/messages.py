@@ -325,7 +325,14 @@ MAX_TARGETED_VENS = 20_000
 MAX_TARGET_IDS = 1000
 
 
-class CreateEventCommand(Message):
+class EventCommand(Message):
+    """A command to the scheduler. One carrying ``idempotency_key`` is applied once: the same key
+    again gets the first command's reply and changes nothing (for 24 hours)."""
+
+    idempotency_key: str | None = None
+
+
+class CreateEventCommand(EventCommand):
     """Targets: ``ven_ids``, ``group_ids`` and ``resource_ids`` together (their union); at least one
     must be given. The api resolves groups and resources before it sends the command (a target
     matching no VEN is refused there); the scheduler checks that each listed VEN is registered."""
@@ -368,7 +375,7 @@ class CreateEventCommand(Message):
                             resource_ids=list(self.resource_ids))
 
 
-class ModifyEventCommand(Message):
+class ModifyEventCommand(EventCommand):
     """A target list given replaces the event's list of that kind; when any is given, the event's
     targets after the change must not be empty."""
 
@@ -388,7 +395,7 @@ class ModifyEventCommand(Message):
         lambda v: None if v is None else [_token(g, "group_id") for g in v])
 
 
-class CancelEventCommand(Message):
+class CancelEventCommand(EventCommand):
     event_id: str
 
 

@@ -36,6 +36,8 @@ class CommonSettings(BaseSettings):
     groups_bucket: str = "openadr-groups"
     # Replay-protection nonces of signed messages, shared by gateway replicas (TTL'd).
     nonces_bucket: str = "openadr-nonces"
+    # Commands' idempotency keys and the replies they got (scheduler; entries expire after a day).
+    commands_bucket: str = "openadr-commands"
     log_level: str = "INFO"
 
     @property

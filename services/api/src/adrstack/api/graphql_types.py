@@ -97,6 +97,8 @@ class EventResponse:
 
 
 _DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")
+IDEMPOTENCY = ("a key of yours (1-200 characters): a retry with the same key gets the first attempt's result "
+               "and changes nothing (for 24 hours); the same key with another request is a CONFLICT")
 
 
 def _snapshot_duration(value: Any) -> str | None:
@@ -319,6 +321,7 @@ class CreateEventInput:
     ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
 @strawberry.input
@@ -334,6 +337,7 @@ class ModifyEventInput:
     group_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's groups")
     resource_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's "
                                                       "resource ids")
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
 @strawberry.type(description="A certificate fingerprint and the one VEN name it may register as")

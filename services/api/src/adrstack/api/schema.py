@@ -196,6 +196,7 @@ class Mutation:
             ramp_up=input.ramp_up,
             recovery=input.recovery,
             randomization=input.randomization,
+            idempotency_key=input.idempotency_key,
         )
         await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
         return await _send(info, "create", command)
@@ -213,14 +214,15 @@ class Mutation:
             vtn_comment=input.vtn_comment,
             group_ids=input.group_ids,
             resource_ids=input.resource_ids,
+            idempotency_key=input.idempotency_key,
         )
         if command.group_ids or command.resource_ids:
             await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
         return await _send(info, "modify", command)
 
-    @strawberry.mutation
-    async def cancel_event(self, info: strawberry.Info, event_id: str) -> Event:
-        command = cancel_command(event_id)
+    @strawberry.mutation(description="Cancel a DR event; idempotencyKey as in createEvent")
+    async def cancel_event(self, info: strawberry.Info, event_id: str, idempotency_key: str | None = None) -> Event:
+        command = cancel_command(event_id, idempotency_key)
         return await _send(info, "cancel", command)
 
     @strawberry.mutation(description="Create a VEN group; every member must be a VEN the VTN has registered")

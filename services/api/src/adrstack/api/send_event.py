@@ -141,6 +141,8 @@ def send_event_router() -> APIRouter:
                 resource_ids=body.resource_ids,
                 intervals=[IntervalSpec(duration=format_duration(EVENT_DURATION), payload=body.signal_level)],
                 event_id=body.event_id,
+                # A client may retry safely with the same Idempotency-Key header.
+                idempotency_key=request.headers.get("Idempotency-Key"),
             )
         except ApiError as e:
             raise e.renamed(_body_field(e.field)) from None

@@ -205,6 +205,7 @@ def create_command(
     recovery: str | None = None,
     randomization: str | None = None,
     now: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> CreateEventCommand:
     if event_id is not None:
         check_token(event_id, "eventId", "event id")
@@ -244,8 +245,11 @@ def create_command(
         intervals=parsed,
         signal_name=signal_name or "SIMPLE",
         signal_type=signal_type or "level",
-        # Resolved here, not by the scheduler, so "now" is when the operator asked.
-        start_at=start_at or now or utcnow(),
+        # Resolved here, not by the scheduler, so "now" is when the operator asked; but a retried
+        # command must be the same request, so with an idempotency key the scheduler's "now" of the
+        # first attempt stands.
+        start_at=start_at or (None if idempotency_key else now or utcnow()),
+        idempotency_key=check_idempotency_key(idempotency_key),
         **extra,
     )
 
@@ -262,6 +266,7 @@ def modify_command(
     vtn_comment: str | None = None,
     group_ids: Iterable[str] | None = None,
     resource_ids: Iterable[str] | None = None,
+    idempotency_key: str | None = None,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
     # A target list given replaces that kind; an empty one clears it, as long as another is given.
@@ -289,8 +294,21 @@ def modify_command(
     if all(v is None for v in changes.values()):
         raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, groupIds, "
                                  "resourceIds, priority, signalName, signalType, vtnComment")
-    return ModifyEventCommand(event_id=event_id, **{k: v for k, v in changes.items() if v is not None})
+    return ModifyEventCommand(event_id=event_id, idempotency_key=check_idempotency_key(idempotency_key),
+                              **{k: v for k, v in changes.items() if v is not None})
 
 
-def cancel_command(event_id: str) -> CancelEventCommand:
-    return CancelEventCommand(event_id=check_token(event_id, "eventId", "event id"))
+def cancel_command(event_id: str, idempotency_key: str | None = None) -> CancelEventCommand:
+    return CancelEventCommand(event_id=check_token(event_id, "eventId", "event id"),
+                              idempotency_key=check_idempotency_key(idempotency_key))
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def check_idempotency_key(key: str | None, field: str = "idempotencyKey") -> str | None:
+    """A client's key for retrying a command safely: the scheduler applies a command with a key
+    once and answers a retry with the first reply."""
+    if key is not None and (not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable()):
+        raise InvalidInput(field, f"must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
+    return key

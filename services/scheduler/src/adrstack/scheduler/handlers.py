@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Awaitable, Callable
@@ -36,6 +37,7 @@ from .commands import (
     parse_command,
 )
 from .facts import FactPublisher, decode_record, record_bytes
+from .idempotency import IdempotentCommands, idempotency_key, request_digest
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,10 @@ class CommandHandlers:
         stream: str = "OPENADR",
         publish_timeout: float = 5.0,
         retries: int = 5,
+        idempotent: IdempotentCommands | None = None,
     ):
         self._js = js
+        self.idempotent = idempotent
         self._events = events
         self._vens_bucket = vens_bucket
         self._vens: KvMirror[bool] | None = None
@@ -78,7 +82,7 @@ class CommandHandlers:
         handler = {"create": self.create, "modify": self.modify, "cancel": self.cancel}[verb]
 
         async def on_request(msg: Msg) -> None:
-            reply = await self.answer(handler, msg.data)
+            reply = await self.answer_once(verb, handler, msg.data)
             if not msg.reply:
                 log.warning("%s request without a reply subject; dropped", verb)
                 return
@@ -88,6 +92,39 @@ class CommandHandlers:
                 log.exception("could not send the %s reply", verb)
 
         return on_request
+
+    async def answer_once(self, verb: str, handler: Callable[[bytes], Awaitable[DrEvent]],
+                          data: bytes) -> CommandReply:
+        """``answer``, once per idempotency key (see idempotency.py)."""
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        try:
+            key = idempotency_key(body) if isinstance(body, dict) and self.idempotent else None
+        except CommandRejected as e:
+            return e.reply()
+        if key is None:
+            return await self.answer(handler, data)
+        digest = request_digest(verb, body)
+        try:
+            earlier, revision = await self.idempotent.begin(key, verb, digest)
+        except CommandRejected as e:
+            return e.reply()
+        except Exception as e:
+            log.warning("idempotency store unavailable: %s", e)
+            return CommandReply.failure("unavailable", "could not check the idempotency_key; retry")
+        if earlier is not None:
+            return earlier
+        reply = await self.answer(handler, data)
+        try:
+            if not reply.ok and reply.error is not None and reply.error.code in ("unavailable", "internal"):
+                await self.idempotent.release(key, revision)  # nothing was done: a retry may do it
+            else:
+                await self.idempotent.finish(key, verb, digest, revision, reply)
+        except Exception as e:  # the command is done; a retry finds the claim and waits it out
+            log.warning("could not record the reply of idempotency key: %s", e)
+        return reply
 
     async def answer(self, handler: Callable[[bytes], Awaitable[DrEvent]], data: bytes) -> CommandReply:
         try:

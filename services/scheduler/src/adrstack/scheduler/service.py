@@ -9,6 +9,7 @@ import logging
 from adrstack.shared.jetstream import connect, ensure_kv, ensure_stream
 
 from .handlers import CommandHandlers
+from .idempotency import KEY_TTL, IdempotentCommands
 from .settings import SchedulerSettings
 from .timers import TransitionTimer
 
@@ -32,8 +33,10 @@ class Scheduler:
         js = self.nc.jetstream()
         await ensure_stream(js, s)
         events = await ensure_kv(js, s.events_bucket, history=s.events_history)
+        commands = await ensure_kv(js, s.commands_bucket, ttl=KEY_TTL)
         handlers = self.handlers = CommandHandlers(
-            js, events, s.vens_bucket, s.subjects, s.stream_name, publish_timeout=s.publish_timeout, retries=s.command_retries
+            js, events, s.vens_bucket, s.subjects, s.stream_name, publish_timeout=s.publish_timeout,
+            retries=s.command_retries, idempotent=IdempotentCommands(commands),
         )
         self.timer = TransitionTimer(
             js,
