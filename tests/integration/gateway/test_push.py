@@ -3,6 +3,8 @@ aiohttp server playing the VEN's EiEvent endpoint (openleadr's VEN has no push s
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiohttp import web
 from openleadr.messaging import create_message, parse_message
@@ -202,3 +204,45 @@ async def test_two_replicas_push_a_change_once(gateway_settings, bus, vens, push
     finally:
         await b.stop()
         await a.stop()
+
+
+async def test_a_gateway_stopped_mid_push_leaves_the_event_for_the_next_poll(fast_push, bus, vens):
+    """The plan is recorded before the POST: a gateway stopped while the VEN has not answered yet
+    puts the record back, so the VEN still gets the event (here: from another gateway, on poll)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        started.set()
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.add_routes([web.post("/ven/EiEvent", hang)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    first = Gateway(fast_push)
+    await first.start()
+    try:
+        client = await register_push(vens, "hung-ven", first.vtn_url,
+                                     f"http://127.0.0.1:{runner.addresses[0][1]}/ven")
+        await put_event(bus, make_event("hung-1", [client.ven_id]))
+        await asyncio.wait_for(started.wait(), 10)
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert set(record["pending"]) == {"hung-1"}  # recorded before the POST
+        await first.stop()
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert not record["pending"], record
+        second = Gateway(fast_push.model_copy(update={"vtn_port": 0, "push_timeout": 0.2, "push_attempts": 1}))
+        await second.start()
+        try:
+            client.vtn_url = second.vtn_url
+            await eventually(lambda: second.pusher.idle, 10, message="second gateway's push tried")
+            response_type, payload = await client.poll()
+            assert response_type == "oadrDistributeEvent" and events_of(payload) == [("hung-1", 0, "far")]
+        finally:
+            await second.stop()
+    finally:
+        release.set()
+        await first.stop()
+        await runner.cleanup()

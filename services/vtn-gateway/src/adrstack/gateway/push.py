@@ -185,6 +185,7 @@ class Pusher:
     async def _push_loop(self, ven_id: str, work: _Work) -> None:
         failures = 0
         failed_content = None
+        in_flight: DeliveryPlan | None = None  # recorded as delivered, not confirmed yet
         try:
             while work.changed.is_set():
                 work.changed.clear()
@@ -199,6 +200,7 @@ class Pusher:
                 if failed_content is not None and content != failed_content:
                     failures = 0  # a newer state: a fresh series of attempts
                 body = self.auth.sign(self.handlers._distribution(ven_id, plan.items, now))
+                in_flight = plan
                 try:
                     async with self._slots:
                         answer = await self._post(push_url(ven.transport_address), body)
@@ -207,27 +209,35 @@ class Pusher:
                     self.failed += 1
                     failed_content = content
                     await self._unrecord(ven_id, plan)
+                    in_flight = None
                     gave_up = failures >= self.settings.push_attempts
                     log.info("push to VEN %s failed (%s, attempt %d%s): %s", ven_id, e.kind, failures,
                              ", giving up until its events change" if gave_up else "", e)
                     await self._report(ven_id, plan, failures, e, gave_up)
                     if gave_up:
-                        return
+                        if not work.changed.is_set():
+                            return
+                        continue  # something changed meanwhile: one more try, a fresh series if it is new
                     delay = backoff_delay(failures, self.settings.push_backoff_initial,
                                           self.settings.push_backoff_max, self.rand)
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(work.changed.wait(), delay)  # a newer state cuts it short
                     work.changed.set()
                     continue
+                in_flight = None
                 self.pushed += 1
                 failures, failed_content = 0, None
                 await self._answered(ven, answer)
         except asyncio.CancelledError:
+            if in_flight is not None:  # stopped mid-push: the VEN's next poll must still get it
+                await self._unrecord(ven_id, in_flight)
             raise
         except StoreUnavailable as e:
             log.warning("push to VEN %s not planned: %s (its next poll gets the events)", ven_id, e)
         except Exception:
             log.exception("push to VEN %s failed unexpectedly", ven_id)
+            if in_flight is not None:
+                await self._unrecord(ven_id, in_flight)
         finally:
             if self._work.get(ven_id) is work:
                 del self._work[ven_id]
