@@ -94,14 +94,38 @@ async def test_cancel_with_a_wrong_registration_id_or_ven_id_is_452(gateway, bus
     assert await bus.kv_json(kv_keys.ven_key(client.ven_id)) is None
 
 
-async def test_push_vens_are_refused_until_push_exists(gateway, vens):
+def push_registration(name: str, address: str | None) -> str:
+    return create_message("oadrCreatePartyRegistration", request_id="r-1", ven_name=name,
+                          http_pull_model=False, xml_signature=False, report_only=False, profile_name="2.0b",
+                          transport_name="simpleHttp", transport_address=address,
+                          ven_id=None, registration_id=None)
+
+
+async def test_push_vens_register_with_an_absolute_http_transport_address(gateway, bus, vens):
     client = vens("pusher", gateway.vtn_url)
-    message = create_message("oadrCreatePartyRegistration", request_id="r-1", ven_name="pusher",
-                             http_pull_model=False, xml_signature=False, report_only=False, profile_name="2.0b",
-                             transport_name="simpleHttp", transport_address="http://ven.example:8081/",
-                             ven_id=None, registration_id=None)
-    _, payload = await client._perform_request("EiRegisterParty", message)
-    assert payload["response"]["response_code"] == 451 and not payload.get("registration_id")
+    _, payload = await client._perform_request("EiRegisterParty",
+                                               push_registration("pusher", "http://ven.example:8081/oadr/"))
+    assert payload["response"]["response_code"] == 200 and payload["ven_id"]
+    record = await bus.kv_json(kv_keys.ven_key(payload["ven_id"]))
+    assert record["http_pull_model"] is False and record["transport_address"] == "http://ven.example:8081/oadr/"
+    fact = await eventually(lambda: bus.last(bus.subjects.ven_registered(payload["ven_id"])), 5, message="fact")
+    assert fact["http_pull_model"] is False
+    # A pull VEN is still a pull VEN (the default is untouched).
+    puller = vens("puller", gateway.vtn_url)
+    await puller.create_party_registration()
+    assert (await bus.kv_json(kv_keys.ven_key(puller.ven_id)))["http_pull_model"] is True
+
+
+async def test_push_vens_without_a_usable_transport_address_are_refused_with_454(gateway, bus, vens):
+    client = vens("bad-pusher", gateway.vtn_url)
+    for address in (None, "ven.example:8081", "/relative/path", "ftp://ven.example/", "http://",
+                    "http://user:secret@ven.example/", "http://ven.example:99999/",
+                    "http://ven.example/" + "a" * 2100):
+        _, payload = await client._perform_request("EiRegisterParty", push_registration("bad-pusher", address))
+        assert payload["response"]["response_code"] == 454, (address, payload)
+        assert "oadrTransportAddress" in payload["response"]["response_description"], address
+        assert not payload.get("registration_id")
+    assert await bus.kv_json(kv_keys.ven_name_key("bad-pusher")) is None
 
 
 async def test_vtn_initiated_cancel_is_delivered_through_the_poll(gateway, bus, vens):

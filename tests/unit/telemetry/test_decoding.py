@@ -57,3 +57,14 @@ def test_ven_and_event_facts_decode_by_subject():
 def test_undecodable_messages_are_invalid(subject, data):
     with pytest.raises(InvalidFact):
         decode_fact(S, subject, data)
+
+
+def test_push_failed_is_a_ven_fact():
+    from adrstack.shared.messages import PushFailed
+
+    fact = PushFailed(ven_id="v1", event_ids=["e1"], attempt=2, error="http_status", http_status=500)
+    decoded = decode_fact(S, S.push_failed("v1"), fact.to_bytes())
+    assert isinstance(decoded, PushFailed)
+    assert (decoded.event_ids, decoded.attempt, decoded.error, decoded.http_status) == (["e1"], 2, "http_status", 500)
+    with pytest.raises(InvalidFact):
+        decode_fact(S, S.push_failed("v2"), fact.to_bytes())

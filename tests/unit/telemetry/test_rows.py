@@ -124,3 +124,12 @@ def test_opt_response_row():
     opt = OptResponse(ven_id="v1", event_id="e1", opt_type="optIn", modification_number=0, occurred_at=T0)
     row = RowBatch.of([opt]).responses[0]
     assert row["id"] == opt.id and row["responded_at"] == T0 and row["opt_type"] == "optIn"
+
+
+def test_push_failed_is_accepted_and_writes_no_rows():
+    from adrstack.shared.messages import PushFailed
+
+    batch = RowBatch.of([PushFailed(ven_id="v1", event_ids=["e1"], attempt=1, error="connection"),
+                         VenSeen(ven_id="v1", occurred_at=T0)])
+    assert list(batch.seen) == ["v1"]
+    assert not batch.ven_changes and not batch.responses and not batch.transitions

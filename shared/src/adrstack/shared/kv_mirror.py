@@ -51,6 +51,22 @@ class KvMirror(Generic[T]):
         self._snapshots = 0  # completed (re)loads
         self._snapshot_done = asyncio.Event()
         self._restart = False
+        self._listeners: list[ChangeHook] = []
+
+    def add_listener(self, hook: ChangeHook) -> None:
+        """Also call ``hook`` on every change, after ``on_change`` (so an owner's index built in
+        ``on_change`` is current when listeners run). Listeners are synchronous: schedule work,
+        do not do it."""
+        self._listeners.append(hook)
+
+    def _notify(self, key: str | None, old, new) -> None:
+        if self._on_change is not None:
+            self._on_change(key, old, new)
+        for hook in self._listeners:
+            try:
+                hook(key, old, new)
+            except Exception:
+                log.exception("%s: change listener failed", self.name)
 
     # ------------------------------------------------------------------ reads
 
@@ -101,8 +117,8 @@ class KvMirror(Generic[T]):
                 entries.pop(key, None)
             else:
                 entries[key] = (value, revision)
-            if entries is self._entries and self._on_change is not None and (old is not None or value is not None):
-                self._on_change(key, old, value)
+            if entries is self._entries and (old is not None or value is not None):
+                self._notify(key, old, value)
 
     def _from_watch(self, entry, *, live: bool) -> None:
         key = entry.key
@@ -164,8 +180,7 @@ class KvMirror(Generic[T]):
                     if entry is None:  # the bucket's current content has been delivered
                         if self._building is not None:
                             self._entries, self._building = self._building, None
-                            if self._on_change is not None:
-                                self._on_change(None, None, None)
+                            self._notify(None, None, None)
                             self._snapshots += 1
                             self._snapshot_done.set()
                         self._loaded.set()

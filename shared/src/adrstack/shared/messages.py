@@ -441,6 +441,25 @@ class VenActionReply(Message):
     error: CommandError | None = None
 
 
+PushErrorKind = Literal["connection", "timeout", "tls", "http_status", "unreadable_answer"]
+
+
+class PushFailed(Message):
+    """``openadr.ven.<ven_id>.push.failed``: an oadrDistributeEvent pushed to a push VEN (one that
+    registered with oadrHttpPullModel=false) did not get through. Nothing is lost: the VEN gets
+    its events on the next successful push or its next poll. ``attempt`` counts the failures of
+    this push in a row; ``gave_up`` says no more retries follow (until the VEN's events change)."""
+
+    ven_id: str
+    event_ids: list[str] = Field(default_factory=list)
+    attempt: int = Field(ge=1)
+    error: PushErrorKind
+    http_status: int | None = None  # with error "http_status"
+    gave_up: bool = False
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
 # Subject suffix -> message model, for consumers that decode any fact.
 VEN_FACTS: dict[str, type[Message]] = {
     "registered": VenRegistered,
@@ -450,4 +469,5 @@ VEN_FACTS: dict[str, type[Message]] = {
     "opt": OptResponse,
     "opt.schedule": OptSchedule,
     "seen": VenSeen,
+    "push.failed": PushFailed,
 }

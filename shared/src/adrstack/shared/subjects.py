@@ -68,6 +68,9 @@ class Subjects:
     def seen(self, ven_id: str) -> str:
         return self._ven(ven_id, "seen")
 
+    def push_failed(self, ven_id: str) -> str:
+        return self._ven(ven_id, "push.failed")
+
     # -- facts about events (published by the scheduler) --
     def event(self, event_id: str, transition: str) -> str:
         if transition not in TRANSITIONS:

@@ -17,6 +17,7 @@ from adrstack.shared.messages import (
     Message,
     OptResponse,
     OptSchedule,
+    PushFailed,
     ReportData,
     ReportsRegistered,
     VenDeregistered,
@@ -190,6 +191,11 @@ class RowBatch:
             previous = self.events.get(fact.event_id)
             if previous is None or order >= previous[0]:
                 self.events[fact.event_id] = (order, dr_event_row(fact.event))
+        elif isinstance(fact, PushFailed):
+            # Accepted and not stored (yet): a failed push loses nothing (the VEN gets its events
+            # on the next push or poll); the fact is for live watchers (subscriptions, `adrstack
+            # tail`) and stays in the stream. Persisting it needs a table of its own.
+            pass
         else:
             raise TypeError(f"no rows for {type(fact).__name__}")
 

@@ -16,11 +16,12 @@ from .handlers import Handlers
 from .codec.signature import Signer
 from .identity import Provisioning
 from .message_auth import MessageAuth
+from .push import Pusher
 from .replay import NonceStore
 from .server import VtnServer
 from .settings import VTN_PATH, GatewaySettings
 from .state import VenStore
-from .tls import server_context
+from .tls import client_context, server_context
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Gateway:
         self.server: VtnServer | None = None
         self.provisioning: Provisioning | None = None
         self.health_runner: web.AppRunner | None = None
+        self.pusher: Pusher | None = None
         self.port: int | None = None
 
     @property
@@ -52,6 +54,12 @@ class Gateway:
             ssl = server_context(s.tls_ecc_cert, s.tls_ecc_key, s.tls_rsa_cert, s.tls_rsa_key, s.tls_ca) if s.tls else None
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             raise SecurityConfigError(f"cannot load the TLS certificates: {e}") from e
+        try:
+            # Pushes to VENs go out with the VTN's certificate and verify theirs against the CA.
+            push_ssl = client_context(s.tls_ecc_cert or s.tls_rsa_cert, s.tls_ecc_key or s.tls_rsa_key,
+                                      s.tls_ca) if s.tls else None
+        except (OSError, ValueError) as e:
+            raise SecurityConfigError(f"cannot load the TLS certificates for pushing to VENs: {e}") from e
         try:
             signer = Signer.from_files(s.sign_cert, s.sign_key) if s.sign_cert else None
         except (OSError, ValueError) as e:
@@ -87,6 +95,8 @@ class Gateway:
                                     extra_routes=[web.get("/health", self.health)])
             await self.server.start(s.vtn_host, s.vtn_port, ssl=ssl, reuse_port=s.reuse_port)
             self.port = self.server.port
+            self.pusher = Pusher(s, self.store, self.events, handlers, auth, ssl_context=push_ssl)
+            await self.pusher.start()
             if s.health_port is not None:
                 await self._serve_health(s.health_host, s.health_port)
         except BaseException:
@@ -121,6 +131,9 @@ class Gateway:
         if self.server is not None:
             await self.server.stop()
             self.server = None
+        if self.pusher is not None:
+            await self.pusher.stop()
+            self.pusher = None
         for part in (self.provisioning, self.events, self.store):
             if part is not None:
                 await part.stop()

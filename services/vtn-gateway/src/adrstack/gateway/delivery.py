@@ -96,6 +96,9 @@ class DeliveryPlan:
     items: list[tuple[DrEvent, EventStatus]]  # what the VEN should be shown now
     record: DeliveryRecord  # the record after showing it (the same object: nothing to write)
     changed: bool  # whether the VEN must be sent a distribution now
+    # The record this plan was made against (None: the VEN had none); set by whoever stores the
+    # plan, so that a push that did not get through can put it back.
+    previous: DeliveryRecord | None = None
 
 
 def awaits_acknowledgement(event: DrEvent) -> bool:

@@ -11,6 +11,7 @@ import logging
 import time
 import zlib
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -68,6 +69,34 @@ def checked_id(value: str | None, what: str) -> str:
     if not is_valid_token(value):
         raise OpenAdrError(INVALID_ID, f"invalid {what}: must be {TOKEN_RULE}")
     return value  # type: ignore[return-value]
+
+
+MAX_TRANSPORT_ADDRESS = 2048
+
+
+def push_address(address: str | None, *, tls: bool) -> str:
+    """The oadrTransportAddress of a VEN registering for push, checked: an absolute http(s) URL
+    with a host, no credentials, at most MAX_TRANSPORT_ADDRESS characters; https when the VTN
+    runs TLS (pushes carry the VTN's client certificate and are verified against the TLS CA).
+    Anything else is refused with 454, naming the field."""
+    what = "oadrTransportAddress"
+    if address in (None, "", "None"):
+        raise OpenAdrError(INVALID_DATA, f"{what} is required with oadrHttpPullModel=false (push)")
+    if len(address) > MAX_TRANSPORT_ADDRESS:
+        raise OpenAdrError(INVALID_DATA, f"{what} must be at most {MAX_TRANSPORT_ADDRESS} characters")
+    try:
+        parts = urlsplit(address)
+        port = parts.port  # raises ValueError for a port that is not one
+    except ValueError:
+        raise OpenAdrError(INVALID_DATA, f"{what} is not a URL") from None
+    schemes = ("https",) if tls else ("http", "https")
+    if parts.scheme not in schemes:
+        raise OpenAdrError(INVALID_DATA, f"{what} must be an absolute {' or '.join(schemes)} URL")
+    if not parts.hostname or parts.username is not None or parts.password is not None or port == 0:
+        raise OpenAdrError(INVALID_DATA, f"{what} must name a host (and no credentials)")
+    if any(c.isspace() or ord(c) < 32 for c in address) or parts.fragment:
+        raise OpenAdrError(INVALID_DATA, f"{what} must be a plain URL (no spaces or fragment)")
+    return address
 
 
 def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
@@ -226,6 +255,7 @@ class Handlers:
         def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
             record = current or EMPTY_DELIVERY
             plan = plan_delivery(events, record, now)
+            plan.previous = current
             plans[:] = [plan]
             return None if plan.record is record else plan.record
 
@@ -264,8 +294,10 @@ class Handlers:
     async def create_party_registration(self, msg: m.CreatePartyRegistration, peer: str | None = None) -> bytes:
         if msg.transport_name != "simpleHttp":
             raise OpenAdrError(NOT_ALLOWED, "only the simpleHttp transport is offered")
-        if msg.http_pull_model is False:
-            raise OpenAdrError(NOT_ALLOWED, "only the pull model is offered (set oadrHttpPullModel to true)")
+        push = msg.http_pull_model is False
+        if push:
+            # A push VEN is sent its events at its oadrTransportAddress (see push.py).
+            push_address(msg.transport_address, tls=self.settings.tls)
         name = msg.ven_name
         if name is not None and (not name.strip() or len(name) > MAX_VEN_NAME):
             raise OpenAdrError(INVALID_DATA, f"venName must be 1-{MAX_VEN_NAME} characters")
@@ -311,7 +343,7 @@ class Handlers:
                 profile_name=msg.profile_name,
                 transport_name=msg.transport_name,
                 transport_address=address,
-                http_pull_model=True,
+                http_pull_model=not push,
                 report_only=msg.report_only,
                 # In open enrollment the certificate is recorded, not enforced.
                 fingerprint=peer or (current.fingerprint if current else None),

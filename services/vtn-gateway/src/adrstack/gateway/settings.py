@@ -56,6 +56,16 @@ class GatewaySettings(CommonSettings):
     health_host: str = "127.0.0.1"
     health_port: int | None = Field(None, ge=0, le=65535)
 
+    # --- Push VENs (registered with oadrHttpPullModel=false): how an oadrDistributeEvent is pushed
+    # to <oadrTransportAddress>/EiEvent. A failed push is retried after a delay growing from
+    # push_backoff_initial to push_backoff_max (doubling, with jitter), at most push_attempts times.
+    push_timeout: float = Field(10.0, gt=0)
+    push_attempts: int = Field(8, ge=1)
+    push_backoff_initial: float = Field(1.0, gt=0)
+    push_backoff_max: float = Field(60.0, gt=0)
+    # At most this many pushes in flight per gateway process.
+    push_concurrency: int = Field(64, ge=1)
+
     @property
     def tls(self) -> bool:
         return bool(self.tls_ecc_cert or self.tls_rsa_cert)

@@ -62,6 +62,15 @@ def server_context(ecc_cert: PathLike | None, ecc_key: PathLike | None, rsa_cert
     return ctx
 
 
+def client_context(cert: PathLike, key: PathLike, ca: PathLike) -> ssl.SSLContext:
+    """A client context for pushing to VENs: the VTN's certificate as client certificate, the
+    VEN's server certificate verified (chain and host name) against ``ca``."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.fspath(ca))
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(os.fspath(cert), os.fspath(key))
+    return ctx
+
+
 def _check_key_type(kind: str, ctx: ssl.SSLContext, cert: PathLike) -> None:
     """An RSA pair given as the ECC one (or the reverse) would replace nothing and serve the wrong
     suite; a mistake in the settings, so it is said at start-up. Skipped where ``cryptography`` is

@@ -1,0 +1,248 @@
+"""Push VENs (oadrHttpPullModel=false): a real Gateway POSTs oadrDistributeEvent to a small
+aiohttp server playing the VEN's EiEvent endpoint (openleadr's VEN has no push server)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+from openleadr.messaging import create_message, parse_message
+
+from adrstack.gateway.app import Gateway
+from adrstack.shared import kv_keys
+from adrstack.shared.messages import EventStatus
+from tests.helpers import eventually
+from tests.integration.gateway.conftest import free_port
+from tests.integration.gateway.test_events import make_event, put_event
+from tests.integration.gateway.test_registration_rules import push_registration
+
+
+class PushVen:
+    """The VEN's side of a push: records every oadrDistributeEvent POSTed to <address>/EiEvent
+    and answers with ``statuses`` in turn (then 200), with an oadrResponse or, when
+    ``answer_created`` is set, an inline oadrCreatedEvent opting in to every event."""
+
+    def __init__(self, statuses: list[int] | None = None, answer_created: bool = False):
+        self.statuses = list(statuses or [])
+        self.answer_created = answer_created
+        self.requests: list[tuple[int, str, dict]] = []  # (status answered, content type, payload)
+        self.ven_id: str | None = None
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def delivered(self) -> list[dict]:
+        """The distributions answered with 2xx, oldest first."""
+        return [payload for status, _, payload in self.requests if status == 200]
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.add_routes([web.post("/ven/EiEvent", self.handle)])
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/ven/"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        message_type, payload = parse_message((await request.read()).decode())
+        assert message_type == "oadrDistributeEvent"
+        status = self.statuses.pop(0) if self.statuses else 200
+        self.requests.append((status, request.headers.get("Content-Type", ""), payload))
+        if status != 200:
+            return web.Response(status=status, text="not now")
+        if self.answer_created and payload.get("events"):
+            answer = create_message("oadrCreatedEvent", ven_id=self.ven_id, response={
+                "response_code": 200, "response_description": "OK", "request_id": payload["request_id"]},
+                event_responses=[{"response_code": 200, "response_description": "OK",
+                                  "request_id": payload["request_id"],
+                                  "event_id": e["event_descriptor"]["event_id"],
+                                  "modification_number": e["event_descriptor"]["modification_number"],
+                                  "opt_type": "optIn"} for e in payload["events"]])
+        else:
+            answer = create_message("oadrResponse", ven_id=self.ven_id, response={
+                "response_code": 200, "response_description": "OK", "request_id": payload["request_id"]})
+        return web.Response(body=answer.encode(), content_type="application/xml")
+
+
+@pytest.fixture
+async def push_ven():
+    made: list[PushVen] = []
+
+    async def make(**kwargs) -> tuple[PushVen, str]:
+        ven = PushVen(**kwargs)
+        made.append(ven)
+        return ven, await ven.start()
+
+    yield make
+    for ven in made:
+        await ven.stop()
+
+
+@pytest.fixture
+def fast_push(gateway_settings):
+    return gateway_settings.model_copy(update={"push_backoff_initial": 0.05, "push_backoff_max": 0.2,
+                                               "push_timeout": 5.0})
+
+
+@pytest.fixture
+async def fast_gateway(fast_push):
+    gw = Gateway(fast_push)
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+async def register_push(vens, name: str, vtn_url: str, address: str):
+    client = vens(name, vtn_url)
+    _, payload = await client._perform_request("EiRegisterParty", push_registration(name, address))
+    assert payload["response"]["response_code"] == 200, payload
+    client.ven_id, client.registration_id = payload["ven_id"], payload["registration_id"]
+    return client
+
+
+def events_of(payload: dict) -> list[tuple[str, int, str]]:
+    return [(e["event_descriptor"]["event_id"], e["event_descriptor"]["modification_number"],
+             e["event_descriptor"]["event_status"]) for e in payload.get("events") or []]
+
+
+async def test_events_are_pushed_when_created_and_modified_and_an_inline_answer_is_handled(
+        fast_gateway, bus, vens, push_ven):
+    ven, address = await push_ven(answer_created=True)
+    client = await register_push(vens, "push-ven", fast_gateway.vtn_url, address)
+    ven.ven_id = client.ven_id
+    await put_event(bus, make_event("push-1", [client.ven_id]))
+    await eventually(lambda: ven.delivered, 10, message="pushed on create")
+    assert events_of(ven.delivered[0]) == [("push-1", 0, "far")]
+    assert ven.requests[0][1].startswith("application/xml")
+    # Its inline oadrCreatedEvent was handled as if it had been sent to EiEvent.
+    opts = await eventually(lambda: bus.stored(bus.subjects.opt(client.ven_id)), 10, message="opt fact")
+    assert [(o["event_id"], o["modification_number"], o["opt_type"]) for o in opts] == [("push-1", 0, "optIn")]
+
+    await put_event(bus, make_event("push-1", [client.ven_id], modification_number=1, priority=1))
+    await eventually(lambda: len(ven.delivered) == 2, 10, message="pushed on modify")
+    assert events_of(ven.delivered[1]) == [("push-1", 1, "far")]
+    # Pushed, so the VEN's own poll has nothing new (a push VEN may still poll).
+    assert (await client.poll())[0] == "oadrResponse"
+    # Cancelled: pushed too.
+    await put_event(bus, make_event("push-1", [client.ven_id], modification_number=2, status=EventStatus.CANCELLED))
+    await eventually(lambda: len(ven.delivered) == 3, 10, message="pushed on cancel")
+    assert events_of(ven.delivered[2]) == [("push-1", 2, "cancelled")]
+    assert not await bus.stored(bus.subjects.push_failed(client.ven_id))
+
+
+async def test_a_failing_endpoint_gets_retries_and_finally_the_event(fast_gateway, bus, vens, push_ven):
+    ven, address = await push_ven(statuses=[500, 500])
+    client = await register_push(vens, "flaky-ven", fast_gateway.vtn_url, address)
+    await put_event(bus, make_event("flaky-1", [client.ven_id]))
+    await eventually(lambda: ven.delivered, 10, message="delivered after the retries")
+    assert [status for status, _, _ in ven.requests] == [500, 500, 200]
+    assert all(events_of(p) == [("flaky-1", 0, "far")] for _, _, p in ven.requests)
+    failures = await eventually(lambda: bus.stored(bus.subjects.push_failed(client.ven_id)), 10,
+                                message="push.failed facts")
+    assert [(f["attempt"], f["error"], f["http_status"], f["event_ids"], f["gave_up"]) for f in failures] == [
+        (1, "http_status", 500, ["flaky-1"], False), (2, "http_status", 500, ["flaky-1"], False)]
+    record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+    assert set(record["pending"]) == {"flaky-1"}
+    assert (await client.poll())[0] == "oadrResponse"  # delivered once, by the push
+
+
+async def test_a_ven_whose_endpoint_is_down_gets_the_event_on_its_next_poll(fast_push, bus, vens):
+    gateway = Gateway(fast_push.model_copy(update={"push_attempts": 2}))
+    await gateway.start()
+    try:
+        down = f"http://127.0.0.1:{free_port()}/"  # nothing listens there
+        client = await register_push(vens, "down-ven", gateway.vtn_url, down)
+        await put_event(bus, make_event("down-1", [client.ven_id]))
+
+        async def gave_up():
+            facts = await bus.stored(bus.subjects.push_failed(client.ven_id))
+            return facts if facts and facts[-1]["gave_up"] else None
+
+        facts = await eventually(gave_up, 10, message="the pusher gave up")
+        assert [(f["attempt"], f["error"], f["event_ids"]) for f in facts] == [
+            (1, "connection", ["down-1"]), (2, "connection", ["down-1"])]
+        await eventually(lambda: gateway.pusher.idle, 5, message="pusher idle")
+        # The failed push was un-recorded: the VEN's next contact gets the event.
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert record is not None and not record["pending"]
+        response_type, payload = await client.poll()
+        assert response_type == "oadrDistributeEvent" and events_of(payload) == [("down-1", 0, "far")]
+        assert (await client.poll())[0] == "oadrResponse"
+    finally:
+        await gateway.stop()
+
+
+async def test_two_replicas_push_a_change_once(gateway_settings, bus, vens, push_ven):
+    a = Gateway(gateway_settings)
+    b = Gateway(gateway_settings.model_copy(update={"vtn_port": 0}))
+    await a.start()
+    await b.start()
+    try:
+        ven, address = await push_ven()
+        client = await register_push(vens, "shared-push-ven", a.vtn_url, address)
+        await eventually(lambda: b.store.ven(client.ven_id), 5, message="B knows the VEN")
+
+        async def settled(modification: int) -> bool:
+            # Both replicas have seen this modification and neither has a push left to do.
+            return all(gw.events.get("dup-1") is not None
+                       and gw.events.get("dup-1").modification_number == modification
+                       and gw.pusher.idle for gw in (a, b))
+
+        for modification in (0, 1):
+            await put_event(bus, make_event("dup-1", [client.ven_id], modification_number=modification))
+            await eventually(lambda: len(ven.requests) == modification + 1, 10, message="pushed")
+            await eventually(lambda: settled(modification), 10, message="both replicas settled")
+            assert [events_of(p) for _, _, p in ven.requests] == [
+                [("dup-1", mod, "far")] for mod in range(modification + 1)]
+        assert a.pusher.pushed + b.pusher.pushed == 2
+    finally:
+        await b.stop()
+        await a.stop()
+
+
+async def test_a_gateway_stopped_mid_push_leaves_the_event_for_the_next_poll(fast_push, bus, vens):
+    """The plan is recorded before the POST: a gateway stopped while the VEN has not answered yet
+    puts the record back, so the VEN still gets the event (here: from another gateway, on poll)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        started.set()
+        await release.wait()
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.add_routes([web.post("/ven/EiEvent", hang)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    first = Gateway(fast_push)
+    await first.start()
+    try:
+        client = await register_push(vens, "hung-ven", first.vtn_url,
+                                     f"http://127.0.0.1:{runner.addresses[0][1]}/ven")
+        await put_event(bus, make_event("hung-1", [client.ven_id]))
+        await asyncio.wait_for(started.wait(), 10)
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert set(record["pending"]) == {"hung-1"}  # recorded before the POST
+        await first.stop()
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert not record["pending"], record
+        second = Gateway(fast_push.model_copy(update={"vtn_port": 0, "push_timeout": 0.2, "push_attempts": 1}))
+        await second.start()
+        try:
+            client.vtn_url = second.vtn_url
+            await eventually(lambda: second.pusher.idle, 10, message="second gateway's push tried")
+            response_type, payload = await client.poll()
+            assert response_type == "oadrDistributeEvent" and events_of(payload) == [("hung-1", 0, "far")]
+        finally:
+            await second.stop()
+    finally:
+        release.set()
+        await first.stop()
+        await runner.cleanup()
