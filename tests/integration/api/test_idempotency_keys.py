@@ -42,3 +42,17 @@ async def test_a_bad_key_is_refused_and_nothing_is_sent(client, scheduler):
     r = await client.post("/send_event", json={"ven_id": "ven-a", "signal_level": 1}, headers={"Idempotency-Key": ""})
     assert r.status_code == 422
     assert scheduler.requests == []
+
+
+async def test_modify_event_forwards_every_create_field(client, scheduler):
+    created = (await gql(client, CREATE, {"input": {**INPUT, "testEvent": True}}))["data"]["createEvent"]["eventId"]
+    assert json.loads(scheduler.requests[-1][1])["test_event"] is True
+    modify = """mutation($input: ModifyEventInput!) { modifyEvent(input: $input) { eventId } }"""
+    data = await gql(client, modify, {"input": {"eventId": created, "marketContext": "http://m/2",
+                                                "responseRequired": "never", "testEvent": False,
+                                                "notification": "PT0S", "rampUp": "PT5M"}})
+    sent = json.loads(scheduler.requests[-1][1])
+    assert (sent["market_context"], sent["response_required"], sent["test_event"], sent["notification"],
+            sent["ramp_up"]) == ("http://m/2", "never", False, "PT0S", "PT5M"), data
+    bad = await gql(client, modify, {"input": {"eventId": created, "responseRequired": "sometimes"}})
+    assert bad["errors"][0]["extensions"]["field"] == "responseRequired"

@@ -190,3 +190,22 @@ async def test_zero_durations_are_stored_as_zero(running):
     stored = await running.stored("ev-0")
     assert (stored.notification, stored.ramp_up, stored.recovery, stored.randomization) == (timedelta(0),) * 4
     assert stored.status.value == "far"  # a zero ramp-up leaves the default near window
+
+
+async def test_modify_takes_every_field_create_takes(running):
+    created = await running.request("create", {"event_id": "ev-all", "ven_ids": ["ven-1"], "intervals": HOUR,
+                                               "start_at": later(hours=3), "notification": "PT1H"})
+    assert created.ok, created.error
+    reply = await running.request("modify", {
+        "event_id": "ev-all", "market_context": "http://market.example/summer", "response_required": "never",
+        "test_event": True, "notification": "PT0S", "ramp_up": "PT10M", "recovery": "PT5M",
+        "randomization": "PT1M", "priority": 2})
+    assert reply.ok, reply.error
+    stored = await running.stored("ev-all")
+    assert (stored.market_context, stored.response_required, stored.test_event, stored.priority) == (
+        "http://market.example/summer", "never", True, 2)
+    assert (stored.notification, stored.ramp_up, stored.recovery, stored.randomization) == (
+        timedelta(0), timedelta(minutes=10), timedelta(minutes=5), timedelta(minutes=1))
+    assert stored.modification_number == 1
+    bad = await running.request("modify", {"event_id": "ev-all", "response_required": "sometimes"})
+    assert not bad.ok and bad.error.code == "invalid" and bad.error.field == "response_required"

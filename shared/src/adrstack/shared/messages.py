@@ -350,6 +350,7 @@ class CreateEventCommand(EventCommand):
     market_context: str = "http://MarketContext1"
     response_required: ResponseRequired = "always"
     vtn_comment: str | None = None
+    test_event: bool = False
     notification: timedelta | None = None
     ramp_up: timedelta | None = None
     recovery: timedelta | None = None
@@ -389,7 +390,14 @@ class ModifyEventCommand(EventCommand):
     signal_name: str | None = None
     signal_type: str | None = None
     vtn_comment: str | None = None
-
+    market_context: str | None = None
+    response_required: ResponseRequired | None = None
+    test_event: bool | None = None
+    # Zero means none (as in createEvent).
+    notification: timedelta | None = None
+    ramp_up: timedelta | None = None
+    recovery: timedelta | None = None
+    randomization: timedelta | None = None
 
     _group_ids = field_validator("group_ids")(
         lambda v: None if v is None else [_token(g, "group_id") for g in v])

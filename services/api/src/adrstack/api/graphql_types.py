@@ -321,6 +321,7 @@ class CreateEventInput:
     ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration")
+    test_event: bool = False
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
@@ -337,6 +338,13 @@ class ModifyEventInput:
     group_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's groups")
     resource_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's "
                                                       "resource ids")
+    market_context: str | None = None
+    response_required: str | None = strawberry.field(default=None, description="always or never")
+    test_event: bool | None = None
+    notification: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
+    ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
+    recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
+    randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 

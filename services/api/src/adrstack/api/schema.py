@@ -196,6 +196,7 @@ class Mutation:
             ramp_up=input.ramp_up,
             recovery=input.recovery,
             randomization=input.randomization,
+            test_event=input.test_event,
             idempotency_key=input.idempotency_key,
         )
         await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
@@ -214,6 +215,13 @@ class Mutation:
             vtn_comment=input.vtn_comment,
             group_ids=input.group_ids,
             resource_ids=input.resource_ids,
+            market_context=input.market_context,
+            response_required=input.response_required,
+            test_event=input.test_event,
+            notification=input.notification,
+            ramp_up=input.ramp_up,
+            recovery=input.recovery,
+            randomization=input.randomization,
             idempotency_key=input.idempotency_key,
         )
         if command.group_ids or command.resource_ids:

@@ -204,6 +204,7 @@ def create_command(
     ramp_up: str | None = None,
     recovery: str | None = None,
     randomization: str | None = None,
+    test_event: bool = False,
     now: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> CreateEventCommand:
@@ -221,8 +222,7 @@ def create_command(
     check_aware(start_at, "startAt")
     check_priority(priority)
     check_text(market_context, "marketContext")
-    if response_required is not None and response_required not in RESPONSE_REQUIRED:
-        raise InvalidInput("responseRequired", f"{response_required!r} must be 'always' or 'never'")
+    check_response_required(response_required)
     extra = {
         k: v
         for k, v in {
@@ -234,6 +234,7 @@ def create_command(
             "ramp_up": check_optional_duration(ramp_up, "rampUp"),
             "recovery": check_optional_duration(recovery, "recovery"),
             "randomization": check_optional_duration(randomization, "randomization"),
+            "test_event": test_event or None,
         }.items()
         if v is not None
     }
@@ -266,6 +267,13 @@ def modify_command(
     vtn_comment: str | None = None,
     group_ids: Iterable[str] | None = None,
     resource_ids: Iterable[str] | None = None,
+    market_context: str | None = None,
+    response_required: str | None = None,
+    test_event: bool | None = None,
+    notification: str | None = None,
+    ramp_up: str | None = None,
+    recovery: str | None = None,
+    randomization: str | None = None,
     idempotency_key: str | None = None,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
@@ -287,15 +295,28 @@ def modify_command(
         "signal_name": check_text(signal_name, "signalName"),
         "signal_type": check_text(signal_type, "signalType"),
         "vtn_comment": vtn_comment,
+        "market_context": check_text(market_context, "marketContext"),
+        "response_required": check_response_required(response_required),
+        "test_event": test_event,
+        "notification": check_optional_duration(notification, "notification"),
+        "ramp_up": check_optional_duration(ramp_up, "rampUp"),
+        "recovery": check_optional_duration(recovery, "recovery"),
+        "randomization": check_optional_duration(randomization, "randomization"),
     }
     if changes["intervals"] is not None:
         # Without signalName the event's own signal decides; the scheduler checks that case.
         check_simple_levels(changes["intervals"], signal_name)
     if all(v is None for v in changes.values()):
-        raise InvalidInput(None, "nothing to modify: give at least one of intervals, startAt, venIds, groupIds, "
-                                 "resourceIds, priority, signalName, signalType, vtnComment")
+        raise InvalidInput(None, "nothing to modify: give at least one field of createEvent's input (intervals, "
+                                 "startAt, venIds, groupIds, resourceIds, priority, signalName, ...)")
     return ModifyEventCommand(event_id=event_id, idempotency_key=check_idempotency_key(idempotency_key),
                               **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_response_required(value: str | None) -> str | None:
+    if value is not None and value not in RESPONSE_REQUIRED:
+        raise InvalidInput("responseRequired", f"{shown(value)} must be 'always' or 'never'")
+    return value
 
 
 def cancel_command(event_id: str, idempotency_key: str | None = None) -> CancelEventCommand:

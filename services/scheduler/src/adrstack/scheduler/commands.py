@@ -111,6 +111,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
             market_context=command.market_context,
             response_required=command.response_required,
             vtn_comment=command.vtn_comment,
+            test_event=command.test_event,
             notification=command.notification,
             ramp_up=command.ramp_up,
             recovery=command.recovery,
@@ -153,7 +154,8 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
     """The event after ``command``: next modification number, status from the clock."""
     ensure_modifiable(event)
     changes: dict = {}
-    for name in ("intervals", "start_at", "priority", "signal_name", "signal_type", "vtn_comment"):
+    for name in ("intervals", "start_at", "priority", "signal_name", "signal_type", "vtn_comment", "market_context",
+                 "response_required", "test_event", *DURATION_FIELDS):
         value = getattr(command, name)
         if value is not None:
             changes[name] = value
