@@ -169,3 +169,19 @@ class OptScheduleRow(SQLModel, table=True):
     windows: list[dict[str, Any]] = Field(sa_type=JSONB)
     sent_at: datetime = Field(sa_type=TZ)  # when the fact of its latest version occurred
     cancelled_at: datetime | None = Field(default=None, sa_type=TZ)
+
+
+class PushFailureRow(SQLModel, table=True):
+    """A push of events to a push VEN that did not get through (the PushFailed fact)."""
+
+    __tablename__ = "push_failures"
+    __table_args__ = (Index("ix_push_failures_ven_at", "ven_id", "occurred_at"),)
+
+    id: uuid.UUID = Field(primary_key=True)  # the message id: redelivery cannot duplicate
+    ven_id: str
+    event_ids: list[str] = Field(sa_type=JSONB)
+    attempt: int
+    error: str
+    http_status: int | None = None
+    gave_up: bool
+    occurred_at: datetime = Field(sa_type=TZ)

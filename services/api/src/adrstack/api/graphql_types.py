@@ -16,6 +16,7 @@ from adrstack.shared.tables import (
     EventOptStateRow,
     EventResponseRow,
     OptScheduleRow,
+    PushFailureRow,
     ReadingRow,
     Ven as VenRow,
 )
@@ -437,3 +438,20 @@ class Group:
     def from_record(cls, record: GroupRecord) -> "Group":
         return cls(group_id=record.group_id, name=record.name, ven_ids=list(record.ven_ids),
                    updated_at=utc(record.updated_at))
+
+
+@strawberry.type(description="A push of events to a push VEN that did not get through; the VEN gets them on "
+                             "the next successful push or its next poll")
+class PushFailure:
+    ven_id: str
+    event_ids: list[str]
+    attempt: int = strawberry.field(description="failures of this push in a row")
+    error: str = strawberry.field(description="connection, timeout, tls, http_status or unreadable_answer")
+    http_status: int | None
+    gave_up: bool = strawberry.field(description="no more retries follow until the VEN's events change")
+    occurred_at: datetime
+
+    @classmethod
+    def from_row(cls, row: PushFailureRow) -> "PushFailure":
+        return cls(ven_id=row.ven_id, event_ids=list(row.event_ids or ()), attempt=row.attempt, error=row.error,
+                   http_status=row.http_status, gave_up=row.gave_up, occurred_at=utc(row.occurred_at))

@@ -32,6 +32,7 @@ from .graphql_types import (
     NewApiToken,
     OptSchedule,
     ProvisionedVen,
+    PushFailure,
     Reading,
     Ven,
     VenAction,
@@ -80,6 +81,15 @@ class Query:
         rows = await _state(info).store.opt_schedules(ven_id, event_id, include_cancelled,
                                                       pagination.OPT_SCHEDULES.limit(limit))
         return [OptSchedule.from_row(r) for r in rows]
+
+    @strawberry.field(description="Pushes to push VENs that did not get through, newest first: "
+                                  f"{pagination.PUSH_FAILURES.describe()}")
+    async def push_failures(self, info: strawberry.Info, ven_id: str | None = None,
+                            limit: int | None = None) -> list[PushFailure]:
+        if ven_id is not None:
+            check_token(ven_id, "venId", "VEN id")
+        rows = await _state(info).store.push_failures(ven_id, pagination.PUSH_FAILURES.limit(limit))
+        return [PushFailure.from_row(r) for r in rows]
 
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:

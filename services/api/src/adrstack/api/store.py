@@ -13,6 +13,7 @@ from adrstack.shared.tables import (
     EventOptStateRow,
     EventResponseRow,
     OptScheduleRow,
+    PushFailureRow,
     ReadingRow,
     ReportDescriptionRow,
     Ven,
@@ -48,6 +49,15 @@ class Store:
         query = query.order_by(OptScheduleRow.sent_at.desc(), OptScheduleRow.ven_id, OptScheduleRow.opt_id)
         async with self._session() as s:
             return list((await s.execute(query.limit(limit))).scalars())
+
+    async def push_failures(self, ven_id: str | None, limit: int) -> list[PushFailureRow]:
+        """Newest first."""
+        query = select(PushFailureRow)
+        if ven_id is not None:
+            query = query.where(PushFailureRow.ven_id == ven_id)
+        query = query.order_by(PushFailureRow.occurred_at.desc(), PushFailureRow.id).limit(limit)
+        async with self._session() as s:
+            return list((await s.execute(query)).scalars())
 
     async def ven(self, ven_id: str) -> Ven | None:
         async with self._session() as s:

@@ -135,6 +135,7 @@ class RowBatch:
     responses: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
     events: dict[str, tuple[tuple[int, int], dict[str, Any]]] = field(default_factory=dict)
+    push_failures: list[dict[str, Any]] = field(default_factory=list)
     # (ven_id, opt_id) -> the latest version in this batch
     opt_schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
@@ -192,10 +193,10 @@ class RowBatch:
             if previous is None or order >= previous[0]:
                 self.events[fact.event_id] = (order, dr_event_row(fact.event))
         elif isinstance(fact, PushFailed):
-            # Accepted and not stored (yet): a failed push loses nothing (the VEN gets its events
-            # on the next push or poll); the fact is for live watchers (subscriptions, `adrstack
-            # tail`) and stays in the stream. Persisting it needs a table of its own.
-            pass
+            self.push_failures.append({
+                "id": fact.id, "ven_id": fact.ven_id, "event_ids": list(fact.event_ids), "attempt": fact.attempt,
+                "error": fact.error, "http_status": fact.http_status, "gave_up": fact.gave_up,
+                "occurred_at": fact.occurred_at})
         else:
             raise TypeError(f"no rows for {type(fact).__name__}")
 

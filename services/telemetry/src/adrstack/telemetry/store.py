@@ -124,6 +124,12 @@ ON CONFLICT (ven_id, opt_id) DO UPDATE SET
 WHERE opt_schedules.sent_at <= EXCLUDED.sent_at
 """
 
+PUSH_FAILURE = """
+INSERT INTO push_failures (id, ven_id, event_ids, attempt, error, http_status, gave_up, occurred_at)
+VALUES (%(id)s, %(ven_id)s, %(event_ids)s, %(attempt)s, %(error)s, %(http_status)s, %(gave_up)s, %(occurred_at)s)
+ON CONFLICT (id) DO NOTHING
+"""
+
 EVENT_TRANSITION = """
 INSERT INTO event_transitions (id, event_id, transition, modification_number, status, occurred_at)
 VALUES (%(id)s, %(event_id)s, %(transition)s, %(modification_number)s, %(status)s, %(occurred_at)s)
@@ -161,7 +167,7 @@ WHERE (EXCLUDED.modification_number, {_RANK.format(col="EXCLUDED.status")})
 
 
 def _json_row(row: dict) -> dict:
-    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "windows") else v
+    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "windows", "event_ids") else v
             for k, v in row.items()}
 
 
@@ -184,6 +190,8 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
             await cur.executemany(EARLIER_COPY, ordered)
         if batch.opt_schedules:
             await cur.executemany(OPT_SCHEDULE, [_json_row(row) for row in batch.opt_schedules.values()])
+        if batch.push_failures:
+            await cur.executemany(PUSH_FAILURE, [_json_row(row) for row in batch.push_failures])
         if batch.transitions:
             await cur.executemany(EVENT_TRANSITION, batch.transitions)
         if batch.events:
