@@ -115,6 +115,7 @@ async def test_completed_event_is_delivered_once_then_dropped(gateway, bus, vens
 
 
 async def test_request_event_returns_the_current_events(gateway, bus, vens):
+    """E1_1050: oadrRequestEvent answers with every current event of the VEN."""
     client = await registered(vens, "syncing", gateway.vtn_url)
     await put_event(bus, make_event("sync-1", [client.ven_id]))
     await put_event(bus, make_event("sync-2", [client.ven_id], start_at=utcnow() - timedelta(minutes=1),
