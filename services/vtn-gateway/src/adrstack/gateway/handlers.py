@@ -408,18 +408,23 @@ class Handlers:
         plan = await self._plan_and_record(ven.ven_id, self.events.for_ven(ven.ven_id), now)
         return self._distribution(ven.ven_id, plan.items, now, limit=msg.reply_limit or None)
 
+    def targeted_event(self, event_id: str | None, ven: Ven):
+        """The event a VEN's message names: 452 if unknown, 462 if it does not target the VEN."""
+        event = self.events.get(checked_id(event_id, "eventID"))
+        if event is None:
+            raise OpenAdrError(INVALID_ID, "unknown eventID")
+        if not self.events.targets(event, ven.ven_id):
+            raise OpenAdrError(TARGET_MISMATCH, f"event {event.event_id} does not target this VEN")
+        return event
+
     async def created_event(self, msg: m.CreatedEvent) -> bytes:
         ven = await self.known_ven(msg.ven_id)
         opts = self.store.opt_book(ven.ven_id)
         messages = []
         acknowledged: list[tuple[str, int]] = []
         for r in msg.event_responses:
-            event_id = checked_id(r.event_id, "eventID")
-            event = self.events.get(event_id)
-            if event is None:
-                raise OpenAdrError(INVALID_ID, "unknown eventID")
-            if not self.events.targets(event, ven.ven_id):
-                raise OpenAdrError(TARGET_MISMATCH, f"event {event_id} does not target this VEN")
+            event = self.targeted_event(r.event_id, ven)
+            event_id = event.event_id
             if r.modification_number != event.modification_number:
                 # Rule 48: an answer to a superseded version of the event.
                 raise OpenAdrError(OUT_OF_SEQUENCE, f"event {event_id} is at modificationNumber "
@@ -531,13 +536,8 @@ class Handlers:
             raise OpenAdrError(INVALID_DATA, f"optID must be 1-{MAX_OPT_ID} characters")
         event_id = modification = None
         if msg.event_id:
-            event_id = checked_id(msg.event_id, "eventID")
-            event = self.events.get(event_id)
-            if event is None:
-                raise OpenAdrError(INVALID_ID, "unknown eventID")
-            if not self.events.targets(event, ven.ven_id):
-                raise OpenAdrError(TARGET_MISMATCH, f"event {event_id} does not target this VEN")
-            modification = event.modification_number
+            event = self.targeted_event(msg.event_id, ven)
+            event_id, modification = event.event_id, event.modification_number
         elif not msg.availability:
             raise OpenAdrError(INVALID_DATA, "an opt names an event (qualifiedEventID) or gives its schedule "
                                              "(vavailability)")
