@@ -40,3 +40,18 @@ async def test_event_timing_fields(client, events):
     plain = (await gql(client, query, {"e": "ev-plain"}))["data"]["event"]
     assert plain == {"notification": None, "rampUp": None, "recovery": None, "randomization": None,
                      "testEvent": False}
+
+
+async def test_every_signal_of_a_stored_event(client, engine):
+    async with AsyncSession(engine) as s:
+        s.add(row("ev-2sig", {"signal_id": "signal-1", "extra_signals": [
+            {"signal_name": "ELECTRICITY_PRICE", "signal_type": "price", "signal_id": "signal-2",
+             "intervals": [{"duration": "PT30M", "payload": 0.3}, {"duration": "PT30M", "payload": 0.4}]}]}))
+        await s.commit()
+    query = "{ event(eventId: \"ev-2sig\") { signals { signalId signalName signalType intervals { duration payload } } } }"
+    signals = (await gql(client, query))["data"]["event"]["signals"]
+    assert signals == [
+        {"signalId": "signal-1", "signalName": "SIMPLE", "signalType": "level",
+         "intervals": [{"duration": "PT1H", "payload": 1.0}]},
+        {"signalId": "signal-2", "signalName": "ELECTRICITY_PRICE", "signalType": "price",
+         "intervals": [{"duration": "PT30M", "payload": 0.3}, {"duration": "PT30M", "payload": 0.4}]}]

@@ -56,3 +56,22 @@ async def test_modify_event_forwards_every_create_field(client, scheduler):
             sent["ramp_up"]) == ("http://m/2", "never", False, "PT0S", "PT5M"), data
     bad = await gql(client, modify, {"input": {"eventId": created, "responseRequired": "sometimes"}})
     assert bad["errors"][0]["extensions"]["field"] == "responseRequired"
+
+
+async def test_create_event_with_several_signals(client, scheduler):
+    signals = [{"signalName": "SIMPLE", "intervals": [{"duration": "PT1H", "payload": 2}]},
+               {"signalName": "ELECTRICITY_PRICE", "signalType": "price",
+                "intervals": [{"duration": "PT30M", "payload": 0.3}, {"duration": "PT30M", "payload": 0.4}]}]
+    data = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "signals": signals}})
+    assert "errors" not in data, data
+    sent = json.loads(scheduler.requests[-1][1])
+    assert sent["signal_name"] == "SIMPLE" and [i["payload"] for i in sent["intervals"]] == [2.0]
+    assert [(s["signal_name"], s["signal_type"]) for s in sent["extra_signals"]] == [("ELECTRICITY_PRICE", "price")]
+    requests = len(scheduler.requests)
+    short = [signals[0], {**signals[1], "intervals": [{"duration": "PT30M", "payload": 0.3}]}]
+    bad = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "signals": short}})
+    assert bad["errors"][0]["extensions"]["field"] == "signals[1].intervals"
+    both = await gql(client, CREATE, {"input": {"venIds": ["ven-a"], "signals": signals,
+                                                "intervals": [{"duration": "PT1H", "payload": 1}]}})
+    assert both["errors"][0]["extensions"]["field"] == "signals"
+    assert len(scheduler.requests) == requests

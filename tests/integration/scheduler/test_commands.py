@@ -209,3 +209,23 @@ async def test_modify_takes_every_field_create_takes(running):
     assert stored.modification_number == 1
     bad = await running.request("modify", {"event_id": "ev-all", "response_required": "sometimes"})
     assert not bad.ok and bad.error.code == "invalid" and bad.error.field == "response_required"
+
+
+async def test_an_event_carries_several_signals(running):
+    price = {"signal_name": "ELECTRICITY_PRICE", "signal_type": "price",
+             "intervals": [{"duration": "PT30M", "payload": 0.31}, {"duration": "PT30M", "payload": 0.42}]}
+    reply = await running.request("create", {"event_id": "ev-sig", "ven_ids": ["ven-1"], "intervals": HOUR,
+                                             "start_at": later(hours=2), "extra_signals": [price]})
+    assert reply.ok, reply.error
+    stored = await running.stored("ev-sig")
+    assert [(s.signal_id, s.signal_name, len(s.intervals)) for s in stored.signals()] == [
+        ("signal-1", "SIMPLE", 1), ("signal-2", "ELECTRICITY_PRICE", 2)]
+    short = {**price, "intervals": [{"duration": "PT30M", "payload": 0.3}]}
+    refused = await running.request("create", {"ven_ids": ["ven-1"], "intervals": HOUR, "extra_signals": [short]})
+    assert not refused.ok and refused.error.code == "invalid" and "whole event" in refused.error.message
+    simple5 = {"signal_name": "SIMPLE", "intervals": [{"duration": "PT1H", "payload": 5}]}
+    refused = await running.request("create", {"ven_ids": ["ven-1"], "intervals": HOUR, "extra_signals": [simple5]})
+    assert not refused.ok and refused.error.field == "extra_signals[0].intervals[0].payload"
+    # A modify may replace the further signals; [] removes them.
+    assert (await running.request("modify", {"event_id": "ev-sig", "extra_signals": []})).ok
+    assert (await running.stored("ev-sig")).extra_signals == []

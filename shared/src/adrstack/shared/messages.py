@@ -241,6 +241,23 @@ class EventTargets(Contract):
 ResponseRequired = Literal["always", "never"]
 
 
+class SignalSpec(Contract):
+    """A further signal of an event, beside its own (``signal_name``, ``intervals``): a 2.0b event
+    may carry several (e.g. a SIMPLE level and a price), each over the event's whole active period."""
+
+    signal_name: str
+    signal_type: str = "level"
+    signal_id: str | None = None  # assigned (signal-2, signal-3, ...) when the event is built
+    intervals: list[EventInterval] = Field(min_length=1)
+
+    @property
+    def duration(self) -> timedelta:
+        return sum((i.duration for i in self.intervals), timedelta(0))
+
+
+MAX_SIGNALS = 10
+
+
 class DrEvent(Contract):
     """The current state of one DR event, as kept in the ``openadr-events`` KV bucket."""
 
@@ -263,10 +280,29 @@ class DrEvent(Contract):
     ramp_up: timedelta | None = None
     recovery: timedelta | None = None
     randomization: timedelta | None = None
+    extra_signals: list[SignalSpec] = Field(default_factory=list, max_length=MAX_SIGNALS - 1)
     created_at: AwareDatetime = Field(default_factory=utcnow)
     modified_at: AwareDatetime = Field(default_factory=utcnow)
 
     _event_id = field_validator("event_id")(lambda v: _token(v, "event_id"))
+
+    @model_validator(mode="after")
+    def _signals_cover_the_event(self) -> "DrEvent":
+        ids = {self.signal_id}
+        for i, signal in enumerate(self.extra_signals):
+            if signal.duration != self.duration:
+                raise ValueError(f"extra_signals[{i}]: its intervals last {signal.duration}, the event's "
+                                 f"{self.duration}; every signal covers the whole event")
+            if signal.signal_id in ids:
+                raise ValueError(f"extra_signals[{i}]: signal_id {signal.signal_id!r} is used twice")
+            ids.add(signal.signal_id)
+        return self
+
+    def signals(self) -> list[SignalSpec]:
+        """Every signal, the event's own first."""
+        own = SignalSpec(signal_name=self.signal_name, signal_type=self.signal_type, signal_id=self.signal_id,
+                         intervals=self.intervals)
+        return [own, *self.extra_signals]
 
     @property
     def duration(self) -> timedelta:
@@ -355,6 +391,7 @@ class CreateEventCommand(EventCommand):
     ramp_up: timedelta | None = None
     recovery: timedelta | None = None
     randomization: timedelta | None = None
+    extra_signals: list[SignalSpec] = Field(default_factory=list, max_length=MAX_SIGNALS - 1)
 
     @field_validator("event_id")
     @classmethod
@@ -398,6 +435,8 @@ class ModifyEventCommand(EventCommand):
     ramp_up: timedelta | None = None
     recovery: timedelta | None = None
     randomization: timedelta | None = None
+    # Replaces the event's further signals ([] removes them).
+    extra_signals: list[SignalSpec] | None = Field(None, max_length=MAX_SIGNALS - 1)
 
     _group_ids = field_validator("group_ids")(
         lambda v: None if v is None else [_token(g, "group_id") for g in v])

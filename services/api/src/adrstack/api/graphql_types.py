@@ -60,6 +60,24 @@ class Interval:
     payload: float
 
 
+@strawberry.type(description="One signal of an event, over the event's whole active period")
+class Signal:
+    signal_name: str
+    signal_type: str
+    signal_id: str
+    intervals: list[Interval]
+
+
+def _signals_of(snapshot: dict, own: "Signal") -> list[Signal]:
+    """The event's own signal, then the further ones of a stored snapshot (pydantic's JSON)."""
+    return [own] + [
+        Signal(signal_name=x["signal_name"], signal_type=x.get("signal_type", "level"),
+               signal_id=x.get("signal_id") or "", intervals=[
+                   Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
+                   for i in x.get("intervals") or []])
+        for x in snapshot.get("extra_signals") or []]
+
+
 @strawberry.type
 class Targets:
     ven_ids: list[str]
@@ -145,6 +163,8 @@ class Event:
     created_at: datetime
     modified_at: datetime
     test_event: bool = False
+    signals: list[Signal] = strawberry.field(default_factory=list, description="every signal, the event's own "
+                                             "first (signalName, signalType and intervals above)")
     notification: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
     ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
@@ -178,6 +198,10 @@ class Event:
     def from_row(cls, row: DrEventRow, responses: list[EventResponseRow] | None = None,
                  current: list[EventOptStateRow] | None = None) -> "Event":
         snapshot = row.snapshot or {}
+        intervals = [Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
+                     for i in row.intervals or []]
+        own = Signal(signal_name=row.signal_name, signal_type=row.signal_type,
+                     signal_id=snapshot.get("signal_id") or "signal-1", intervals=intervals)
         return cls(
             event_id=row.event_id,
             status=row.status,
@@ -186,10 +210,8 @@ class Event:
             signal_type=row.signal_type,
             start_at=utc(row.start_at),
             end_at=utc(row.end_at),
-            intervals=[
-                Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
-                for i in row.intervals or []
-            ],
+            intervals=intervals,
+            signals=_signals_of(snapshot, own),
             targets=Targets.from_dict(row.targets),
             priority=row.priority,
             market_context=row.market_context,
@@ -216,6 +238,10 @@ class Event:
             start_at=utc(event.start_at),
             end_at=utc(event.end_at),
             intervals=[Interval(duration=format_duration(i.duration), payload=i.payload) for i in event.intervals],
+            signals=[Signal(signal_name=x.signal_name, signal_type=x.signal_type, signal_id=x.signal_id or "",
+                            intervals=[Interval(duration=format_duration(i.duration), payload=i.payload)
+                                       for i in x.intervals])
+                     for x in event.signals()],
             targets=Targets.from_dict(event.targets.model_dump()),
             priority=event.priority,
             market_context=event.market_context,
@@ -299,12 +325,20 @@ class IntervalInput:
     payload: float
 
 
+@strawberry.input
+class SignalInput:
+    intervals: list[IntervalInput]
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+
+
 _TARGETS = "targets (their union; at least one of venIds, groupIds, resourceIds)"
 
 
 @strawberry.input
 class CreateEventInput:
-    intervals: list[IntervalInput]
+    intervals: list[IntervalInput] | None = strawberry.field(default=None, description="the event's signal's "
+                                                             "intervals (or give signals)")
     ven_ids: list[str] | None = strawberry.field(default=None, description=f"VEN ids; {_TARGETS}")
     group_ids: list[str] | None = strawberry.field(default=None, description="groups (each must exist and "
                                                    "have VENs): their members at each delivery")
@@ -323,6 +357,9 @@ class CreateEventInput:
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration")
     test_event: bool = False
+    signals: list[SignalInput] | None = strawberry.field(default=None, description="several signals (e.g. a "
+                                                         "SIMPLE level and a price), each over the whole event; "
+                                                         "instead of signalName, signalType and intervals")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
@@ -346,6 +383,7 @@ class ModifyEventInput:
     ramp_up: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
     randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
+    signals: list[SignalInput] | None = strawberry.field(default=None, description="replaces every signal")
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 

@@ -207,6 +207,7 @@ class Mutation:
             recovery=input.recovery,
             randomization=input.randomization,
             test_event=input.test_event,
+            signals=input.signals,
             idempotency_key=input.idempotency_key,
         )
         await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
@@ -232,6 +233,7 @@ class Mutation:
             ramp_up=input.ramp_up,
             recovery=input.recovery,
             randomization=input.randomization,
+            signals=input.signals,
             idempotency_key=input.idempotency_key,
         )
         if command.group_ids or command.resource_ids:

@@ -13,17 +13,19 @@ from datetime import datetime
 from typing import Iterable, Protocol
 
 from adrstack.shared.messages import (
+    MAX_SIGNALS,
     MAX_TARGETED_VENS,
     CancelEventCommand,
     CreateEventCommand,
     EventInterval,
     ModifyEventCommand,
+    SignalSpec,
     utcnow,
 )
 from adrstack.shared.identity import InvalidFingerprint, normalize_fingerprint
 from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
 
-from .durations import DurationError, parse_duration
+from .durations import DurationError, format_duration, parse_duration
 from .errors import InvalidInput
 
 RESPONSE_REQUIRED = ("always", "never")
@@ -34,6 +36,12 @@ VEN_NAME_MAX_LENGTH = 256  # adrstack.shared.identity.ProvisionedVen.ven_name
 class IntervalLike(Protocol):
     duration: str
     payload: float
+
+
+class SignalLike(Protocol):
+    signal_name: str
+    signal_type: str
+    intervals: Iterable[IntervalLike]
 
 
 @dataclass
@@ -137,6 +145,27 @@ def check_simple_levels(intervals: list[EventInterval], signal_name: str | None,
                                f"a SIMPLE signal's level is 0, 1, 2 or 3, not {interval.payload:g}")
 
 
+def check_signals(signals: Iterable[SignalLike], field: str = "signals") -> list[SignalSpec]:
+    """Every signal of an event, its own first; each covers the event's whole active period."""
+    items = list(signals)
+    if not 1 <= len(items) <= MAX_SIGNALS:
+        raise InvalidInput(field, f"an event has 1 to {MAX_SIGNALS} signals, not {len(items)}")
+    out = []
+    for n, signal in enumerate(items):
+        at = f"{field}[{n}]"
+        check_text(signal.signal_name, f"{at}.signalName")
+        check_text(signal.signal_type, f"{at}.signalType")
+        intervals = check_intervals(signal.intervals, f"{at}.intervals")
+        check_simple_levels(intervals, signal.signal_name, f"{at}.intervals")
+        spec = SignalSpec(signal_name=signal.signal_name, signal_type=signal.signal_type, intervals=intervals)
+        if out and spec.duration != out[0].duration:
+            raise InvalidInput(f"{at}.intervals", f"last {format_duration(spec.duration)}, the first signal's "
+                                                  f"{format_duration(out[0].duration)}: every signal covers the "
+                                                  "whole event")
+        out.append(spec)
+    return out
+
+
 def check_aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
         raise InvalidInput(
@@ -205,6 +234,7 @@ def create_command(
     recovery: str | None = None,
     randomization: str | None = None,
     test_event: bool = False,
+    signals: Iterable[SignalLike] | None = None,
     now: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> CreateEventCommand:
@@ -215,7 +245,14 @@ def create_command(
     if not list(ven_ids or []) and not (groups or resources):
         raise InvalidInput("venIds", NO_TARGET)
     ids = check_ven_ids(ven_ids) if ven_ids else []
-    parsed = check_intervals(intervals)
+    extra_signals: list[SignalSpec] = []
+    if signals is not None:
+        if intervals is not None:
+            raise InvalidInput("signals", "give intervals (one signal) or signals (every signal), not both")
+        own, *extra_signals = check_signals(signals)
+        signal_name, signal_type, parsed = own.signal_name, own.signal_type, own.intervals
+    else:
+        parsed = check_intervals(intervals)
     check_text(signal_name, "signalName")
     check_simple_levels(parsed, signal_name or "SIMPLE")
     check_text(signal_type, "signalType")
@@ -235,6 +272,7 @@ def create_command(
             "recovery": check_optional_duration(recovery, "recovery"),
             "randomization": check_optional_duration(randomization, "randomization"),
             "test_event": test_event or None,
+            "extra_signals": extra_signals or None,
         }.items()
         if v is not None
     }
@@ -274,6 +312,7 @@ def modify_command(
     ramp_up: str | None = None,
     recovery: str | None = None,
     randomization: str | None = None,
+    signals: Iterable[SignalLike] | None = None,
     idempotency_key: str | None = None,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
@@ -285,8 +324,15 @@ def modify_command(
         raise InvalidInput("venIds", NO_TARGET)
     if ven_list is None and groups is not None and resources is not None and not (groups or resources):
         raise InvalidInput("groupIds", NO_TARGET)
+    extra_signals = None
+    parsed = None if intervals is None else check_intervals(intervals)
+    if signals is not None:
+        if intervals is not None or signal_name is not None or signal_type is not None:
+            raise InvalidInput("signals", "give signals (every signal) or intervals/signalName/signalType, not both")
+        own, *extra_signals = check_signals(signals)
+        parsed, signal_name, signal_type = own.intervals, own.signal_name, own.signal_type
     changes = {
-        "intervals": None if intervals is None else check_intervals(intervals),
+        "intervals": parsed,
         "start_at": check_aware(start_at, "startAt"),
         "ven_ids": None if ven_list is None else (check_ven_ids(ven_list) if ven_list else []),
         "group_ids": groups,
@@ -302,6 +348,7 @@ def modify_command(
         "ramp_up": check_optional_duration(ramp_up, "rampUp"),
         "recovery": check_optional_duration(recovery, "recovery"),
         "randomization": check_optional_duration(randomization, "randomization"),
+        "extra_signals": extra_signals,
     }
     if changes["intervals"] is not None:
         # Without signalName the event's own signal decides; the scheduler checks that case.

@@ -21,6 +21,7 @@ from adrstack.shared.messages import (
     EventStatus,
     Message,
     ModifyEventCommand,
+    SignalSpec,
 )
 from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
 
@@ -77,10 +78,13 @@ DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")  # ze
 def check_event(event: DrEvent) -> None:
     """What the model alone does not refuse but no VEN may be sent. Only new commands are held to
     it: records stored before these checks still decode."""
-    if event.signal_name == "SIMPLE":
-        for i, interval in enumerate(event.intervals):
+    for prefix, signal in [("", event.signals()[0])] + [(f"extra_signals[{n}].", s)
+                                                          for n, s in enumerate(event.extra_signals)]:
+        if signal.signal_name != "SIMPLE":
+            continue
+        for i, interval in enumerate(signal.intervals):
             if interval.payload not in SIMPLE_LEVELS:
-                field = f"intervals[{i}].payload"
+                field = f"{prefix}intervals[{i}].payload"
                 raise CommandRejected(
                     "invalid", f"{field}: a SIMPLE signal's level is 0, 1, 2 or 3, not {interval.payload:g}", field
                 )
@@ -88,6 +92,13 @@ def check_event(event: DrEvent) -> None:
         value = getattr(event, name)
         if value is not None and value < timedelta(0):
             raise CommandRejected("invalid", f"{name}: must not be negative (PT0S means none)", name)
+
+
+def numbered_signals(signals: list[SignalSpec]) -> list[SignalSpec]:
+    """Further signals with their ids: as given, else signal-2, signal-3, ... (the event's own is
+    signal-1)."""
+    return [s if s.signal_id else s.model_copy(update={"signal_id": f"signal-{n}"})
+            for n, s in enumerate(signals, start=2)]
 
 
 def new_event_id() -> str:
@@ -116,6 +127,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
             ramp_up=command.ramp_up,
             recovery=command.recovery,
             randomization=command.randomization,
+            extra_signals=numbered_signals(command.extra_signals),
             created_at=now,
             modified_at=now,
         )
@@ -159,6 +171,8 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
         value = getattr(command, name)
         if value is not None:
             changes[name] = value
+    if command.extra_signals is not None:
+        changes["extra_signals"] = numbered_signals(command.extra_signals)
     retarget = {name: list(getattr(command, name)) for name in ("ven_ids", "group_ids", "resource_ids")
                 if getattr(command, name) is not None}
     if retarget:

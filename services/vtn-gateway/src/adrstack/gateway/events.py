@@ -35,21 +35,45 @@ class UndeliverableEvent(ValueError):
     pass
 
 
-def current_interval(event: DrEvent, status: EventStatus, now: datetime) -> int | None:
-    """The index of the running interval while the event is active, else None."""
-    if status != EventStatus.ACTIVE:
-        return None
-    at = event.start_at
-    for index, interval in enumerate(event.intervals):
+def _running_index(intervals, start: datetime, now: datetime) -> int:
+    at = start
+    for index, interval in enumerate(intervals):
         at += interval.duration
         if now < at:
             return index
-    return len(event.intervals) - 1
+    return len(intervals) - 1
 
 
-def event_parts(event: DrEvent, status: EventStatus, running: int | None) -> render.EventParts:
-    # Rule 14: currentValue is 0 unless the event is active, then the running interval's payload.
-    current = 0.0 if running is None else float(event.intervals[running].payload)
+def current_interval(event: DrEvent, status: EventStatus, now: datetime) -> int | None:
+    """The index of the event's own signal's running interval while it is active, else None."""
+    return _running_index(event.intervals, event.start_at, now) if status == EventStatus.ACTIVE else None
+
+
+Running = tuple[int | None, ...]
+
+
+def running_intervals(event: DrEvent, status: EventStatus, now: datetime) -> Running:
+    """Per signal (the event's own first), the running interval's index while active, else None."""
+    if status != EventStatus.ACTIVE:
+        return (None,) * (1 + len(event.extra_signals))
+    return tuple(_running_index(s.intervals, event.start_at, now) for s in event.signals())
+
+
+def _per_signal(event: DrEvent, running: Running | int | None) -> Running:
+    if isinstance(running, tuple):
+        return running
+    return (running,) + (None,) * len(event.extra_signals)
+
+
+def event_parts(event: DrEvent, status: EventStatus, running: Running | int | None) -> render.EventParts:
+    running = _per_signal(event, running)
+    signals = []
+    for signal, index in zip(event.signals(), running):
+        # Rule 14: currentValue is 0 unless the event is active, then the running interval's payload.
+        current = 0.0 if index is None else float(signal.intervals[index].payload)
+        signals.append(render.EventSignal(
+            signal_name=signal.signal_name, signal_type=signal.signal_type, signal_id=signal.signal_id,
+            intervals=[(i.duration, float(i.payload)) for i in signal.intervals], current_value=current))
     return render.EventParts(
         event_id=event.event_id,
         modification_number=event.modification_number,
@@ -57,9 +81,7 @@ def event_parts(event: DrEvent, status: EventStatus, running: int | None) -> ren
         status=status.value,
         start_at=event.start_at,
         duration=event.duration,
-        signals=[render.EventSignal(
-            signal_name=event.signal_name, signal_type=event.signal_type, signal_id=event.signal_id,
-            intervals=[(i.duration, float(i.payload)) for i in event.intervals], current_value=current)],
+        signals=signals,
         market_context=event.market_context,
         priority=event.priority,
         response_required=event.response_required,
@@ -76,13 +98,14 @@ def event_parts(event: DrEvent, status: EventStatus, running: int | None) -> ren
     )
 
 
-def render_checked(event: DrEvent, status: EventStatus, running: int | None) -> render.EventXml:
-    if event.signal_name == "SIMPLE":
-        bad = [i.payload for i in event.intervals if i.payload not in SIMPLE_LEVELS]
-        if bad:
-            raise UndeliverableEvent(f"SIMPLE payloads must be one of 0..3, not {bad}")
-    if any(i.duration % timedelta(seconds=1) for i in event.intervals):
-        raise UndeliverableEvent("interval durations must be whole seconds")
+def render_checked(event: DrEvent, status: EventStatus, running: Running | int | None) -> render.EventXml:
+    for signal in event.signals():
+        if signal.signal_name == "SIMPLE":
+            bad = [i.payload for i in signal.intervals if i.payload not in SIMPLE_LEVELS]
+            if bad:
+                raise UndeliverableEvent(f"SIMPLE payloads must be one of 0..3, not {bad}")
+        if any(i.duration % timedelta(seconds=1) for i in signal.intervals):
+            raise UndeliverableEvent("interval durations must be whole seconds")
     try:
         xml = render.event(event_parts(event, status, running))
         document = render.distribute_event("check", [xml.for_ven("check")], request_id="check")
@@ -191,7 +214,7 @@ class EventBook:
         return event.event_id in self._by_ven.get(ven_id, ())
 
     def xml(self, event: DrEvent, status: EventStatus, now: datetime) -> render.EventXml | None:
-        running = current_interval(event, status, now)
+        running = running_intervals(event, status, now)
         key = (event.modification_number, status, running)
         cached = self._xml.get(event.event_id)
         if cached is None or cached[0] != key:
