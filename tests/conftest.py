@@ -116,6 +116,7 @@ def unique_names() -> dict[str, str]:
         "provisioning_bucket": f"t{tag}-provisioning",
         "nonces_bucket": f"t{tag}-nonces",
         "groups_bucket": f"t{tag}-groups",
+        "programs_bucket": f"t{tag}-programs",
         "commands_bucket": f"t{tag}-commands",
         "database": f"adrstack_t{tag}",
     }
@@ -147,6 +148,7 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         provisioning_bucket=names["provisioning_bucket"],
         nonces_bucket=names["nonces_bucket"],
         groups_bucket=names["groups_bucket"],
+        programs_bucket=names["programs_bucket"],
         commands_bucket=names["commands_bucket"],
     )
     yield settings
@@ -163,7 +165,8 @@ def _cleanup_nats(settings: CommonSettings) -> None:
         js = nc.jetstream()
         for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}",
                      f"KV_{settings.provisioning_bucket}", f"KV_{settings.nonces_bucket}",
-                     f"KV_{settings.groups_bucket}", f"KV_{settings.commands_bucket}"):
+                     f"KV_{settings.groups_bucket}", f"KV_{settings.commands_bucket}",
+                     f"KV_{settings.programs_bucket}"):
             try:
                 await js.delete_stream(name)
             except Exception:

@@ -172,7 +172,8 @@ def isolated_stack(infra: Infra, extra_args: list[str] = ()) -> Iterator[Stack]:
     database_url = infra.database(names["database"])
     settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url, **{
         k: names[k] for k in ("subject_prefix", "stream_name", "vens_bucket", "events_bucket",
-                              "provisioning_bucket", "nonces_bucket", "groups_bucket", "commands_bucket")})
+                              "provisioning_bucket", "nonces_bucket", "groups_bucket", "commands_bucket",
+                              "programs_bucket")})
     env = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
            **{f"ADRSTACK_{k.upper()}": v for k, v in settings.model_dump().items()
               if k not in ("nats_url", "database_url", "log_level")}}

@@ -84,3 +84,32 @@ async def test_a_resource_event_reaches_the_ven_that_registered_the_resource(gat
     assert event_ids(payload) == ["res-1"]
     assert {"resource_id": "meter-7"} in payload["events"][0]["targets"]
     assert (await other.poll())[0] == "oadrResponse"
+
+
+async def test_a_market_context_event_reaches_the_programs_enrolled_vens(gateway, bus, vens, groups):
+    from datetime import time
+
+    from adrstack.shared.programs import ProgramRecord, ProgramSchedule, ScheduleRule
+
+    direct = await registered(vens, "mc-direct", gateway.vtn_url)
+    via_group = await registered(vens, "mc-group", gateway.vtn_url)
+    outsider = await registered(vens, "mc-outsider", gateway.vtn_url)
+    await put_group(groups, "mc-north", [via_group.ven_id])
+    programs = await jetstream.ensure_kv(bus.js, bus.settings.programs_bucket)
+    schedule = ProgramSchedule(time_zone="UTC", rules=[ScheduleRule(days=["mon"], start=time(17), end=time(18))])
+
+    async def put_program(ven_ids, group_ids):
+        record = ProgramRecord(program_id="peak", market_context="http://mc/peak", ven_ids=ven_ids,
+                               group_ids=group_ids, schedule=schedule)
+        await programs.put(kv_keys.program_key("peak"), record.to_bytes())
+
+    await put_program([direct.ven_id], ["mc-north"])
+    await eventually(lambda: gateway.events.programs is not None and "peak" in gateway.events.programs)
+    await put_event(bus, make_event("mc-1", [], targets={"market_contexts": ["http://mc/peak"]}))
+    assert event_ids(await poll_until_events(direct)) == ["mc-1"]
+    assert event_ids(await poll_until_events(via_group)) == ["mc-1"]
+    assert (await outsider.poll())[0] == "oadrResponse"
+
+    # Enrolling the outsider in the program: the current event follows.
+    await put_program([direct.ven_id, outsider.ven_id], ["mc-north"])
+    assert event_ids(await poll_until_events(outsider)) == ["mc-1"]

@@ -89,3 +89,17 @@ def test_group_record_and_key():
         GroupRecord(group_id="north.1")
     with pytest.raises(InvalidIdError):
         kv_keys.group_key("north>")
+
+
+def test_market_contexts_resolve_through_programs():
+    from types import SimpleNamespace
+
+    peak = SimpleNamespace(ven_ids=["ven-x"], group_ids=["south"])
+    other = SimpleNamespace(ven_ids=["ven-y"], group_ids=[])
+    programs = {"http://mc/peak": [peak], "http://mc/other": [other]}
+    targets = EventTargets(market_contexts=["http://mc/peak"])
+    assert resolve(targets, GROUPS, RESOURCES, programs) == {"ven-x", "ven-b", "ven-c"}
+    assert resolve(EventTargets(market_contexts=["http://mc/none"]), GROUPS, RESOURCES, programs) == set()
+    assert resolve(targets, GROUPS, RESOURCES) == set()  # without programs, a market context names nobody
+    both = EventTargets(ven_ids=["ven-z"], market_contexts=["http://mc/peak", "http://mc/other"])
+    assert resolve(both, GROUPS, RESOURCES, programs) == {"ven-x", "ven-y", "ven-z", "ven-b", "ven-c"}

@@ -59,3 +59,14 @@ def group_key(group_id: str) -> str:
 
 
 GROUP_RECORDS = "group.>"
+
+
+PROGRAM_PREFIX = "program."
+
+
+def program_key(program_id: str) -> str:
+    """``openadr-programs``: the ProgramRecord of a program."""
+    return PROGRAM_PREFIX + validate_token(program_id, "program_id")
+
+
+PROGRAM_RECORDS = "program.>"

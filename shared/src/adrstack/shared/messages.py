@@ -236,6 +236,8 @@ class EventTargets(Contract):
     group_ids: list[str] = Field(default_factory=list)
     resource_ids: list[str] = Field(default_factory=list)
     party_ids: list[str] = Field(default_factory=list)
+    # Market context URIs: the VENs and groups enrolled in the programs with that market context.
+    market_contexts: list[str] = Field(default_factory=list)
 
 
 ResponseRequired = Literal["always", "never"]

@@ -34,6 +34,9 @@ class CommonSettings(BaseSettings):
     provisioning_bucket: str = "openadr-provisioning"
     # VEN groups (group id -> member VEN ids), written by the api, read by the gateway.
     groups_bucket: str = "openadr-groups"
+    # Programs (program id -> ProgramRecord), written by the api, expanded into events by the
+    # scheduler, read by the gateway (market-context targets).
+    programs_bucket: str = "openadr-programs"
     # Replay-protection nonces of signed messages, shared by gateway replicas (TTL'd).
     nonces_bucket: str = "openadr-nonces"
     # Commands' idempotency keys and the replies they got (scheduler; entries expire after a day).

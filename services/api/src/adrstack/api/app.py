@@ -18,6 +18,7 @@ from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
 from .groups import Groups
+from .programs import Programs
 from .health import health_router
 from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
@@ -37,8 +38,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         nc = await connect(settings, name="adrstack-api")
         provisioning_kv = await ensure_kv(nc.jetstream(), settings.provisioning_bucket)
         groups_kv = await ensure_kv(nc.jetstream(), settings.groups_bucket)
+        programs_kv = await ensure_kv(nc.jetstream(), settings.programs_bucket)
         engine = async_engine(settings.database_url)
         store = Store(engine)
+        groups = Groups(groups_kv, store)
         app.state.api = ApiState(
             settings=settings,
             nc=nc,
@@ -46,7 +49,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             scheduler=SchedulerClient(nc, settings.subjects, settings.command_timeout),
             gateway=GatewayClient(nc, settings.subjects, settings.command_timeout),
             provisioning=Provisioning(provisioning_kv),
-            groups=Groups(groups_kv, store),
+            groups=groups,
+            programs=Programs(programs_kv, store, groups),
         )
         log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
                  settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import Enum
 from typing import Any
 
@@ -493,3 +493,122 @@ class PushFailure:
     def from_row(cls, row: PushFailureRow) -> "PushFailure":
         return cls(ven_id=row.ven_id, event_ids=list(row.event_ids or ()), attempt=row.attempt, error=row.error,
                    http_status=row.http_status, gave_up=row.gave_up, occurred_at=utc(row.occurred_at))
+
+
+# --------------------------------------------------------------------------- programs
+
+UPCOMING_MAX = 366
+
+
+@strawberry.type(description="A weekly window of a program's schedule, in the schedule's time zone")
+class ScheduleRule:
+    days: list[str] = strawberry.field(description="mon, tue, wed, thu, fri, sat, sun")
+    start: str = strawberry.field(description="local time of day, HH:MM:SS")
+    end: str
+
+
+@strawberry.type
+class ProgramSchedule:
+    time_zone: str = strawberry.field(description="IANA time zone name, e.g. Europe/Paris")
+    rules: list[ScheduleRule]
+    exclusion_dates: list[date]
+
+
+@strawberry.type(description="One window of a program: the event prg-<programId>-<yyyymmdd>")
+class ProgramOccurrence:
+    event_id: str
+    date: date = strawberry.field(description="the local date")
+    start_at: datetime
+    end_at: datetime
+
+
+@strawberry.type(description="A program: its market context, enrolled VENs and groups, default signal and "
+                             "recurring schedule; the scheduler creates its events ahead of time")
+class Program:
+    program_id: str
+    name: str | None
+    market_context: str
+    ven_ids: list[str]
+    group_ids: list[str]
+    signal_name: str
+    signal_type: str
+    level: float
+    priority: int
+    response_required: str
+    notification: str = strawberry.field(description="ISO-8601 duration: how long before a window its event "
+                                                     "reaches VENs")
+    schedule: ProgramSchedule
+    updated_at: datetime
+    record: strawberry.Private[Any]
+
+    @strawberry.field(description=f"The next windows (ending after now), at most limit (default 10, at most "
+                                  f"{UPCOMING_MAX})")
+    def upcoming(self, info: strawberry.Info, limit: int = 10) -> list[ProgramOccurrence]:
+        from adrstack.shared.programs import occurrence_event_id
+
+        from .errors import InvalidInput
+
+        if not 1 <= limit <= UPCOMING_MAX:
+            raise InvalidInput("limit", f"{limit} is not between 1 and {UPCOMING_MAX}")
+        found = info.context["state"].programs.upcoming(self.record, limit)
+        return [ProgramOccurrence(event_id=occurrence_event_id(self.program_id, o.day), date=o.day,
+                                  start_at=utc(o.start), end_at=utc(o.end)) for o in found]
+
+    @classmethod
+    def from_record(cls, record) -> "Program":
+        s = record.schedule
+        return cls(
+            program_id=record.program_id, name=record.name, market_context=record.market_context,
+            ven_ids=list(record.ven_ids), group_ids=list(record.group_ids), signal_name=record.signal_name,
+            signal_type=record.signal_type, level=record.level, priority=record.priority,
+            response_required=record.response_required, notification=format_duration(record.notification),
+            schedule=ProgramSchedule(
+                time_zone=s.time_zone, exclusion_dates=list(s.exclusion_dates),
+                rules=[ScheduleRule(days=list(r.days), start=r.start.isoformat(), end=r.end.isoformat())
+                       for r in s.rules]),
+            updated_at=utc(record.updated_at), record=record,
+        )
+
+
+@strawberry.input
+class ScheduleRuleInput:
+    days: list[str] = strawberry.field(description="mon, tue, wed, thu, fri, sat, sun (one window per day)")
+    start: str = strawberry.field(description="local time of day, HH:MM or HH:MM:SS")
+    end: str = strawberry.field(description="local time of day after start (same day)")
+
+
+@strawberry.input
+class ProgramScheduleInput:
+    time_zone: str = strawberry.field(description="IANA time zone name, e.g. Europe/Paris")
+    rules: list[ScheduleRuleInput]
+    exclusion_dates: list[date] | None = strawberry.field(default=None, description="local dates without a window")
+
+
+@strawberry.input
+class CreateProgramInput:
+    program_id: str
+    market_context: str = strawberry.field(description="the program's market context URI")
+    schedule: ProgramScheduleInput
+    name: str | None = None
+    ven_ids: list[str] | None = strawberry.field(default=None, description="enrolled VENs (registered ones)")
+    group_ids: list[str] | None = strawberry.field(default=None, description="enrolled groups (existing ones)")
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+    level: float = 1.0
+    priority: int | None = None
+    response_required: str | None = strawberry.field(default=None, description="always or never")
+    notification: str | None = strawberry.field(default=None, description="ISO-8601 duration, default PT1H")
+
+
+@strawberry.input(description="What is given changes; the program's events not started yet follow")
+class UpdateProgramInput:
+    program_id: str
+    name: str | None = None
+    market_context: str | None = None
+    schedule: ProgramScheduleInput | None = None
+    signal_name: str | None = None
+    signal_type: str | None = None
+    level: float | None = None
+    priority: int | None = None
+    response_required: str | None = None
+    notification: str | None = None

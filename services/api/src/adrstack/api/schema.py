@@ -25,21 +25,25 @@ from .graphql_types import (
     ApiRole,
     ApiToken,
     CreateEventInput,
+    CreateProgramInput,
     Event,
     EventUpdate,
     Group,
     ModifyEventInput,
     NewApiToken,
     OptSchedule,
+    Program,
     ProvisionedVen,
     PushFailure,
     Reading,
     Ven,
     VenAction,
+    UpdateProgramInput,
     VenActivity,
     utc,
 )
 from .permissions import RoleCheck
+from .programs import check_program_id
 from .scheduler_client import graphql_field
 from .settings import ApiSettings
 from .state import ApiState
@@ -162,6 +166,17 @@ class Query:
         record, _ = await _state(info).groups.get(group_id)
         return None if record is None else Group.from_record(record)
 
+    @strawberry.field(description=f"Programs, by program id: {pagination.PROGRAMS.describe()}")
+    async def programs(self, info: strawberry.Info, limit: int | None = None) -> list[Program]:
+        records = await _state(info).programs.records(pagination.PROGRAMS.limit(limit))
+        return [Program.from_record(r) for r in records]
+
+    @strawberry.field
+    async def program(self, info: strawberry.Info, program_id: str) -> Program | None:
+        check_program_id(program_id)
+        record, _ = await _state(info).programs.get(program_id)
+        return None if record is None else Program.from_record(record)
+
     @strawberry.field(description=f"Provisioned certificates, by VEN name: {pagination.PROVISIONED_VENS.describe()}"
                                   " (admin)")
     async def provisioned_vens(self, info: strawberry.Info, limit: int | None = None) -> list[ProvisionedVen]:
@@ -264,6 +279,40 @@ class Mutation:
     async def delete_group(self, info: strawberry.Info, group_id: str) -> Group | None:
         record = await _state(info).groups.delete(group_id)
         return None if record is None else Group.from_record(record)
+
+    @strawberry.mutation(description="Create a program; the scheduler creates its events ahead of time")
+    async def create_program(self, info: strawberry.Info, input: CreateProgramInput) -> Program:
+        record = await _state(info).programs.create(
+            program_id=input.program_id, market_context=input.market_context, schedule=input.schedule,
+            name=input.name, ven_ids=input.ven_ids, group_ids=input.group_ids, signal_name=input.signal_name,
+            signal_type=input.signal_type, level=input.level, priority=input.priority,
+            response_required=input.response_required, notification=input.notification)
+        return Program.from_record(record)
+
+    @strawberry.mutation(description="Change a program (e.g. its schedule): its events not started yet are "
+                                     "modified or cancelled to match, started and past ones are left alone")
+    async def update_program(self, info: strawberry.Info, input: UpdateProgramInput) -> Program:
+        record = await _state(info).programs.update(
+            input.program_id, name=input.name, market_context=input.market_context, schedule=input.schedule,
+            signal_name=input.signal_name, signal_type=input.signal_type, level=input.level,
+            priority=input.priority, response_required=input.response_required, notification=input.notification)
+        return Program.from_record(record)
+
+    @strawberry.mutation(description="Enroll VENs (registered) and groups (existing) in a program")
+    async def enroll_in_program(self, info: strawberry.Info, program_id: str, ven_ids: list[str] | None = None,
+                                group_ids: list[str] | None = None) -> Program:
+        return Program.from_record(await _state(info).programs.enroll(program_id, ven_ids, group_ids))
+
+    @strawberry.mutation(description="Withdraw VENs and groups from a program")
+    async def unenroll_from_program(self, info: strawberry.Info, program_id: str, ven_ids: list[str] | None = None,
+                                    group_ids: list[str] | None = None) -> Program:
+        return Program.from_record(await _state(info).programs.unenroll(program_id, ven_ids, group_ids))
+
+    @strawberry.mutation(description="Delete a program; null when there was none. Its events not started yet "
+                                     "are cancelled")
+    async def delete_program(self, info: strawberry.Info, program_id: str) -> Program | None:
+        record = await _state(info).programs.delete(program_id)
+        return None if record is None else Program.from_record(record)
 
     @strawberry.mutation(description="Cancel a VEN's registration: it is sent oadrCancelPartyRegistration "
                                      "on its next poll and deregistered when it answers")

@@ -9,6 +9,7 @@ from nats.aio.client import Client as NATS
 from adrstack.shared.subjects import Subjects
 
 from .groups import Groups
+from .programs import Programs
 from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
 from .settings import ApiSettings
@@ -25,6 +26,7 @@ class ApiState:
     gateway: GatewayClient
     provisioning: Provisioning
     groups: Groups
+    programs: Programs
     # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
     live_subscriptions: int = field(default=0)
 

@@ -145,6 +145,11 @@ class CommandHandlers:
         command = parse_command(CreateEventCommand, data)
         if command.ven_ids:  # groups and resources were resolved by the api
             await self._check_vens(command.ven_ids)
+        return await self.create_event(command)
+
+    async def create_event(self, command: CreateEventCommand) -> DrEvent:
+        """Store a new event and publish its facts (VENs already checked, or not to be: a program's
+        enrolled VENs were checked when they enrolled). CONFLICT when its id exists already."""
         now = utcnow()
         event = build_event(command, command.event_id or new_event_id(), now)
         key = kv_keys.event_key(event.event_id)
@@ -178,6 +183,11 @@ class CommandHandlers:
         command = parse_command(CancelEventCommand, data)
         return await self._change(command.event_id, Transition.CANCELLED, apply_cancel)
 
+    async def change_event(self, event_id: str, transition: Transition, change) -> DrEvent:
+        """Apply ``change(current, now)`` (None: leave the event as it is) with the command path's
+        compare-and-set and facts; for the scheduler's own changes (programs)."""
+        return await self._change(event_id, transition, change)
+
     # ------------------------------------------------------------------ helpers
 
     async def _change(self, event_id: str, transition: Transition, change) -> DrEvent:
@@ -202,6 +212,8 @@ class CommandHandlers:
                 return current  # cancelling twice is answered like the first time
             now = utcnow()
             changed = change(current, now)
+            if changed is None:
+                return current  # nothing to change (e.g. another replica made the change already)
             transitions = [transition]
             if (
                 transition == Transition.MODIFIED

@@ -10,6 +10,7 @@ from adrstack.shared.jetstream import connect, ensure_kv, ensure_stream
 
 from .handlers import CommandHandlers
 from .idempotency import KEY_TTL, IdempotentCommands
+from .programs import ProgramPlanner
 from .settings import SchedulerSettings
 from .timers import TransitionTimer
 
@@ -26,6 +27,8 @@ class Scheduler:
         self.handlers: CommandHandlers | None = None
         self._timer_stop = asyncio.Event()
         self._timer_task: asyncio.Task | None = None
+        self.planner: ProgramPlanner | None = None
+        self._planner_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -56,11 +59,19 @@ class Scheduler:
         for verb in ("create", "modify", "cancel"):
             await self.nc.subscribe(s.subjects.cmd_event(verb), queue=s.queue_group, cb=handlers.callback(verb))
         await self.nc.flush()
+        # After the timer's mirror of the events bucket is loaded: the planner reads it.
+        programs = await ensure_kv(js, s.programs_bucket)
+        self.planner = ProgramPlanner(programs, handlers, self.timer.events, s.program_horizon,
+                                      period=s.program_plan_seconds)
+        self._planner_task = asyncio.create_task(self.planner.run(self._timer_stop))
         log.info("scheduler ready: commands on %s.cmd.event.*, events bucket %s", s.subject_prefix, s.events_bucket)
 
     async def stop(self) -> None:
         """Stop firing transitions, answer the requests in flight, then drain NATS."""
         self._timer_stop.set()
+        if self._planner_task is not None:
+            with contextlib.suppress(Exception):
+                await self._planner_task
         if self._timer_task is not None:
             with contextlib.suppress(Exception):
                 await self._timer_task

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from adrstack.shared.settings import CommonSettings
 
 
@@ -17,3 +19,7 @@ class SchedulerSettings(CommonSettings):
     publish_timeout: float = 5.0
     # Optimistic-concurrency retries for a command that loses a CAS race.
     command_retries: int = 5
+    # Programs' occurrences become events this far ahead (at least their notification ahead).
+    program_horizon: timedelta = timedelta(days=2)
+    # How often programs are planned again (besides on every program change).
+    program_plan_seconds: float = 60.0

@@ -72,7 +72,8 @@ class Gateway:
             await jetstream.ensure_stream(js, s)
             vens = await jetstream.ensure_kv(js, s.vens_bucket)
             self.events = EventBook(await jetstream.ensure_kv(js, s.events_bucket),
-                                    await jetstream.ensure_kv(js, s.groups_bucket))
+                                    await jetstream.ensure_kv(js, s.groups_bucket),
+                                    await jetstream.ensure_kv(js, s.programs_bucket))
             self.store = VenStore(vens, on_reports_change=self.events.reports_changed)
             self.events.follow_reports(self.store.reports.mirror)
             await self.store.start()

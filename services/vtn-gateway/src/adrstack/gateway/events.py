@@ -21,6 +21,7 @@ from adrstack.shared import kv_keys
 from adrstack.shared.events_mirror import EventsMirror
 from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.messages import DrEvent, EventStatus, GroupRecord
+from adrstack.shared.programs import ProgramRecord
 from adrstack.shared.targeting import resolve, resource_ids
 
 from .codec import render
@@ -142,6 +143,27 @@ class _GroupMembers:
         return default if record is None else record.ven_ids
 
 
+class _ProgramsByMarketContext:
+    """market context -> the programs with it, read from the programs mirror (for targeting.resolve)."""
+
+    __slots__ = ("mirror",)
+
+    def __init__(self, mirror: KvMirror[ProgramRecord] | None):
+        self.mirror = mirror
+
+    def get(self, market_context: str, default=()):
+        if self.mirror is None:
+            return default
+        return [p for _, p in self.mirror.items() if p.market_context == market_context] or default
+
+
+def _decode_program(raw: bytes) -> ProgramRecord | None:
+    try:
+        return ProgramRecord.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        return None
+
+
 def _decode_group(raw: bytes) -> GroupRecord | None:
     try:
         return GroupRecord.model_validate_json(raw)
@@ -160,13 +182,20 @@ class EventBook:
     of a group or of a VEN's resources that some event targets marks the index dirty; the next read
     rebuilds it. An event's own change is applied at once."""
 
-    def __init__(self, kv, groups_kv=None):
+    def __init__(self, kv, groups_kv=None, programs_kv=None):
         self.mirror = EventsMirror(kv, on_change=self._changed)
         self.groups: KvMirror[GroupRecord] | None = None
         if groups_kv is not None:
             self.groups = KvMirror(groups_kv, kv_keys.GROUP_PREFIX, _decode_group, on_change=self._group_changed,
                                    name=f"{groups_kv._name} groups")
         self._members = _GroupMembers(self.groups)
+        self.programs: KvMirror[ProgramRecord] | None = None
+        if programs_kv is not None:
+            self.programs = KvMirror(programs_kv, kv_keys.PROGRAM_PREFIX, _decode_program,
+                                     on_change=self._program_changed, name=f"{programs_kv._name} programs")
+        self._programs = _ProgramsByMarketContext(self.programs)
+        # Events targeting a market context: a change of any program or group may move them.
+        self._targeted_market_contexts = 0
         self._reports: KvMirror | None = None
         self._by_ven: dict[str, set[str]] = {}
         # resource id -> the VENs that registered a report with it
@@ -186,12 +215,16 @@ class EventBook:
     async def start(self) -> None:
         if self.groups is not None:
             await self.groups.start()
+        if self.programs is not None:
+            await self.programs.start()
         await self.mirror.start()
 
     async def stop(self) -> None:
         await self.mirror.stop()
         if self.groups is not None:
             await self.groups.stop()
+        if self.programs is not None:
+            await self.programs.stop()
 
     def __len__(self) -> int:
         return len(self.mirror)
@@ -240,10 +273,11 @@ class EventBook:
             self._index(new)
 
     def _resolve(self, event: DrEvent) -> set[str]:
-        return resolve(event.targets, self._members, self._vens_by_resource)
+        return resolve(event.targets, self._members, self._vens_by_resource, self._programs)
 
     def _index(self, event: DrEvent) -> None:
         self._targeted_groups.update(event.targets.group_ids)
+        self._targeted_market_contexts += bool(event.targets.market_contexts)
         self._targeted_resources.update(event.targets.resource_ids)
         if self._dirty:
             return  # the rebuild will place it
@@ -252,6 +286,7 @@ class EventBook:
 
     def _unindex(self, event: DrEvent) -> None:
         self._targeted_groups.subtract(event.targets.group_ids)
+        self._targeted_market_contexts -= bool(event.targets.market_contexts)
         self._targeted_resources.subtract(event.targets.resource_ids)
         if self._dirty:
             return
@@ -268,16 +303,22 @@ class EventBook:
         self._dirty = False
         self._targeted_groups = Counter()
         self._targeted_resources = Counter()
+        self._targeted_market_contexts = 0
         by_ven: dict[str, set[str]] = {}
         for event_id, event in self.mirror.items():
             self._targeted_groups.update(event.targets.group_ids)
+            self._targeted_market_contexts += bool(event.targets.market_contexts)
             self._targeted_resources.update(event.targets.resource_ids)
             for ven in self._resolve(event):
                 by_ven.setdefault(ven, set()).add(event_id)
         self._by_ven = by_ven
 
     def _group_changed(self, key: str | None, old: GroupRecord | None, new: GroupRecord | None) -> None:
-        if key is None or self._targeted_groups[key] > 0:
+        if key is None or self._targeted_groups[key] > 0 or self._targeted_market_contexts > 0:
+            self._dirty = True
+
+    def _program_changed(self, key: str | None, old, new) -> None:
+        if key is None or self._targeted_market_contexts > 0:
             self._dirty = True
 
     def reports_changed(self, key: str | None, old, new) -> None:
