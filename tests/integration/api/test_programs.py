@@ -161,3 +161,20 @@ async def test_program_mutations_need_an_operator(secure_client, tokens):
     data = await gql(secure_client, CREATE, {"input": new_program(venIds=[])}, token=tokens["operator"])
     assert "errors" not in data, data
     assert (await gql(secure_client, PROGRAMS, token=tokens["viewer"]))["data"]["programs"][0]["programId"] == "peak"
+
+
+EVENT = """mutation($input: CreateEventInput!) { createEvent(input: $input) {
+  eventId marketContext targets { venIds groupIds marketContexts } } }"""
+
+
+async def test_an_event_may_target_a_programs_market_context(client, known, scheduler):
+    assert "errors" not in await gql(client, CREATE, {"input": new_program(groupIds=["north"])})
+    data = await gql(client, EVENT, {"input": {"marketContexts": ["http://utility.example/peak"],
+                                               "intervals": [{"duration": "PT1H", "payload": 1}]}})
+    assert "errors" not in data, data
+    event = data["data"]["createEvent"]
+    assert event["targets"]["marketContexts"] == ["http://utility.example/peak"]
+    assert event["marketContext"] == "http://utility.example/peak"  # the event belongs to that program
+    unknown = await gql(client, EVENT, {"input": {"marketContexts": ["http://utility.example/none"],
+                                                  "intervals": [{"duration": "PT1H", "payload": 1}]}})
+    assert error(unknown) == ("INVALID", "marketContexts[0]")

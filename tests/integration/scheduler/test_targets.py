@@ -29,3 +29,14 @@ async def test_groups_and_resources_are_stored(harness):
     stored = await harness.stored("ev-g")
     assert stored.targets.ven_ids == ["ven-1"] and stored.targets.group_ids == []
     assert stored.targets.resource_ids == ["m-1"]
+
+
+async def test_market_contexts_are_targets(harness):
+    await harness.start_replica()
+    reply = await harness.request("create", {"event_id": "ev-mc", "market_contexts": ["http://u.example/peak"],
+                                             "intervals": HOUR, "start_at": later(hours=2)})
+    assert reply.ok, reply.error
+    assert (await harness.stored("ev-mc")).targets.market_contexts == ["http://u.example/peak"]
+    # Clearing the only target kind is refused.
+    reply = await harness.request("modify", {"event_id": "ev-mc", "market_contexts": []})
+    assert not reply.ok and reply.error.code == "invalid"

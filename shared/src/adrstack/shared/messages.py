@@ -379,6 +379,8 @@ class CreateEventCommand(EventCommand):
     # Before ven_ids, so that ven_ids' check (which names ven_ids when no target is given) sees them.
     group_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGET_IDS)
     resource_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGET_IDS)
+    # The VENs and groups enrolled in the programs with these market contexts.
+    market_contexts: list[str] = Field(default_factory=list, max_length=MAX_TARGET_IDS)
     ven_ids: list[str] = Field(default_factory=list, max_length=MAX_TARGETED_VENS, validate_default=True)
     intervals: list[EventInterval] = Field(min_length=1)
     signal_name: str = "SIMPLE"
@@ -405,14 +407,14 @@ class CreateEventCommand(EventCommand):
     @field_validator("ven_ids")
     @classmethod
     def _some_target(cls, v: list[str], info: ValidationInfo) -> list[str]:
-        if not (v or info.data.get("group_ids") or info.data.get("resource_ids")):
-            raise ValueError("at least one target is required: ven_ids, group_ids or resource_ids")
+        if not (v or info.data.get("group_ids") or info.data.get("resource_ids") or info.data.get("market_contexts")):
+            raise ValueError("at least one target is required: ven_ids, group_ids, resource_ids or market_contexts")
         return v
 
     @property
     def targets(self) -> EventTargets:
         return EventTargets(ven_ids=list(self.ven_ids), group_ids=list(self.group_ids),
-                            resource_ids=list(self.resource_ids))
+                            resource_ids=list(self.resource_ids), market_contexts=list(self.market_contexts))
 
 
 class ModifyEventCommand(EventCommand):
@@ -425,6 +427,7 @@ class ModifyEventCommand(EventCommand):
     ven_ids: list[str] | None = Field(None, max_length=MAX_TARGETED_VENS)
     group_ids: list[str] | None = Field(None, max_length=MAX_TARGET_IDS)
     resource_ids: list[str] | None = Field(None, max_length=MAX_TARGET_IDS)
+    market_contexts: list[str] | None = Field(None, max_length=MAX_TARGET_IDS)
     priority: int | None = None
     signal_name: str | None = None
     signal_type: str | None = None

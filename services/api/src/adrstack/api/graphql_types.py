@@ -84,6 +84,7 @@ class Targets:
     group_ids: list[str]
     resource_ids: list[str]
     party_ids: list[str]
+    market_contexts: list[str]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Targets":
@@ -93,6 +94,7 @@ class Targets:
             group_ids=list(data.get("group_ids") or []),
             resource_ids=list(data.get("resource_ids") or []),
             party_ids=list(data.get("party_ids") or []),
+            market_contexts=list(data.get("market_contexts") or []),
         )
 
 
@@ -137,7 +139,7 @@ class ResponseSummary:
     @classmethod
     def of(cls, current: list[EventResponse], targets: "Targets") -> "ResponseSummary":
         answered = {r.ven_id for r in current}
-        by_ven_only = not (targets.group_ids or targets.resource_ids or targets.party_ids)
+        by_ven_only = not (targets.group_ids or targets.resource_ids or targets.party_ids or targets.market_contexts)
         return cls(
             opted_in=sum(r.opt_type == "optIn" for r in current),
             opted_out=sum(r.opt_type == "optOut" for r in current),
@@ -344,6 +346,8 @@ class CreateEventInput:
                                                    "have VENs): their members at each delivery")
     resource_ids: list[str] | None = strawberry.field(default=None, description="resource ids of the VENs' "
                                                       "registered reports (each must match a VEN)")
+    market_contexts: list[str] | None = strawberry.field(default=None, description="program market contexts: "
+                                                         "the VENs and groups their programs enroll")
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
     start_at: datetime | None = strawberry.field(default=None, description="with a zone; default now")
@@ -376,6 +380,8 @@ class ModifyEventInput:
     group_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's groups")
     resource_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's "
                                                       "resource ids")
+    market_contexts: list[str] | None = strawberry.field(default=None, description="replaces the event's "
+                                                         "market-context targets")
     market_context: str | None = None
     response_required: str | None = strawberry.field(default=None, description="always or never")
     test_event: bool | None = None

@@ -223,9 +223,11 @@ class Mutation:
             randomization=input.randomization,
             test_event=input.test_event,
             signals=input.signals,
+            market_contexts=input.market_contexts,
             idempotency_key=input.idempotency_key,
         )
-        await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
+        await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids,
+                            market_contexts=command.market_contexts)
         return await _send(info, "create", command)
 
     @strawberry.mutation(description="Change a DR event; its modificationNumber goes up")
@@ -249,10 +251,12 @@ class Mutation:
             recovery=input.recovery,
             randomization=input.randomization,
             signals=input.signals,
+            market_contexts=input.market_contexts,
             idempotency_key=input.idempotency_key,
         )
-        if command.group_ids or command.resource_ids:
-            await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids)
+        if command.group_ids or command.resource_ids or command.market_contexts:
+            await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids,
+                                market_contexts=command.market_contexts)
         return await _send(info, "modify", command)
 
     @strawberry.mutation(description="Cancel a DR event; idempotencyKey as in createEvent")

@@ -14,6 +14,9 @@ from .errors import InvalidInput
 from .state import ApiState
 from .validation import shown
 
+# Programs are few (a utility runs tens); the check reads them all.
+MAX_PROGRAMS_SCANNED = 10_000
+
 
 @dataclass(frozen=True)
 class TargetFields:
@@ -22,19 +25,33 @@ class TargetFields:
     ven_ids: str = "venIds"
     group_ids: str = "groupIds"
     resource_ids: str = "resourceIds"
+    market_contexts: str = "marketContexts"
 
 
 GRAPHQL = TargetFields()
-REST = TargetFields("ven_id", "group_ids", "resource_ids")
+REST = TargetFields("ven_id", "group_ids", "resource_ids", "market_contexts")
 
 
 async def check_targets(state: ApiState, ven_ids: list[str] | None, group_ids: list[str] | None,
-                        resource_ids: list[str] | None, fields: TargetFields = GRAPHQL) -> set[str]:
+                        resource_ids: list[str] | None, fields: TargetFields = GRAPHQL,
+                        market_contexts: list[str] | None = None) -> set[str]:
     """The VENs the targets resolve to now; INVALID naming the target that matches no VEN."""
     groups = list(group_ids or [])
     resources = list(resource_ids or [])
+    contexts = list(market_contexts or [])
+    programs: dict[str, list] = {}
+    if contexts:
+        for record in await state.programs.records(MAX_PROGRAMS_SCANNED):
+            programs.setdefault(record.market_context, []).append(record)
+        for i, market_context in enumerate(contexts):
+            enrolled = programs.get(market_context, [])
+            if not any(p.ven_ids or p.group_ids for p in enrolled):
+                raise InvalidInput(f"{fields.market_contexts}[{i}]",
+                                   f"no program with the market context {shown(market_context)} enrolls a VEN")
+            groups_of_programs = [g for p in enrolled for g in p.group_ids]
+            groups += [g for g in groups_of_programs if g not in groups]
     members = await state.groups.members(groups) if groups else {}
-    for i, group_id in enumerate(groups):
+    for i, group_id in enumerate(list(group_ids or [])):
         if group_id not in members:
             raise InvalidInput(f"{fields.group_ids}[{i}]", f"no group {shown(group_id)}")
         if not members[group_id]:
@@ -44,9 +61,11 @@ async def check_targets(state: ApiState, ven_ids: list[str] | None, group_ids: l
         if not by_resource.get(resource_id):
             raise InvalidInput(f"{fields.resource_ids}[{i}]",
                                f"no registered VEN has declared a report on the resource {shown(resource_id)}")
-    targets = EventTargets(ven_ids=list(ven_ids or []), group_ids=groups, resource_ids=resources)
-    resolved = resolve(targets, members, by_resource)
-    if not resolved and (groups or resources or ven_ids is not None):
-        field = fields.group_ids if groups else fields.resource_ids if resources else fields.ven_ids
+    targets = EventTargets(ven_ids=list(ven_ids or []), group_ids=list(group_ids or []), resource_ids=resources,
+                           market_contexts=contexts)
+    resolved = resolve(targets, members, by_resource, programs)
+    if not resolved and (groups or resources or contexts or ven_ids is not None):
+        field = (fields.group_ids if group_ids else fields.resource_ids if resources
+                 else fields.market_contexts if contexts else fields.ven_ids)
         raise InvalidInput(field, "the targets match no VEN")
     return resolved

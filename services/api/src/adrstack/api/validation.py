@@ -115,7 +115,20 @@ def check_group_name(value: str | None, field: str = "name") -> str | None:
     return value
 
 
-NO_TARGET = "at least one target is required: venIds, groupIds or resourceIds"
+NO_TARGET = "at least one target is required: venIds, groupIds, resourceIds or marketContexts"
+
+
+def check_market_contexts(market_contexts: Iterable[str] | None, field: str = "marketContexts") -> list[str]:
+    """Market-context targets: program market context URIs (printable text)."""
+    ids = list(market_contexts or [])
+    for i, value in enumerate(ids):
+        if not isinstance(value, str) or not value.strip() or len(value) > RESOURCE_ID_MAX_LENGTH or any(
+                unicodedata.category(c).startswith("C") for c in value):
+            raise InvalidInput(f"{field}[{i}]", f"{shown(value)} is not a market context URI")
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > MAX_TARGET_IDS:
+        raise InvalidInput(field, f"at most {MAX_TARGET_IDS} market contexts per event, not {len(unique)}")
+    return unique
 
 
 def check_intervals(intervals: Iterable[IntervalLike] | None, field: str = "intervals") -> list[EventInterval]:
@@ -235,6 +248,7 @@ def create_command(
     randomization: str | None = None,
     test_event: bool = False,
     signals: Iterable[SignalLike] | None = None,
+    market_contexts: Iterable[str] | None = None,
     now: datetime | None = None,
     idempotency_key: str | None = None,
 ) -> CreateEventCommand:
@@ -242,8 +256,11 @@ def create_command(
         check_token(event_id, "eventId", "event id")
     groups = check_group_ids(group_ids)
     resources = check_resource_ids(resource_ids)
-    if not list(ven_ids or []) and not (groups or resources):
+    contexts = check_market_contexts(market_contexts)
+    if not list(ven_ids or []) and not (groups or resources or contexts):
         raise InvalidInput("venIds", NO_TARGET)
+    if market_context is None and len(contexts) == 1:
+        market_context = contexts[0]  # an event for a program's VENs is an event of that program
     ids = check_ven_ids(ven_ids) if ven_ids else []
     extra_signals: list[SignalSpec] = []
     if signals is not None:
@@ -281,6 +298,7 @@ def create_command(
         ven_ids=ids,
         group_ids=groups,
         resource_ids=resources,
+        market_contexts=contexts,
         intervals=parsed,
         signal_name=signal_name or "SIMPLE",
         signal_type=signal_type or "level",
@@ -313,14 +331,16 @@ def modify_command(
     recovery: str | None = None,
     randomization: str | None = None,
     signals: Iterable[SignalLike] | None = None,
+    market_contexts: Iterable[str] | None = None,
     idempotency_key: str | None = None,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
     # A target list given replaces that kind; an empty one clears it, as long as another is given.
     groups = None if group_ids is None else check_group_ids(group_ids)
     resources = None if resource_ids is None else check_resource_ids(resource_ids)
+    contexts = None if market_contexts is None else check_market_contexts(market_contexts)
     ven_list = None if ven_ids is None else list(ven_ids)
-    if ven_list is not None and not ven_list and not (groups or resources):
+    if ven_list is not None and not ven_list and not (groups or resources or contexts):
         raise InvalidInput("venIds", NO_TARGET)
     if ven_list is None and groups is not None and resources is not None and not (groups or resources):
         raise InvalidInput("groupIds", NO_TARGET)
@@ -337,6 +357,7 @@ def modify_command(
         "ven_ids": None if ven_list is None else (check_ven_ids(ven_list) if ven_list else []),
         "group_ids": groups,
         "resource_ids": resources,
+        "market_contexts": contexts,
         "priority": check_priority(priority),
         "signal_name": check_text(signal_name, "signalName"),
         "signal_type": check_text(signal_type, "signalType"),

@@ -173,13 +173,14 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
             changes[name] = value
     if command.extra_signals is not None:
         changes["extra_signals"] = numbered_signals(command.extra_signals)
-    retarget = {name: list(getattr(command, name)) for name in ("ven_ids", "group_ids", "resource_ids")
+    retarget = {name: list(getattr(command, name))
+                for name in ("ven_ids", "group_ids", "resource_ids", "market_contexts")
                 if getattr(command, name) is not None}
     if retarget:
         targets = event.targets.model_copy(update=retarget)
-        if not (targets.ven_ids or targets.group_ids or targets.resource_ids):
-            raise CommandRejected("invalid", "ven_ids: at least one target is required (ven_ids, group_ids or "
-                                  "resource_ids)", "ven_ids")
+        if not (targets.ven_ids or targets.group_ids or targets.resource_ids or targets.market_contexts):
+            raise CommandRejected("invalid", "ven_ids: at least one target is required (ven_ids, group_ids, "
+                                  "resource_ids or market_contexts)", "ven_ids")
         changes["targets"] = targets
     changes["modification_number"] = event.modification_number + 1
     changes["modified_at"] = now
