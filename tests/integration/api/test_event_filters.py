@@ -28,7 +28,8 @@ def row(event_id: str, status: str, start_hours: float, created_minutes: int, ve
 async def events(engine):
     async with AsyncSession(engine) as s:
         s.add_all([row("ev-a", "completed", -5, 1, ["ven-1"]), row("ev-b", "active", 0, 2, ["ven-1", "ven-2"]),
-                   row("ev-c", "far", 3, 3, ["ven-2"]), row("ev-d", "cancelled", 6, 4, ["ven-3"])])
+                   row("ev-c", "far", 3, 3, ["ven-2"]), row("ev-d", "cancelled", 6, 4, ["ven-3"]),
+                   row("prg-peak-20300301", "far", 8, 0, ["ven-1"]), row("prg-peak_x-20300301", "far", 8, 0, ["ven-1"])])
         await s.commit()
 
 
@@ -40,9 +41,13 @@ async def ids(client, args: str = "", variables: dict | None = None) -> list[str
 
 
 async def test_filters(client, events):
-    assert await ids(client) == ["ev-d", "ev-c", "ev-b", "ev-a"]
-    assert await ids(client, '(status: ["far", "active"])') == ["ev-c", "ev-b"]
+    assert await ids(client) == ["ev-d", "ev-c", "ev-b", "ev-a", "prg-peak-20300301", "prg-peak_x-20300301"]
+    assert await ids(client, '(program: "peak")') == ["prg-peak-20300301"]
+    assert await ids(client, '(program: "peak_x")') == ["prg-peak_x-20300301"]
+    assert await ids(client, '(status: ["far", "active"])') == ["ev-c", "ev-b", "prg-peak-20300301",
+                                                                "prg-peak_x-20300301"]
     assert await ids(client, '(venId: "ven-2")') == ["ev-c", "ev-b"]
+    assert await ids(client, '(venId: "ven-1", status: ["completed"])') == ["ev-a"]
     window = {"since": (T0 + timedelta(minutes=30)).isoformat(), "until": (T0 + timedelta(hours=4)).isoformat()}
     assert await ids(client, "(since: $since, until: $until)", window) == ["ev-c", "ev-b"]
 
@@ -51,7 +56,7 @@ async def test_pages(client, events):
     first = await ids(client, "(first: 2)")
     assert first == ["ev-d", "ev-c"]
     assert await ids(client, f'(first: 2, after: "{first[-1]}")') == ["ev-b", "ev-a"]
-    assert await ids(client, '(first: 2, after: "ev-a")') == []
+    assert await ids(client, '(first: 2, after: "ev-a")') == ["prg-peak-20300301", "prg-peak_x-20300301"]
 
 
 @pytest.mark.parametrize("args, field", [

@@ -104,10 +104,11 @@ class Query:
     @strawberry.field(description="DR events, most recently created first: "
                                   f"{pagination.EVENTS.describe()} (or `first`); `status` keeps those in any of "
                                   "the given states, `since`/`until` those whose time overlaps, `venId` those "
-                                  "that name the VEN among their targets, `after` continues after that eventId")
+                                  "that name the VEN among their targets, `program` the occurrences of that "
+                                  "program, `after` continues after that eventId")
     async def events(self, info: strawberry.Info, limit: int | None = None, status: list[str] | None = None,
                      since: datetime | None = None, until: datetime | None = None, ven_id: str | None = None,
-                     first: int | None = None, after: str | None = None) -> list[Event]:
+                     first: int | None = None, after: str | None = None, program: str | None = None) -> list[Event]:
         store = _state(info).store
         if first is not None and limit is not None:
             raise InvalidInput("first", "give first or limit, not both (they mean the same)")
@@ -119,6 +120,8 @@ class Query:
         check_aware(until, "until")
         if ven_id is not None:
             check_token(ven_id, "venId", "VEN id")
+        if program is not None:
+            check_token(program, "program", "program id")
         cursor = None
         if after is not None:
             check_token(after, "after", "event id")
@@ -126,7 +129,7 @@ class Query:
             if cursor is None:
                 raise InvalidInput("after", f"{shown(after)} is not an event (give the last eventId of a page)")
         rows = await store.events(page, statuses=status, since=utc(since), until=utc(until), ven_id=ven_id,
-                                  after=cursor)
+                                  after=cursor, program_id=program)
         ids = [r.event_id for r in rows]
         responses, current = await store.responses(ids), await store.opt_states(ids)
         return [Event.from_row(r, responses.get(r.event_id, []), current.get(r.event_id, [])) for r in rows]

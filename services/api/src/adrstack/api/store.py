@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from adrstack.shared.programs import EVENT_ID_PREFIX
 from adrstack.shared.tables import (
     DrEventRow,
     EventOptStateRow,
@@ -65,7 +66,7 @@ class Store:
 
     async def events(self, limit: int, *, statuses: list[str] | None = None, since: datetime | None = None,
                      until: datetime | None = None, ven_id: str | None = None,
-                     after: DrEventRow | None = None) -> list[DrEventRow]:
+                     after: DrEventRow | None = None, program_id: str | None = None) -> list[DrEventRow]:
         """Most recently created first; ``since``/``until`` keep events whose time overlaps them,
         ``ven_id`` those that name the VEN among their targets, ``after`` continues a page."""
         query = select(DrEventRow)
@@ -77,6 +78,9 @@ class Store:
             query = query.where(DrEventRow.start_at < until)
         if ven_id is not None:
             query = query.where(DrEventRow.targets["ven_ids"].contains([ven_id]))
+        if program_id is not None:  # the scheduler names a program's events prg-<program>-<yyyymmdd>
+            pattern = EVENT_ID_PREFIX + program_id.replace("_", "\\_") + "-" + "_" * 8
+            query = query.where(DrEventRow.event_id.like(pattern, escape="\\"))
         if after is not None:  # the order below, continued past ``after``
             query = query.where((DrEventRow.created_at < after.created_at)
                                 | ((DrEventRow.created_at == after.created_at) & (DrEventRow.event_id > after.event_id)))
