@@ -98,7 +98,7 @@ async def test_event_is_delivered_with_every_field(gateway, bus, vens):
 async def test_completed_event_is_delivered_once_then_dropped(gateway, bus, vens):
     client = await registered(vens, "completing", gateway.vtn_url)
     start = utcnow().replace(microsecond=0) - timedelta(seconds=3)
-    event = make_event("short-1", [client.ven_id], start_at=start, status=EventStatus.ACTIVE,
+    event = make_event("short-1", [client.ven_id], start_at=start, status=EventStatus.ACTIVE, randomization=None,
                        intervals=[EventInterval(duration=timedelta(seconds=10), payload=1)])
     await put_event(bus, event)
     payload = await poll_until_events(client)

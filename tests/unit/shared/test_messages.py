@@ -113,3 +113,12 @@ def test_ramp_up_sets_the_near_window_and_boundaries_advance():
     assert next_boundary(ev, T0) == T0 + timedelta(hours=1)
     assert next_boundary(ev, T0 + timedelta(hours=2)) is None
     assert next_boundary(make_event(status="completed"), T0) is None
+
+
+def test_an_event_with_startafter_stays_active_until_every_ven_is_done():
+    """Rule 66 (A_E3_0685): a VEN may start up to startafter late, so the event is kept (active)
+    until dtstart + duration + startafter."""
+    ev = make_event(randomization=timedelta(minutes=10))
+    assert status_at(ev, T0 + timedelta(hours=1, minutes=5)) == EventStatus.ACTIVE
+    assert status_at(ev, T0 + timedelta(hours=1, minutes=10)) == EventStatus.COMPLETED
+    assert next_boundary(ev, T0) == T0 + timedelta(hours=1, minutes=10)

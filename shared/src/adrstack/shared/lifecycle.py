@@ -17,11 +17,17 @@ def near_window(event: DrEvent) -> timedelta:
     return event.ramp_up if event.ramp_up else DEFAULT_NEAR_WINDOW
 
 
+def completes_at(event: DrEvent) -> datetime:
+    """When the event is over for every VEN: a VEN may start it up to ``randomization``
+    (startafter) late, so it is kept active and distributed until then (rule 66, A_E3_0685)."""
+    return event.end_at + (event.randomization or timedelta(0))
+
+
 def status_at(event: DrEvent, now: datetime) -> EventStatus:
     """The status the clock gives the event at ``now`` (cancellation is sticky)."""
     if event.status == EventStatus.CANCELLED:
         return EventStatus.CANCELLED
-    if now >= event.end_at:
+    if now >= completes_at(event):
         return EventStatus.COMPLETED
     if now >= event.start_at:
         return EventStatus.ACTIVE
@@ -34,7 +40,7 @@ def next_boundary(event: DrEvent, now: datetime) -> datetime | None:
     """When the clock-driven status of ``event`` next changes, or None if it never will."""
     if event.status in TERMINAL:
         return None
-    for t in (event.start_at - near_window(event), event.start_at, event.end_at):
+    for t in (event.start_at - near_window(event), event.start_at, completes_at(event)):
         if t > now:
             return t
     return None
