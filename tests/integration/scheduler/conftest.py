@@ -62,6 +62,11 @@ class Harness:
         kv = await self.js.key_value(self.settings.events_bucket)
         return DrEvent.model_validate_json((await kv.get(kv_keys.event_key(event_id))).value)
 
+    async def settled(self, event_id: str) -> bool:
+        """True when the stored record has no facts left to publish (the commit is visible before its fact)."""
+        kv = await self.js.key_value(self.settings.events_bucket)
+        return "pending_facts" not in json.loads((await kv.get(kv_keys.event_key(event_id))).value)
+
     async def count(self, event_id: str, transition: str) -> int:
         """How many messages the stream holds on this event's transition subject."""
         subject = self.subjects.event(event_id, transition)

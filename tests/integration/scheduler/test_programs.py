@@ -117,6 +117,7 @@ async def test_editing_modifies_future_events_and_leaves_the_active_one(harness)
         return event.modification_number == 1 and event.start_at == expected_start and \
             event.intervals[0].payload == 3
     await eventually(tomorrow_modified, message="tomorrow's event follows the program")
+    await eventually(lambda: harness.settled(tomorrow_id), message="tomorrow's modified fact published")
     assert await harness.count(tomorrow_id, "modified") == 1  # once, though two replicas planned it
     now_today = await harness.stored(today_id)
     assert now_today.modification_number == active_before.modification_number == 0
@@ -126,6 +127,7 @@ async def test_editing_modifies_future_events_and_leaves_the_active_one(harness)
     # Tomorrow excluded: its event is cancelled; today's still untouched.
     await put(harness, program(tz, later_at, later_until, level=3, exclusion_dates=[today + timedelta(days=1)]))
     await eventually(lambda: _status(harness, tomorrow_id, EventStatus.CANCELLED), message="tomorrow cancelled")
+    await eventually(lambda: harness.settled(tomorrow_id), message="tomorrow's cancelled fact published")
     assert await harness.count(tomorrow_id, "cancelled") == 1
     assert (await harness.stored(today_id)).status == EventStatus.ACTIVE
 
