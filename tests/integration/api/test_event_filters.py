@@ -52,6 +52,22 @@ async def test_filters(client, events):
     assert await ids(client, "(since: $since, until: $until)", window) == ["ev-c", "ev-b"]
 
 
+async def test_an_open_ended_event_overlaps_every_window_after_its_start(client, engine):
+    """Rule 47: an open-ended event (no end) is in every since/until window from its start on."""
+    open_ended = row("ev-open", "active", 0, 5, ["ven-1"])
+    open_ended.end_at = None
+    open_ended.intervals = [{"duration": "PT0S", "payload": 1}]
+    async with AsyncSession(engine) as s:
+        s.add_all([open_ended, row("ev-over", "completed", -5, 1, ["ven-1"])])
+        await s.commit()
+    later = {"since": (T0 + timedelta(days=400)).isoformat(), "until": (T0 + timedelta(days=401)).isoformat()}
+    assert await ids(client, "(since: $since, until: $until)", later) == ["ev-open"]
+    before = {"since": (T0 - timedelta(days=2)).isoformat(), "until": (T0 - timedelta(days=1)).isoformat()}
+    assert await ids(client, "(since: $since, until: $until)", before) == []
+    data = await gql(client, '{ event(eventId: "ev-open") { endAt intervals { duration } } }')
+    assert data["data"]["event"] == {"endAt": None, "intervals": [{"duration": "PT0S"}]}
+
+
 async def test_pages(client, events):
     first = await ids(client, "(first: 2)")
     assert first == ["ev-d", "ev-c"]

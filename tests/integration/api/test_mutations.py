@@ -142,3 +142,14 @@ async def test_modify_to_a_simple_level_of_5_is_refused_and_sends_nothing(client
     (error,) = data["errors"]
     assert error["extensions"] == {"code": "INVALID", "field": "intervals[0].payload"}
     assert scheduler.requests == []
+
+
+async def test_an_open_ended_event_has_no_end(client, scheduler):
+    """Rule 47: a single interval of PT0S is an open-ended event, active until cancelled."""
+    data = await gql(client, CREATE, {"input": {
+        "venIds": ["ven-a"], "intervals": intervals(("PT0S", 2)), "eventId": "ev-open"}})
+    assert "errors" not in data, data
+    assert data["data"]["createEvent"]["endAt"] is None
+    assert data["data"]["createEvent"]["intervals"] == intervals(("PT0S", 2.0))
+    cmd = decode(CreateEventCommand, scheduler.requests[0][1])
+    assert [i.duration for i in cmd.intervals] == [timedelta(0)]

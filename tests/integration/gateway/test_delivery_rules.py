@@ -210,3 +210,41 @@ async def test_acknowledgement_through_another_replica_stops_the_resends(gateway
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_an_open_ended_event_stays_active_and_distributed_until_cancelled(gateway, bus, vens):
+    """Rule 47: duration 0 means open-ended. An event that started a day ago with activePeriod
+    PT0S is still delivered as active, with its payload as currentValue; only a cancellation ends it.
+    Rule 66 (A_E3_0685) beside it: an event whose end has passed but not its startafter is still
+    active too."""
+    client = await registered(vens, "open-ended-ven", gateway.vtn_url)
+    now = utcnow().replace(microsecond=0)
+    await put_event(bus, make_event("open-1", [client.ven_id], status=EventStatus.ACTIVE,
+                                    start_at=now - timedelta(days=1),
+                                    intervals=[EventInterval(duration=timedelta(0), payload=2)]))
+    await put_event(bus, make_event("late-start-1", [client.ven_id], status=EventStatus.ACTIVE,
+                                    start_at=now - timedelta(minutes=61),
+                                    intervals=[EventInterval(duration=timedelta(hours=1), payload=1)],
+                                    randomization=timedelta(minutes=10)))
+    payload = await eventually(lambda: _poll_for(client, lambda p: len(ids(p)) == 2), 10, message="both events")
+    by_id = {e["event_descriptor"]["event_id"]: e for e in payload["events"]}
+    opened = by_id["open-1"]
+    assert opened["event_descriptor"]["event_status"] == "active"
+    assert opened["active_period"]["duration"] == timedelta(0)
+    assert opened["event_signals"][0]["current_value"] == 2.0
+    assert [i["duration"] for i in opened["event_signals"][0]["intervals"]] == [timedelta(0)]
+    late = by_id["late-start-1"]
+    assert late["event_descriptor"]["event_status"] == "active"
+    assert late["active_period"]["tolerance"]["tolerate"]["startafter"] == timedelta(minutes=10)
+
+    # A request for the VEN's events (E1_1050) still returns it: it is never completed by the clock.
+    response_type, requested = await client.request_event()
+    assert response_type == "oadrDistributeEvent" and "open-1" in ids(requested)
+
+    await put_event(bus, make_event("open-1", [client.ven_id], status=EventStatus.CANCELLED, modification_number=1,
+                                    start_at=now - timedelta(days=1), response_required="never",
+                                    intervals=[EventInterval(duration=timedelta(0), payload=2)]))
+    payload = await eventually(lambda: _poll_for(client, lambda p: "open-1" in ids(p)), 10, message="cancelled")
+    [cancelled] = [e for e in payload["events"] if e["event_descriptor"]["event_id"] == "open-1"]
+    assert cancelled["event_descriptor"]["event_status"] == "cancelled"
+    assert cancelled["event_signals"][0]["current_value"] == 0.0

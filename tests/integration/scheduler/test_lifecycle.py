@@ -108,3 +108,23 @@ async def test_modify_that_makes_an_event_active_announces_it(harness):
     assert reply.ok and reply.event.status.value == "active" and reply.event.modification_number == 1
     await eventually(lambda: harness.count("ev-pull", "active"), timeout=5, message="active announced")
     assert (await harness.last_fact("ev-pull", "active")).event.modification_number == 1
+
+
+async def test_an_open_ended_event_stays_active_until_cancelled(harness):
+    """Rule 47: duration 0 is open-ended. It goes active on time and no clock completes it: an
+    event of one second started beside it completes, the open-ended one stays active; a cancel ends it."""
+    await harness.register_ven("ven-1")
+    await harness.start_replica()
+    opened = await create_short_event(harness, "ev-open", starts_in=1.0, duration="PT0S")
+    assert opened.end_at is None and opened.intervals[0].duration == timedelta(0)
+    await create_short_event(harness, "ev-beside", starts_in=1.0, duration="PT1S")
+    await eventually(lambda: harness.count("ev-beside", "completed"), timeout=10, message="the other completed")
+    assert await harness.count("ev-open", "active") == 1
+    assert await harness.count("ev-open", "completed") == 0
+    assert (await harness.stored("ev-open")).status.value == "active"
+
+    reply = await harness.request("cancel", {"event_id": "ev-open"})
+    assert reply.ok, reply.error
+    assert reply.event.status.value == "cancelled" and reply.event.modification_number == 1
+    await eventually(lambda: harness.count("ev-open", "cancelled"), timeout=5, message="cancelled fact")
+    assert await harness.count("ev-open", "completed") == 0

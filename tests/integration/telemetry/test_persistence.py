@@ -99,6 +99,17 @@ async def test_each_fact_type_is_stored(harness):
     assert info.num_pending == 0 and info.num_ack_pending == 0
 
 
+async def test_an_open_ended_event_is_stored_without_an_end(harness):
+    """Rule 47: an event of duration 0 is stored with end_at null."""
+    await harness.start_consumer()
+    event = dr_event(EventStatus.NEAR).model_copy(update={
+        "intervals": [EventInterval(duration=timedelta(0), payload=1.0)]})
+    created = EventTransition(event_id="ev-1", transition=Transition.CREATED, event=event)
+    await harness.publish(harness.subjects.event("ev-1", "created"), created)
+    await eventually(lambda: harness.scalar("select count(*) from dr_events"), timeout=15, message="the event row")
+    assert await harness.rows("select end_at, intervals from dr_events") == [(None, [{"duration": "PT0S", "payload": 1.0}])]
+
+
 async def test_reregistration_keeps_the_first_registration_time(harness):
     s = harness.subjects
     await harness.start_consumer()

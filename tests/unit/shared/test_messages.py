@@ -49,10 +49,35 @@ def test_durations_travel_as_iso8601():
     assert ev.end_at == T0 + timedelta(hours=1)
 
 
-@pytest.mark.parametrize("duration", ["PT0S", "-PT1H"])
-def test_non_positive_durations_are_refused(duration):
+def test_negative_durations_are_refused():
     with pytest.raises(ValidationError):
-        make_event(intervals=[{"duration": duration, "payload": 1}])
+        make_event(intervals=[{"duration": "-PT1H", "payload": 1}])
+
+
+def test_a_zero_duration_is_an_open_ended_event_that_never_completes_by_the_clock():
+    """Rule 47: duration 0 means open-ended, active from its start until cancelled."""
+    ev = make_event(intervals=[{"duration": "PT0S", "payload": 2}], randomization="PT5M")
+    assert ev.open_ended and ev.end_at is None
+    assert status_at(ev, T0 - timedelta(minutes=1)) == EventStatus.NEAR
+    assert status_at(ev, T0) == EventStatus.ACTIVE
+    assert status_at(ev, T0 + timedelta(days=4000)) == EventStatus.ACTIVE
+    assert next_boundary(ev, T0 - timedelta(minutes=1)) == T0
+    assert next_boundary(ev, T0) is None  # nothing left for the scheduler's timer
+    cancelled = ev.model_copy(update={"status": EventStatus.CANCELLED})
+    assert status_at(cancelled, T0 + timedelta(hours=1)) == EventStatus.CANCELLED
+
+
+def test_an_open_ended_interval_is_its_signals_only_one():
+    with pytest.raises(ValidationError, match="single interval"):
+        make_event(intervals=[{"duration": "PT1H", "payload": 1}, {"duration": "PT0S", "payload": 2}])
+    with pytest.raises(ValidationError, match="single interval"):
+        make_event(intervals=[{"duration": "PT0S", "payload": 1}],
+                   extra_signals=[{"signal_name": "ELECTRICITY_PRICE", "signal_type": "price", "signal_id": "s2",
+                                   "intervals": [{"duration": "PT0S", "payload": 1}, {"duration": "PT0S", "payload": 2}]}])
+    with pytest.raises(ValidationError, match="covers the whole event"):
+        make_event(intervals=[{"duration": "PT0S", "payload": 1}],
+                   extra_signals=[{"signal_name": "ELECTRICITY_PRICE", "signal_type": "price", "signal_id": "s2",
+                                   "intervals": [{"duration": "PT1H", "payload": 1}]}])
 
 
 def test_naive_times_and_empty_intervals_are_refused():

@@ -220,15 +220,24 @@ class Transition(str, Enum):
 
 
 class EventInterval(Contract):
+    # Zero is an open-ended interval (rule 47): the event runs until it is cancelled or modified.
     duration: timedelta
     payload: float
 
     @field_validator("duration")
     @classmethod
-    def _positive(cls, v: timedelta) -> timedelta:
-        if v <= timedelta(0):
-            raise ValueError("duration must be positive")
+    def _not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("duration must not be negative")
         return v
+
+
+def _open_ended_alone(intervals: list[EventInterval]) -> list[EventInterval]:
+    """An open-ended interval (duration 0) is its signal's only one: after it nothing could start."""
+    if len(intervals) > 1 and any(i.duration == timedelta(0) for i in intervals):
+        raise ValueError("a zero duration (open-ended, until cancelled) is allowed only as a signal's single "
+                         "interval")
+    return intervals
 
 
 class EventTargets(Contract):
@@ -251,6 +260,8 @@ class SignalSpec(Contract):
     signal_type: str = "level"
     signal_id: str | None = None  # assigned (signal-2, signal-3, ...) when the event is built
     intervals: list[EventInterval] = Field(min_length=1)
+
+    _intervals = field_validator("intervals")(_open_ended_alone)
 
     @property
     def duration(self) -> timedelta:
@@ -287,6 +298,7 @@ class DrEvent(Contract):
     modified_at: AwareDatetime = Field(default_factory=utcnow)
 
     _event_id = field_validator("event_id")(lambda v: _token(v, "event_id"))
+    _intervals = field_validator("intervals")(_open_ended_alone)
 
     @model_validator(mode="after")
     def _signals_cover_the_event(self) -> "DrEvent":
@@ -311,8 +323,14 @@ class DrEvent(Contract):
         return sum((i.duration for i in self.intervals), timedelta(0))
 
     @property
-    def end_at(self) -> datetime:
-        return self.start_at + self.duration
+    def open_ended(self) -> bool:
+        """Duration 0: active from its start until cancelled (rule 47)."""
+        return self.duration == timedelta(0)
+
+    @property
+    def end_at(self) -> datetime | None:
+        """None for an open-ended event."""
+        return None if self.open_ended else self.start_at + self.duration
 
     def targets_ven(self, ven_id: str) -> bool:
         return ven_id in self.targets.ven_ids

@@ -41,7 +41,7 @@ class DrEventRow(SQLModel, table=True):
     signal_name: str
     signal_type: str
     start_at: datetime = Field(sa_type=TZ, index=True)
-    end_at: datetime = Field(sa_type=TZ)
+    end_at: datetime | None = Field(default=None, sa_type=TZ)  # None: open-ended (rule 47)
     # [{"duration": "PT1H", "payload": 2.0}, ...]
     intervals: list[dict[str, Any]] = Field(sa_type=JSONB)
     # {"ven_ids": [...], "group_ids": [...], ...}

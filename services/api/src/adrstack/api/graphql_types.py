@@ -155,7 +155,8 @@ class Event:
     signal_name: str
     signal_type: str
     start_at: datetime
-    end_at: datetime
+    end_at: datetime | None = strawberry.field(description="null for an open-ended event (duration PT0S), "
+                                               "active from startAt until cancelled")
     intervals: list[Interval]
     targets: Targets
     priority: int

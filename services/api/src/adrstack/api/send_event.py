@@ -119,7 +119,7 @@ def event_json(event: DrEvent) -> dict[str, Any]:
     body["intervals"] = [
         {"duration": format_duration(i.duration), "payload": i.payload} for i in event.intervals
     ]
-    body["end_at"] = event.end_at.isoformat()
+    body["end_at"] = event.end_at.isoformat() if event.end_at else None
     return body
 
 

@@ -73,7 +73,7 @@ class Store:
         if statuses:
             query = query.where(DrEventRow.status.in_(statuses))
         if since is not None:
-            query = query.where(DrEventRow.end_at > since)
+            query = query.where(DrEventRow.end_at.is_(None) | (DrEventRow.end_at > since))
         if until is not None:
             query = query.where(DrEventRow.start_at < until)
         if ven_id is not None:

@@ -138,9 +138,12 @@ def check_intervals(intervals: Iterable[IntervalLike] | None, field: str = "inte
     out = []
     for i, interval in enumerate(items):
         try:
-            duration = parse_duration(interval.duration)
+            duration = parse_duration(interval.duration, positive=False)
         except DurationError as e:
             raise InvalidInput(f"{field}[{i}].duration", str(e)) from None
+        if not duration and len(items) > 1:
+            raise InvalidInput(f"{field}[{i}].duration", "PT0S (open-ended: active until cancelled) is allowed "
+                                                         "only as the single interval of a signal")
         payload = interval.payload
         if payload is None or isinstance(payload, bool) or not math.isfinite(float(payload)):
             raise InvalidInput(f"{field}[{i}].payload", f"{payload!r} is not a finite number")

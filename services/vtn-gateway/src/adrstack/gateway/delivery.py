@@ -125,7 +125,7 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
                 sends = 1  # the VEN held it pending: it hears of its end once...
             elif waiting is not None and waiting[0] == mod:
                 # ...and an unacknowledged cancellation again, up to the limit (rule 52).
-                if waiting[1] >= max_sends or now >= event.end_at:
+                if waiting[1] >= max_sends or (event.end_at is not None and now >= event.end_at):
                     continue
                 sends = waiting[1] + 1
             elif waiting is not None:
