@@ -81,6 +81,7 @@ class FakeScheduler:
             status=EventStatus.ACTIVE if start <= utcnow() else EventStatus.FAR,
             signal_name=cmd.signal_name,
             signal_type=cmd.signal_type,
+            units=cmd.units,
             start_at=start,
             intervals=cmd.intervals,
             targets=cmd.targets,

@@ -55,3 +55,17 @@ async def test_every_signal_of_a_stored_event(client, engine):
          "intervals": [{"duration": "PT1H", "payload": 1.0}]},
         {"signalId": "signal-2", "signalName": "ELECTRICITY_PRICE", "signalType": "price",
          "intervals": [{"duration": "PT30M", "payload": 0.3}, {"duration": "PT30M", "payload": 0.4}]}]
+
+
+async def test_units_of_a_stored_event(client, engine):
+    """Rule 7: the units (itemBase) each signal was created with, from the stored snapshot."""
+    async with AsyncSession(engine) as s:
+        s.add(row("ev-units", {"units": {"kind": "currencyPerKWh", "unit": "EUR", "scale": "none"},
+                               "extra_signals": [{"signal_name": "SIMPLE", "signal_id": "signal-2",
+                                                  "intervals": [{"duration": "PT1H", "payload": 1}]}]}))
+        await s.commit()
+    query = '{ event(eventId: "ev-units") { units { kind unit scale hertz } signals { signalId units { unit } } } }'
+    event = (await gql(client, query))["data"]["event"]
+    assert event == {"units": {"kind": "currencyPerKWh", "unit": "EUR", "scale": "none", "hertz": None},
+                     "signals": [{"signalId": "signal-1", "units": {"unit": "EUR"}},
+                                 {"signalId": "signal-2", "units": None}]}

@@ -153,3 +153,29 @@ async def test_an_open_ended_event_has_no_end(client, scheduler):
     assert data["data"]["createEvent"]["intervals"] == intervals(("PT0S", 2.0))
     cmd = decode(CreateEventCommand, scheduler.requests[0][1])
     assert [i.duration for i in cmd.intervals] == [timedelta(0)]
+
+
+async def test_units_go_with_the_signal_and_a_misfit_names_its_field(client, scheduler):
+    """Rule 7 through GraphQL: units fitting the signal reach the scheduler and come back; a signal
+    type or units that do not fit the signal name are refused naming the field, and nothing is sent."""
+    query = """mutation($input: CreateEventInput!) { createEvent(input: $input) {
+      units { kind unit scale hertz voltage ac } signals { units { kind unit } } } }"""
+    data = await gql(client, query, {"input": {
+        "venIds": ["ven-a"], "intervals": intervals(("PT1H", 250)), "eventId": "ev-units",
+        "signalName": "LOAD_DISPATCH", "signalType": "setpoint",
+        "units": {"kind": "powerReal", "unit": "W", "scale": "k"}}})
+    assert "errors" not in data, data
+    assert data["data"]["createEvent"]["units"] == {"kind": "powerReal", "unit": "W", "scale": "k", "hertz": 50.0,
+                                                    "voltage": 230.0, "ac": True}
+    assert data["data"]["createEvent"]["signals"] == [{"units": {"kind": "powerReal", "unit": "W"}}]
+    assert len(scheduler.requests) == 1
+
+    for extra, field in [({"signalName": "SIMPLE", "signalType": "price"}, "signalType"),
+                         ({"signalName": "ELECTRICITY_PRICE", "signalType": "price",
+                           "units": {"kind": "currencyPerKWh", "unit": "DOLLARS"}}, "units.unit"),
+                         ({"signalName": "ELECTRICITY_PRICE", "signalType": "price",
+                           "units": {"kind": "powerReal", "unit": "W"}}, "units")]:
+        data = await gql(client, query, {"input": {"venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)), **extra}})
+        (error,) = data["errors"]
+        assert error["extensions"] == {"code": "INVALID", "field": field}, error
+    assert len(scheduler.requests) == 1

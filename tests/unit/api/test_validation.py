@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -129,3 +130,51 @@ def test_zero_notification_ramp_up_recovery_randomization_mean_none_and_are_acce
     with pytest.raises(InvalidInput) as info:
         create(randomization="-PT1M")
     assert info.value.field == "randomization"
+
+
+@dataclass
+class Units:
+    kind: str
+    unit: str
+    scale: str = "none"
+    hertz: float | None = None
+    voltage: float | None = None
+    ac: bool = True
+
+
+@dataclass
+class Signal:
+    intervals: list
+    signal_name: str = "SIMPLE"
+    signal_type: str = "level"
+    units: Units | None = None
+
+
+@pytest.mark.parametrize("overrides, field", [
+    (dict(signal_type="price"), "signalType"),
+    (dict(signal_name="PEAK"), "signalName"),
+    (dict(signal_name="ELECTRICITY_PRICE", signal_type="price", units=Units("powerReal", "W")), "units"),
+    (dict(signal_name="ELECTRICITY_PRICE", signal_type="price", units=Units("currencyPerKWh", "usd")), "units.unit"),
+    (dict(signal_name="LOAD_DISPATCH", signal_type="setpoint", units=Units("powerReal", "W", scale="kilo")),
+     "units.scale"),
+    (dict(signals=[Signal([IntervalSpec("PT1H", 1)]),
+                   Signal([IntervalSpec("PT1H", 1)], "LOAD_DISPATCH", "price")], intervals=None), "signals[1].signalType"),
+    (dict(signals=[Signal([IntervalSpec("PT1H", 1)], "x-CUSTOM", "level", Units("energyReal", "W"))], intervals=None),
+     "signals[0].units.unit"),
+])
+def test_rule_7_signal_type_and_units_must_fit_the_signal_name(overrides, field):
+    with pytest.raises(InvalidInput) as info:
+        create(**overrides)
+    assert info.value.field == field
+
+
+def test_units_reach_the_command():
+    cmd = create(signal_name="LOAD_DISPATCH", signal_type="setpoint", intervals=[IntervalSpec("PT1H", 250)],
+                 units=Units("powerReal", "W", scale="k", hertz=60, voltage=120))
+    assert (cmd.units.kind, cmd.units.unit, cmd.units.scale, cmd.units.power_attributes) == \
+        ("powerReal", "W", "k", (60, 120, True))
+    modify = modify_command(event_id="e1", units=Units("currencyPerKWh", "EUR"))
+    assert modify.units.unit == "EUR" and modify.signal_name is None
+    with pytest.raises(InvalidInput) as info:
+        modify_command(event_id="e1", signal_name="SIMPLE", signal_type="level", units=Units("currencyPerKWh", "EUR"))
+    assert info.value.field == "units"

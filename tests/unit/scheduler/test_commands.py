@@ -172,6 +172,36 @@ def test_modify_to_a_simple_level_of_5_or_to_simple_over_a_price_of_5_is_refused
     assert info.value.field == "intervals[0].payload"
 
 
+@pytest.mark.parametrize("fields, field", [
+    (dict(signal_name="SIMPLE", signal_type="price"), "signal_type"),
+    (dict(signal_name="PEAK", signal_type="level"), "signal_name"),
+    (dict(signal_name="ELECTRICITY_PRICE", signal_type="price", units={"kind": "powerReal", "unit": "W"}), "units"),
+    (dict(extra_signals=[{"signal_name": "LOAD_DISPATCH", "signal_type": "price",
+                          "intervals": [{"duration": "PT1H", "payload": 1}]}]), "extra_signals[0].signal_type"),
+])
+def test_rule_7_a_signal_type_or_units_that_do_not_fit_the_signal_name_are_refused(fields, field):
+    cmd = parse_command(CreateEventCommand, create(intervals=[{"duration": "PT1H", "payload": 1}], **fields))
+    with pytest.raises(CommandRejected) as info:
+        build_event(cmd, "e1", NOW)
+    assert info.value.code == "invalid" and info.value.field == field
+
+
+def test_units_are_kept_by_a_modification_while_they_fit():
+    price = build_event(parse_command(CreateEventCommand, create(
+        signal_name="ELECTRICITY_PRICE", signal_type="price", units={"kind": "currencyPerKWh", "unit": "EUR"},
+        intervals=[{"duration": "PT1H", "payload": 0.3}])), "e1", NOW)
+    assert price.units.unit == "EUR"
+    relative = apply_modify(price, ModifyEventCommand(event_id="e1", signal_type="priceRelative"), NOW)
+    assert relative.units == price.units
+    multiplier = apply_modify(price, ModifyEventCommand(event_id="e1", signal_type="priceMultiplier"), NOW)
+    assert multiplier.units is None
+    dollars = apply_modify(price, ModifyEventCommand(event_id="e1", units={"kind": "currencyPerKWh", "unit": "USD"}), NOW)
+    assert dollars.units.unit == "USD" and dollars.modification_number == 1
+    with pytest.raises(CommandRejected) as info:
+        apply_modify(price, ModifyEventCommand(event_id="e1", units={"kind": "energyReal", "unit": "Wh"}), NOW)
+    assert info.value.field == "units"
+
+
 def test_zero_durations_mean_none_and_are_kept_negative_ones_refused():
     cmd = parse_command(CreateEventCommand, create(
         notification="PT0S", ramp_up="PT0S", recovery="PT0S", randomization="PT0S"))

@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from .signals import SignalUnits
 from .subjects import TOKEN_RULE, is_valid_token
 
 SCHEMA_VERSION = 1
@@ -260,6 +261,7 @@ class SignalSpec(Contract):
     signal_type: str = "level"
     signal_id: str | None = None  # assigned (signal-2, signal-3, ...) when the event is built
     intervals: list[EventInterval] = Field(min_length=1)
+    units: SignalUnits | None = None
 
     _intervals = field_validator("intervals")(_open_ended_alone)
 
@@ -280,6 +282,7 @@ class DrEvent(Contract):
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
     signal_id: str = "signal-1"
+    units: SignalUnits | None = None  # the own signal's itemBase
     start_at: AwareDatetime
     intervals: list[EventInterval] = Field(min_length=1)
     targets: EventTargets
@@ -315,7 +318,7 @@ class DrEvent(Contract):
     def signals(self) -> list[SignalSpec]:
         """Every signal, the event's own first."""
         own = SignalSpec(signal_name=self.signal_name, signal_type=self.signal_type, signal_id=self.signal_id,
-                         intervals=self.intervals)
+                         intervals=self.intervals, units=self.units)
         return [own, *self.extra_signals]
 
     @property
@@ -403,6 +406,7 @@ class CreateEventCommand(EventCommand):
     intervals: list[EventInterval] = Field(min_length=1)
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
+    units: SignalUnits | None = None
     start_at: AwareDatetime | None = None
     priority: int = 0
     market_context: str = "http://MarketContext1"
@@ -449,6 +453,8 @@ class ModifyEventCommand(EventCommand):
     priority: int | None = None
     signal_name: str | None = None
     signal_type: str | None = None
+    # Given: replaces the own signal's units. Not given: kept while they fit its name and type.
+    units: SignalUnits | None = None
     vtn_comment: str | None = None
     market_context: str | None = None
     response_required: ResponseRequired | None = None

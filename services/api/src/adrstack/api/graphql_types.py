@@ -7,9 +7,11 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from pydantic import ValidationError
 
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
 from adrstack.shared.messages import DrEvent, EventTransition, GroupRecord
+from adrstack.shared.signals import SignalUnits
 from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import (
     DrEventRow,
@@ -60,12 +62,38 @@ class Interval:
     payload: float
 
 
+@strawberry.type(description="A signal's units (its 2.0b itemBase)")
+class Units:
+    kind: str = strawberry.field(description="currency, currencyPerKWh, currencyPerKW, currencyPerThm, powerReal "
+                                             "or energyReal")
+    unit: str = strawberry.field(description="an ISO 4217 code for the currency kinds; W for powerReal, Wh for "
+                                             "energyReal")
+    scale: str = strawberry.field(description="SI scale code: k, M, ... or none")
+    hertz: float | None = strawberry.field(default=None, description="powerReal only")
+    voltage: float | None = strawberry.field(default=None, description="powerReal only")
+    ac: bool | None = strawberry.field(default=None, description="powerReal only")
+
+    @classmethod
+    def of(cls, units: SignalUnits | dict | None) -> "Units | None":
+        if units is None:
+            return None
+        try:
+            u = units if isinstance(units, SignalUnits) else SignalUnits.model_validate(units)
+        except ValidationError:  # a snapshot this version cannot read: show no units rather than fail
+            return None
+        if u.kind != "powerReal":
+            return cls(kind=u.kind, unit=u.unit, scale=u.scale)
+        hertz, voltage, ac = u.power_attributes
+        return cls(kind=u.kind, unit=u.unit, scale=u.scale, hertz=hertz, voltage=voltage, ac=ac)
+
+
 @strawberry.type(description="One signal of an event, over the event's whole active period")
 class Signal:
     signal_name: str
     signal_type: str
     signal_id: str
     intervals: list[Interval]
+    units: Units | None = None
 
 
 def _signals_of(snapshot: dict, own: "Signal") -> list[Signal]:
@@ -74,7 +102,7 @@ def _signals_of(snapshot: dict, own: "Signal") -> list[Signal]:
         Signal(signal_name=x["signal_name"], signal_type=x.get("signal_type", "level"),
                signal_id=x.get("signal_id") or "", intervals=[
                    Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
-                   for i in x.get("intervals") or []])
+                   for i in x.get("intervals") or []], units=Units.of(x.get("units")))
         for x in snapshot.get("extra_signals") or []]
 
 
@@ -166,6 +194,7 @@ class Event:
     created_at: datetime
     modified_at: datetime
     test_event: bool = False
+    units: Units | None = strawberry.field(default=None, description="the event's own signal's units")
     signals: list[Signal] = strawberry.field(default_factory=list, description="every signal, the event's own "
                                              "first (signalName, signalType and intervals above)")
     notification: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
@@ -203,8 +232,9 @@ class Event:
         snapshot = row.snapshot or {}
         intervals = [Interval(duration=normalize_duration(i.get("duration")), payload=float(i.get("payload")))
                      for i in row.intervals or []]
+        units = Units.of(snapshot.get("units"))
         own = Signal(signal_name=row.signal_name, signal_type=row.signal_type,
-                     signal_id=snapshot.get("signal_id") or "signal-1", intervals=intervals)
+                     signal_id=snapshot.get("signal_id") or "signal-1", intervals=intervals, units=units)
         return cls(
             event_id=row.event_id,
             status=row.status,
@@ -215,6 +245,7 @@ class Event:
             end_at=utc(row.end_at),
             intervals=intervals,
             signals=_signals_of(snapshot, own),
+            units=units,
             targets=Targets.from_dict(row.targets),
             priority=row.priority,
             market_context=row.market_context,
@@ -243,8 +274,9 @@ class Event:
             intervals=[Interval(duration=format_duration(i.duration), payload=i.payload) for i in event.intervals],
             signals=[Signal(signal_name=x.signal_name, signal_type=x.signal_type, signal_id=x.signal_id or "",
                             intervals=[Interval(duration=format_duration(i.duration), payload=i.payload)
-                                       for i in x.intervals])
+                                       for i in x.intervals], units=Units.of(x.units))
                      for x in event.signals()],
+            units=Units.of(event.units),
             targets=Targets.from_dict(event.targets.model_dump()),
             priority=event.priority,
             market_context=event.market_context,
@@ -328,11 +360,27 @@ class IntervalInput:
     payload: float
 
 
+@strawberry.input(description="A signal's units, its 2.0b itemBase (rule 7: the kind must be the one "
+                              "its signalName and signalType take, e.g. currencyPerKWh for an ELECTRICITY_PRICE "
+                              "price, powerReal for a LOAD_DISPATCH setpoint)")
+class UnitsInput:
+    kind: str = strawberry.field(description="currency, currencyPerKWh, currencyPerKW, currencyPerThm, powerReal "
+                                             "or energyReal")
+    unit: str = strawberry.field(description="an ISO 4217 code (USD, EUR) for the currency kinds; W for "
+                                             "powerReal; Wh for energyReal")
+    scale: str = strawberry.field(default="none", description="SI scale code: p, n, micro, m, c, d, k, M, G, T "
+                                                              "or none")
+    hertz: float | None = strawberry.field(default=None, description="powerReal only; default 50")
+    voltage: float | None = strawberry.field(default=None, description="powerReal only; default 230")
+    ac: bool = True
+
+
 @strawberry.input
 class SignalInput:
     intervals: list[IntervalInput]
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
+    units: UnitsInput | None = None
 
 
 _TARGETS = "targets (their union; at least one of venIds, groupIds, resourceIds)"
@@ -351,6 +399,7 @@ class CreateEventInput:
                                                          "the VENs and groups their programs enroll")
     signal_name: str = "SIMPLE"
     signal_type: str = "level"
+    units: UnitsInput | None = strawberry.field(default=None, description="the signal's units (none for SIMPLE)")
     start_at: datetime | None = strawberry.field(default=None, description="with a zone; default now")
     event_id: str | None = strawberry.field(default=None, description="default: assigned by the scheduler")
     priority: int | None = None
@@ -377,6 +426,8 @@ class ModifyEventInput:
     priority: int | None = None
     signal_name: str | None = None
     signal_type: str | None = None
+    units: UnitsInput | None = strawberry.field(default=None, description="replaces the signal's units; not "
+                                                "given, they are kept while they fit its signalName and signalType")
     vtn_comment: str | None = None
     group_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's groups")
     resource_ids: list[str] | None = strawberry.field(default=None, description="replaces the event's "

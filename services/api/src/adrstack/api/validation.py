@@ -10,7 +10,9 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
+
+from pydantic import ValidationError
 
 from adrstack.shared.messages import (
     MAX_SIGNALS,
@@ -23,6 +25,7 @@ from adrstack.shared.messages import (
     utcnow,
 )
 from adrstack.shared.identity import InvalidFingerprint, normalize_fingerprint
+from adrstack.shared.signals import SignalUnits, signal_problem
 from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
 
 from .durations import DurationError, format_duration, parse_duration
@@ -38,10 +41,20 @@ class IntervalLike(Protocol):
     payload: float
 
 
+class UnitsLike(Protocol):
+    kind: str
+    unit: str
+    scale: str
+    hertz: float | None
+    voltage: float | None
+    ac: bool
+
+
 class SignalLike(Protocol):
     signal_name: str
     signal_type: str
     intervals: Iterable[IntervalLike]
+    units: UnitsLike | None
 
 
 @dataclass
@@ -161,6 +174,27 @@ def check_simple_levels(intervals: list[EventInterval], signal_name: str | None,
                                f"a SIMPLE signal's level is 0, 1, 2 or 3, not {interval.payload:g}")
 
 
+def check_units(units: UnitsLike | None, field: str = "units") -> SignalUnits | None:
+    if units is None:
+        return None
+    given: dict[str, Any] = {"kind": units.kind, "unit": units.unit, "scale": units.scale, "hertz": units.hertz,
+                             "voltage": units.voltage, "ac": units.ac}
+    try:
+        return SignalUnits.model_validate(given)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise InvalidInput(f"{field}.{where}" if where else field,
+                           str(first.get("msg", "is invalid")).removeprefix("Value error, ")) from None
+
+
+def check_signal(signal_name: str, signal_type: str, units: SignalUnits | None, prefix: str = "") -> None:
+    """Rule 7: the signalType and units fit the signalName (the scheduler checks it too)."""
+    problem = signal_problem(signal_name, signal_type, units)
+    if problem is not None:
+        raise InvalidInput(prefix + problem[0], problem[1])
+
+
 def check_signals(signals: Iterable[SignalLike], field: str = "signals") -> list[SignalSpec]:
     """Every signal of an event, its own first; each covers the event's whole active period."""
     items = list(signals)
@@ -171,9 +205,12 @@ def check_signals(signals: Iterable[SignalLike], field: str = "signals") -> list
         at = f"{field}[{n}]"
         check_text(signal.signal_name, f"{at}.signalName")
         check_text(signal.signal_type, f"{at}.signalType")
+        units = check_units(signal.units, f"{at}.units")
+        check_signal(signal.signal_name, signal.signal_type, units, f"{at}.")
         intervals = check_intervals(signal.intervals, f"{at}.intervals")
         check_simple_levels(intervals, signal.signal_name, f"{at}.intervals")
-        spec = SignalSpec(signal_name=signal.signal_name, signal_type=signal.signal_type, intervals=intervals)
+        spec = SignalSpec(signal_name=signal.signal_name, signal_type=signal.signal_type, intervals=intervals,
+                          units=units)
         if out and spec.duration != out[0].duration:
             raise InvalidInput(f"{at}.intervals", f"last {format_duration(spec.duration)}, the first signal's "
                                                   f"{format_duration(out[0].duration)}: every signal covers the "
@@ -239,6 +276,7 @@ def create_command(
     resource_ids: Iterable[str] | None = None,
     signal_name: str = "SIMPLE",
     signal_type: str = "level",
+    units: UnitsLike | None = None,
     start_at: datetime | None = None,
     event_id: str | None = None,
     priority: int | None = None,
@@ -269,13 +307,17 @@ def create_command(
     if signals is not None:
         if intervals is not None:
             raise InvalidInput("signals", "give intervals (one signal) or signals (every signal), not both")
+        if units is not None:
+            raise InvalidInput("units", "give units in each of signals, not beside them")
         own, *extra_signals = check_signals(signals)
-        signal_name, signal_type, parsed = own.signal_name, own.signal_type, own.intervals
+        signal_name, signal_type, parsed, parsed_units = own.signal_name, own.signal_type, own.intervals, own.units
     else:
+        check_text(signal_name, "signalName")
+        check_text(signal_type, "signalType")
+        parsed_units = check_units(units)
+        check_signal(signal_name or "SIMPLE", signal_type or "level", parsed_units)
         parsed = check_intervals(intervals)
-    check_text(signal_name, "signalName")
     check_simple_levels(parsed, signal_name or "SIMPLE")
-    check_text(signal_type, "signalType")
     check_aware(start_at, "startAt")
     check_priority(priority)
     check_text(market_context, "marketContext")
@@ -293,6 +335,7 @@ def create_command(
             "randomization": check_optional_duration(randomization, "randomization"),
             "test_event": test_event or None,
             "extra_signals": extra_signals or None,
+            "units": parsed_units,
         }.items()
         if v is not None
     }
@@ -323,6 +366,7 @@ def modify_command(
     priority: int | None = None,
     signal_name: str | None = None,
     signal_type: str | None = None,
+    units: UnitsLike | None = None,
     vtn_comment: str | None = None,
     group_ids: Iterable[str] | None = None,
     resource_ids: Iterable[str] | None = None,
@@ -349,11 +393,18 @@ def modify_command(
         raise InvalidInput("groupIds", NO_TARGET)
     extra_signals = None
     parsed = None if intervals is None else check_intervals(intervals)
+    parsed_units = None
     if signals is not None:
-        if intervals is not None or signal_name is not None or signal_type is not None:
-            raise InvalidInput("signals", "give signals (every signal) or intervals/signalName/signalType, not both")
+        if intervals is not None or signal_name is not None or signal_type is not None or units is not None:
+            raise InvalidInput("signals", "give signals (every signal) or intervals/signalName/signalType/units, "
+                                          "not both")
         own, *extra_signals = check_signals(signals)
-        parsed, signal_name, signal_type = own.intervals, own.signal_name, own.signal_type
+        parsed, signal_name, signal_type, parsed_units = own.intervals, own.signal_name, own.signal_type, own.units
+    else:
+        parsed_units = check_units(units)
+        if signal_name is not None and signal_type is not None:
+            # With one of them, the event's other decides: the scheduler checks that case.
+            check_signal(check_text(signal_name, "signalName"), check_text(signal_type, "signalType"), parsed_units)
     changes = {
         "intervals": parsed,
         "start_at": check_aware(start_at, "startAt"),
@@ -364,6 +415,7 @@ def modify_command(
         "priority": check_priority(priority),
         "signal_name": check_text(signal_name, "signalName"),
         "signal_type": check_text(signal_type, "signalType"),
+        "units": parsed_units,
         "vtn_comment": vtn_comment,
         "market_context": check_text(market_context, "marketContext"),
         "response_required": check_response_required(response_required),

@@ -23,6 +23,7 @@ from adrstack.shared.messages import (
     ModifyEventCommand,
     SignalSpec,
 )
+from adrstack.shared.signals import signal_problem, units_still_valid
 from adrstack.shared.subjects import TOKEN_RULE, is_valid_token
 
 C = TypeVar("C", bound=Message)
@@ -75,11 +76,18 @@ SIMPLE_LEVELS = (0, 1, 2, 3)  # 2.0b rule 9: a SIMPLE signal's payloads
 DURATION_FIELDS = ("notification", "ramp_up", "recovery", "randomization")  # zero means none
 
 
+_WIRE_NAMES = {"signalName": "signal_name", "signalType": "signal_type", "units": "units"}
+
+
 def check_event(event: DrEvent) -> None:
     """What the model alone does not refuse but no VEN may be sent. Only new commands are held to
     it: records stored before these checks still decode."""
     for prefix, signal in [("", event.signals()[0])] + [(f"extra_signals[{n}].", s)
                                                           for n, s in enumerate(event.extra_signals)]:
+        problem = signal_problem(signal.signal_name, signal.signal_type, signal.units)
+        if problem is not None:  # rule 7
+            field = prefix + _WIRE_NAMES[problem[0]]
+            raise CommandRejected("invalid", f"{field}: {problem[1]}", field)
         if signal.signal_name != "SIMPLE":
             continue
         for i, interval in enumerate(signal.intervals):
@@ -115,6 +123,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
             status=EventStatus.FAR,
             signal_name=command.signal_name,
             signal_type=command.signal_type,
+            units=command.units,
             start_at=start_at,
             intervals=command.intervals,
             targets=command.targets,
@@ -171,6 +180,11 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
         value = getattr(command, name)
         if value is not None:
             changes[name] = value
+    if command.units is not None:
+        changes["units"] = command.units
+    elif command.signal_name is not None or command.signal_type is not None:
+        changes["units"] = units_still_valid(changes.get("signal_name", event.signal_name),
+                                             changes.get("signal_type", event.signal_type), event.units)
     if command.extra_signals is not None:
         changes["extra_signals"] = numbered_signals(command.extra_signals)
     retarget = {name: list(getattr(command, name))

@@ -74,7 +74,8 @@ def event_parts(event: DrEvent, status: EventStatus, running: Running | int | No
         current = 0.0 if index is None else float(signal.intervals[index].payload)
         signals.append(render.EventSignal(
             signal_name=signal.signal_name, signal_type=signal.signal_type, signal_id=signal.signal_id,
-            intervals=[(i.duration, float(i.payload)) for i in signal.intervals], current_value=current))
+            intervals=[(i.duration, float(i.payload)) for i in signal.intervals], current_value=current,
+            units=signal.units))
     return render.EventParts(
         event_id=event.event_id,
         modification_number=event.modification_number,

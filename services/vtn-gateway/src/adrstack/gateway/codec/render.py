@@ -13,7 +13,10 @@ import itertools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from xml.sax.saxutils import escape
+
+from adrstack.shared.signals import SignalUnits
 
 from . import model as m
 from .names import PREFIXES
@@ -139,6 +142,7 @@ class EventSignal:
     signal_id: str
     intervals: list[tuple[timedelta, float]]  # (duration, payload), uid = position
     current_value: float
+    units: SignalUnits | None = None
 
 
 @dataclass(slots=True)
@@ -166,6 +170,30 @@ class EventParts:
     group_ids: tuple[str, ...] = ()
     resource_ids: tuple[str, ...] = ()
     party_ids: tuple[str, ...] = ()
+
+
+_DESCRIPTIONS = {"currencyPerThm": "currency", "powerReal": "RealPower", "energyReal": "RealEnergy"}
+
+
+def _decimal(value: float) -> str:
+    """xs:decimal has no exponent."""
+    return format(Decimal(repr(value)), "f")
+
+
+def _item_base(units: SignalUnits | None) -> str:
+    """A signal's units as its emix:itemBase (currencies in the oadr namespace, power and energy in
+    power:); the schema's description for currencyPerThm is "currency", as openleadr writes it."""
+    if units is None:
+        return ""
+    ns = "power" if units.kind in ("powerReal", "energyReal") else "oadr"
+    body = (f"<{ns}:itemDescription>{_DESCRIPTIONS.get(units.kind, units.kind)}</{ns}:itemDescription>"
+            f"<{ns}:itemUnits>{_e(units.unit)}</{ns}:itemUnits><scale:siScaleCode>{units.scale}</scale:siScaleCode>")
+    if units.kind == "powerReal":
+        hertz, voltage, ac = units.power_attributes
+        body += (f"<power:powerAttributes><power:hertz>{_decimal(hertz)}</power:hertz>"
+                 f"<power:voltage>{_decimal(voltage)}</power:voltage><power:ac>{format_bool(ac)}</power:ac>"
+                 "</power:powerAttributes>")
+    return f"<{ns}:{units.kind}>{body}</{ns}:{units.kind}>"
 
 
 def event(p: EventParts) -> EventXml:
@@ -206,7 +234,7 @@ def event(p: EventParts) -> EventXml:
         signals.append(
             f"<ei:eiEventSignal><strm:intervals>{intervals}</strm:intervals>"
             f"<ei:signalName>{_e(s.signal_name)}</ei:signalName><ei:signalType>{_e(s.signal_type)}</ei:signalType>"
-            f"<ei:signalID>{_e(s.signal_id)}</ei:signalID><ei:currentValue><ei:payloadFloat>"
+            f"<ei:signalID>{_e(s.signal_id)}</ei:signalID>{_item_base(s.units)}<ei:currentValue><ei:payloadFloat>"
             f"<ei:value>{format_float(s.current_value)}</ei:value></ei:payloadFloat></ei:currentValue>"
             "</ei:eiEventSignal>")
     signals.append("</ei:eiEventSignals>")
