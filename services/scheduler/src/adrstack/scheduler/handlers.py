@@ -108,23 +108,12 @@ class CommandHandlers:
             return await self.answer(handler, data)
         digest = request_digest(verb, body)
         try:
-            earlier, revision = await self.idempotent.begin(key, verb, digest)
+            return await self.idempotent.answer(key, verb, digest, lambda: self.answer(handler, data))
         except CommandRejected as e:
             return e.reply()
         except Exception as e:
             log.warning("idempotency store unavailable: %s", e)
             return CommandReply.failure("unavailable", "could not check the idempotency_key; retry")
-        if earlier is not None:
-            return earlier
-        reply = await self.answer(handler, data)
-        try:
-            if not reply.ok and reply.error is not None and reply.error.code in ("unavailable", "internal"):
-                await self.idempotent.release(key, revision)  # nothing was done: a retry may do it
-            else:
-                await self.idempotent.finish(key, verb, digest, revision, reply)
-        except Exception as e:  # the command is done; a retry finds the claim and waits it out
-            log.warning("could not record the reply of idempotency key: %s", e)
-        return reply
 
     async def answer(self, handler: Callable[[bytes], Awaitable[DrEvent]], data: bytes) -> CommandReply:
         try:
