@@ -604,6 +604,7 @@ class CreateProgramInput:
     priority: int | None = None
     response_required: str | None = strawberry.field(default=None, description="always or never")
     notification: str | None = strawberry.field(default=None, description="ISO-8601 duration, default PT1H")
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
 @strawberry.input(description="What is given changes; the program's events not started yet follow")
@@ -618,3 +619,4 @@ class UpdateProgramInput:
     priority: int | None = None
     response_required: str | None = None
     notification: str | None = None
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
