@@ -266,7 +266,7 @@ class Programs:
                      ven_ids: Iterable[str] | None = None, group_ids: Iterable[str] | None = None,
                      signal_name: str = "SIMPLE", signal_type: str = "level", level: float = 1.0,
                      priority: int | None = None, response_required: str | None = None,
-                     notification: str | None = None) -> ProgramRecord:
+                     notification: str | None = None, refuse_overlaps: bool | None = None) -> ProgramRecord:
         check_program_id(program_id)
         check_group_name(name)
         fields: dict[str, Any] = {
@@ -279,6 +279,8 @@ class Programs:
             fields["response_required"] = self._response_required(response_required)
         if notification is not None:
             fields["notification"] = check_optional_duration(notification, "notification")
+        if refuse_overlaps is not None:
+            fields["refuse_overlaps"] = refuse_overlaps
         record = ProgramRecord(**fields, updated_at=utcnow())
         try:
             await self.kv.create(kv_keys.program_key(program_id), record.to_bytes())
@@ -290,7 +292,8 @@ class Programs:
     async def update(self, program_id: str, *, name: str | None = None, market_context: str | None = None,
                      schedule: ScheduleSpec | None = None, signal_name: str | None = None,
                      signal_type: str | None = None, level: float | None = None, priority: int | None = None,
-                     response_required: str | None = None, notification: str | None = None) -> ProgramRecord:
+                     response_required: str | None = None, notification: str | None = None,
+                     refuse_overlaps: bool | None = None) -> ProgramRecord:
         """Only what is given changes; the scheduler then follows with the events not started yet."""
         check_program_id(program_id)
         changes: dict[str, Any] = {}
@@ -312,6 +315,8 @@ class Programs:
             changes["response_required"] = self._response_required(response_required)
         if notification is not None:
             changes["notification"] = check_optional_duration(notification, "notification")
+        if refuse_overlaps is not None:
+            changes["refuse_overlaps"] = refuse_overlaps
 
         def change(record: ProgramRecord) -> ProgramRecord:
             updated = record.model_copy(update=changes)

@@ -294,7 +294,7 @@ class Mutation:
             name=input.name, ven_ids=input.ven_ids, group_ids=input.group_ids, signal_name=input.signal_name,
             signal_type=input.signal_type, level=input.level, priority=input.priority,
             response_required=input.response_required, notification=input.notification,
-            idempotency_key=input.idempotency_key)
+            refuse_overlaps=input.refuse_overlaps, idempotency_key=input.idempotency_key)
         return Program.from_record(record)
 
     @strawberry.mutation(description="Change a program (e.g. its schedule): its events not started yet are "
@@ -304,7 +304,7 @@ class Mutation:
             input.program_id, name=input.name, market_context=input.market_context, schedule=input.schedule,
             signal_name=input.signal_name, signal_type=input.signal_type, level=input.level,
             priority=input.priority, response_required=input.response_required, notification=input.notification,
-            idempotency_key=input.idempotency_key)
+            refuse_overlaps=input.refuse_overlaps, idempotency_key=input.idempotency_key)
         return Program.from_record(record)
 
     @strawberry.mutation(description="Enroll VENs (registered) and groups (existing) in a program; "
