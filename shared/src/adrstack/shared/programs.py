@@ -114,6 +114,12 @@ class ProgramRecord(Contract):
     # How long before a window its event reaches VENs (it is created no later than that).
     notification: timedelta = timedelta(hours=1)
     schedule: ProgramSchedule
+    # 2.0b rule 18 (certification case A_E3_0530): no two events of this market context overlap.
+    # When set, the scheduler refuses a create or modify whose event (market_context, or a
+    # market_contexts target) is this program's market context and whose active window
+    # [start_at, completes_at) overlaps another event of it not cancelled or completed; the
+    # program's own occurrences that would overlap are skipped. Off: events may overlap.
+    refuse_overlaps: bool = False
     updated_at: AwareDatetime = Field(default_factory=utcnow)
 
     @field_validator("program_id")

@@ -39,7 +39,8 @@ class CommonSettings(BaseSettings):
     programs_bucket: str = "openadr-programs"
     # Replay-protection nonces of signed messages, shared by gateway replicas (TTL'd).
     nonces_bucket: str = "openadr-nonces"
-    # Commands' idempotency keys and the replies they got (scheduler; entries expire after a day).
+    # Client idempotency keys and the results they got: the scheduler's event commands (namespace
+    # "cmd") and the api's program edits ("program"); entries expire after a day.
     commands_bucket: str = "openadr-commands"
     log_level: str = "INFO"
 

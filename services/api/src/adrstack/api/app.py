@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from adrstack.shared.db import async_engine
+from adrstack.shared.idempotency import KEY_TTL, IdempotencyKeys
 from adrstack.shared.jetstream import connect, ensure_kv
 
 from .auth import AuthMiddleware
@@ -18,7 +19,7 @@ from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
 from .graphql_router import ApiGraphQLRouter
 from .groups import Groups
-from .programs import Programs
+from .programs import IDEMPOTENCY_NAMESPACE, Programs
 from .health import health_router
 from .provisioning import Provisioning
 from .scheduler_client import SchedulerClient
@@ -39,6 +40,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         provisioning_kv = await ensure_kv(nc.jetstream(), settings.provisioning_bucket)
         groups_kv = await ensure_kv(nc.jetstream(), settings.groups_bucket)
         programs_kv = await ensure_kv(nc.jetstream(), settings.programs_bucket)
+        # Program edits' idempotency keys, beside the scheduler's event-command keys (own namespace).
+        commands_kv = await ensure_kv(nc.jetstream(), settings.commands_bucket, ttl=KEY_TTL)
         engine = async_engine(settings.database_url)
         store = Store(engine)
         groups = Groups(groups_kv, store)
@@ -50,7 +53,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             gateway=GatewayClient(nc, settings.subjects, settings.command_timeout),
             provisioning=Provisioning(provisioning_kv),
             groups=groups,
-            programs=Programs(programs_kv, store, groups),
+            programs=Programs(programs_kv, store, groups,
+                              keys=IdempotencyKeys(commands_kv, IDEMPOTENCY_NAMESPACE)),
         )
         log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
                  settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",

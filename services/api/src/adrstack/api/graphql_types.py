@@ -556,6 +556,10 @@ class PushFailure:
 # --------------------------------------------------------------------------- programs
 
 UPCOMING_MAX = 366
+REFUSE_OVERLAPS = ("2.0b rule 18 (A_E3_0530): events of this market context may not overlap — a createEvent or "
+                   "modifyEvent whose active window (start to end plus randomization) overlaps another event of "
+                   "the market context not cancelled or completed is refused (CONFLICT on startAt), and the "
+                   "program's own windows that would overlap are skipped")
 
 
 @strawberry.type(description="A weekly window of a program's schedule, in the schedule's time zone")
@@ -596,6 +600,7 @@ class Program:
     notification: str = strawberry.field(description="ISO-8601 duration: how long before a window its event "
                                                      "reaches VENs")
     schedule: ProgramSchedule
+    refuse_overlaps: bool = strawberry.field(description=REFUSE_OVERLAPS)
     updated_at: datetime
     record: strawberry.Private[Any]
 
@@ -624,7 +629,7 @@ class Program:
                 time_zone=s.time_zone, exclusion_dates=list(s.exclusion_dates),
                 rules=[ScheduleRule(days=list(r.days), start=r.start.isoformat(), end=r.end.isoformat())
                        for r in s.rules]),
-            updated_at=utc(record.updated_at), record=record,
+            refuse_overlaps=record.refuse_overlaps, updated_at=utc(record.updated_at), record=record,
         )
 
 
@@ -656,6 +661,8 @@ class CreateProgramInput:
     priority: int | None = None
     response_required: str | None = strawberry.field(default=None, description="always or never")
     notification: str | None = strawberry.field(default=None, description="ISO-8601 duration, default PT1H")
+    refuse_overlaps: bool = strawberry.field(default=False, description=REFUSE_OVERLAPS)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
 @strawberry.input(description="What is given changes; the program's events not started yet follow")
@@ -670,3 +677,5 @@ class UpdateProgramInput:
     priority: int | None = None
     response_required: str | None = None
     notification: str | None = None
+    refuse_overlaps: bool | None = strawberry.field(default=None, description=REFUSE_OVERLAPS)
+    idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)

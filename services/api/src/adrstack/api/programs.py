@@ -1,22 +1,32 @@
 """Programs: the programs KV bucket (``program.<program_id>`` -> ProgramRecord), written here with
 compare-and-set. The scheduler follows the bucket and turns each program's schedule into events
 ahead of time (an edit changes the events not started yet); the gateway resolves an event's market
-context through it. Every input error names its field as the GraphQL input spells it."""
+context through it. Every input error names its field as the GraphQL input spells it.
+
+Every edit (create, update, enroll, unenroll, delete) takes an optional client ``idempotency_key``:
+the same key with the same arguments again returns the first result and changes nothing (even if
+the program changed since); with other arguments it is a CONFLICT on ``idempotencyKey``. Keys live
+in the commands bucket under the ``program`` namespace (:mod:`adrstack.shared.idempotency`, the
+implementation the scheduler's event commands use too), so they never meet event-command keys."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adrstack.shared import kv_keys
+from adrstack.shared.idempotency import IdempotencyKeys, KeyReused, StillInProgress, request_digest
 from adrstack.shared.messages import MAX_TARGETED_VENS, utcnow
 from adrstack.shared.programs import (
     MAX_EXCLUSIONS,
@@ -41,6 +51,7 @@ from .validation import (
     check_group_name,
     check_optional_duration,
     check_priority,
+    check_idempotency_key,
     check_token,
     shown,
 )
@@ -52,6 +63,8 @@ LIST_TIMEOUT = 10.0
 MARKET_CONTEXT_MAX_LENGTH = 256
 _WRONG_LAST_SEQUENCE = (10071, 10164)
 _LOCAL_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}))?$")
+IDEMPOTENCY_NAMESPACE = "program"
+_NOT_DONE = ("unavailable", "internal")  # refusals that did nothing: a retry with the key may still do it
 
 
 @dataclass
@@ -136,12 +149,80 @@ def check_level(level: float, signal_name: str, field: str = "level") -> float:
     return level
 
 
+class _Refusal(BaseModel):
+    code: str
+    detail: str
+    field: str | None = None
+
+
+class _Outcome(BaseModel):
+    """What an edit with an idempotency key answered, as remembered in the commands bucket."""
+
+    record: ProgramRecord | None = None
+    error: _Refusal | None = None
+
+
+def _plain(value: Any) -> Any:
+    """GraphQL input objects (dataclasses) as plain data, for the request digest."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def idempotent(verb: str):
+    """Give a program edit an optional ``idempotency_key`` keyword: carried out once per key."""
+
+    def wrap(method):
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        async def edit(self: "Programs", *args, idempotency_key: str | None = None, **kwargs):
+            key = check_idempotency_key(idempotency_key)
+            if key is None or self.keys is None:
+                return await method(self, *args, **kwargs)
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            request = {name: _plain(v) for name, v in bound.arguments.items() if name != "self"}
+            return await self._once(key, verb, request_digest(verb, request), lambda: method(self, *args, **kwargs))
+
+        return edit
+
+    return wrap
+
+
 class Programs:
-    def __init__(self, kv: KeyValue, store: Store, groups: Groups, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, kv: KeyValue, store: Store, groups: Groups, clock: Callable[[], datetime] = utcnow,
+                 keys: IdempotencyKeys | None = None):
         self.kv = kv
         self.store = store
         self.groups = groups
         self.clock = clock
+        self.keys = keys  # the commands bucket's "program" namespace; None: keys are not kept
+
+    async def _once(self, key: str, verb: str, digest: str,
+                    run: Callable[[], Awaitable[ProgramRecord | None]]) -> ProgramRecord | None:
+        async def outcome() -> _Outcome:
+            try:
+                return _Outcome(record=await run())
+            except ApiError as e:
+                return _Outcome(error=_Refusal(code=e.code, detail=e.detail, field=e.field))
+
+        try:
+            result = await self.keys.once(
+                key, verb, digest, outcome, encode=lambda o: o.model_dump_json(),
+                decode=_Outcome.model_validate_json, keep=lambda o: o.error is None or o.error.code not in _NOT_DONE)
+        except KeyReused:
+            raise ApiError("conflict", "this idempotencyKey was used for another request", "idempotencyKey") from None
+        except StillInProgress:
+            raise ApiError("unavailable", "a request with this idempotencyKey is still in progress; retry later "
+                                          "for its result", "idempotencyKey") from None
+        if result.error is not None:
+            raise ApiError(result.error.code, result.error.detail, result.error.field)
+        return result.record
 
     async def get(self, program_id: str) -> tuple[ProgramRecord | None, int | None]:
         try:
@@ -180,11 +261,12 @@ class Programs:
             since += step
         return out[:limit]
 
+    @idempotent("create")
     async def create(self, *, program_id: str, market_context: str, schedule: ScheduleSpec, name: str | None = None,
                      ven_ids: Iterable[str] | None = None, group_ids: Iterable[str] | None = None,
                      signal_name: str = "SIMPLE", signal_type: str = "level", level: float = 1.0,
                      priority: int | None = None, response_required: str | None = None,
-                     notification: str | None = None) -> ProgramRecord:
+                     notification: str | None = None, refuse_overlaps: bool | None = None) -> ProgramRecord:
         check_program_id(program_id)
         check_group_name(name)
         fields: dict[str, Any] = {
@@ -197,6 +279,8 @@ class Programs:
             fields["response_required"] = self._response_required(response_required)
         if notification is not None:
             fields["notification"] = check_optional_duration(notification, "notification")
+        if refuse_overlaps is not None:
+            fields["refuse_overlaps"] = refuse_overlaps
         record = ProgramRecord(**fields, updated_at=utcnow())
         try:
             await self.kv.create(kv_keys.program_key(program_id), record.to_bytes())
@@ -204,10 +288,12 @@ class Programs:
             raise ApiError("conflict", f"the program {shown(program_id)} exists already", "programId") from None
         return record
 
+    @idempotent("update")
     async def update(self, program_id: str, *, name: str | None = None, market_context: str | None = None,
                      schedule: ScheduleSpec | None = None, signal_name: str | None = None,
                      signal_type: str | None = None, level: float | None = None, priority: int | None = None,
-                     response_required: str | None = None, notification: str | None = None) -> ProgramRecord:
+                     response_required: str | None = None, notification: str | None = None,
+                     refuse_overlaps: bool | None = None) -> ProgramRecord:
         """Only what is given changes; the scheduler then follows with the events not started yet."""
         check_program_id(program_id)
         changes: dict[str, Any] = {}
@@ -229,6 +315,8 @@ class Programs:
             changes["response_required"] = self._response_required(response_required)
         if notification is not None:
             changes["notification"] = check_optional_duration(notification, "notification")
+        if refuse_overlaps is not None:
+            changes["refuse_overlaps"] = refuse_overlaps
 
         def change(record: ProgramRecord) -> ProgramRecord:
             updated = record.model_copy(update=changes)
@@ -237,6 +325,7 @@ class Programs:
 
         return await self._change(program_id, change)
 
+    @idempotent("enroll")
     async def enroll(self, program_id: str, ven_ids: Iterable[str] | None, group_ids: Iterable[str] | None,
                      ) -> ProgramRecord:
         check_program_id(program_id)
@@ -253,6 +342,7 @@ class Programs:
 
         return await self._change(program_id, change)
 
+    @idempotent("unenroll")
     async def unenroll(self, program_id: str, ven_ids: Iterable[str] | None, group_ids: Iterable[str] | None,
                        ) -> ProgramRecord:
         check_program_id(program_id)
@@ -267,6 +357,7 @@ class Programs:
 
         return await self._change(program_id, change)
 
+    @idempotent("delete")
     async def delete(self, program_id: str) -> ProgramRecord | None:
         check_program_id(program_id)
         record, revision = await self.get(program_id)

@@ -295,7 +295,8 @@ class Mutation:
             program_id=input.program_id, market_context=input.market_context, schedule=input.schedule,
             name=input.name, ven_ids=input.ven_ids, group_ids=input.group_ids, signal_name=input.signal_name,
             signal_type=input.signal_type, level=input.level, priority=input.priority,
-            response_required=input.response_required, notification=input.notification)
+            response_required=input.response_required, notification=input.notification,
+            refuse_overlaps=input.refuse_overlaps, idempotency_key=input.idempotency_key)
         return Program.from_record(record)
 
     @strawberry.mutation(description="Change a program (e.g. its schedule): its events not started yet are "
@@ -304,23 +305,28 @@ class Mutation:
         record = await _state(info).programs.update(
             input.program_id, name=input.name, market_context=input.market_context, schedule=input.schedule,
             signal_name=input.signal_name, signal_type=input.signal_type, level=input.level,
-            priority=input.priority, response_required=input.response_required, notification=input.notification)
+            priority=input.priority, response_required=input.response_required, notification=input.notification,
+            refuse_overlaps=input.refuse_overlaps, idempotency_key=input.idempotency_key)
         return Program.from_record(record)
 
-    @strawberry.mutation(description="Enroll VENs (registered) and groups (existing) in a program")
+    @strawberry.mutation(description="Enroll VENs (registered) and groups (existing) in a program; "
+                                     "idempotencyKey as in createProgram")
     async def enroll_in_program(self, info: strawberry.Info, program_id: str, ven_ids: list[str] | None = None,
-                                group_ids: list[str] | None = None) -> Program:
-        return Program.from_record(await _state(info).programs.enroll(program_id, ven_ids, group_ids))
+                                group_ids: list[str] | None = None, idempotency_key: str | None = None) -> Program:
+        return Program.from_record(await _state(info).programs.enroll(program_id, ven_ids, group_ids,
+                                                                      idempotency_key=idempotency_key))
 
-    @strawberry.mutation(description="Withdraw VENs and groups from a program")
+    @strawberry.mutation(description="Withdraw VENs and groups from a program; idempotencyKey as in createProgram")
     async def unenroll_from_program(self, info: strawberry.Info, program_id: str, ven_ids: list[str] | None = None,
-                                    group_ids: list[str] | None = None) -> Program:
-        return Program.from_record(await _state(info).programs.unenroll(program_id, ven_ids, group_ids))
+                                    group_ids: list[str] | None = None, idempotency_key: str | None = None) -> Program:
+        return Program.from_record(await _state(info).programs.unenroll(program_id, ven_ids, group_ids,
+                                                                        idempotency_key=idempotency_key))
 
     @strawberry.mutation(description="Delete a program; null when there was none. Its events not started yet "
-                                     "are cancelled")
-    async def delete_program(self, info: strawberry.Info, program_id: str) -> Program | None:
-        record = await _state(info).programs.delete(program_id)
+                                     "are cancelled; idempotencyKey as in createProgram")
+    async def delete_program(self, info: strawberry.Info, program_id: str,
+                             idempotency_key: str | None = None) -> Program | None:
+        record = await _state(info).programs.delete(program_id, idempotency_key=idempotency_key)
         return None if record is None else Program.from_record(record)
 
     @strawberry.mutation(description="Cancel a VEN's registration: it is sent oadrCancelPartyRegistration "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -38,6 +39,7 @@ from .commands import (
 )
 from .facts import FactPublisher, decode_record, record_bytes
 from .idempotency import IdempotentCommands, idempotency_key, request_digest
+from .overlaps import OverlapGuard
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ CLOCK_TRANSITIONS = {
     EventStatus.ACTIVE: Transition.ACTIVE,
     EventStatus.COMPLETED: Transition.COMPLETED,
 }
+
+
+@contextlib.asynccontextmanager
+async def _unguarded():
+    yield
 
 
 class Unavailable(Exception):
@@ -75,6 +82,8 @@ class CommandHandlers:
         self._vens: KvMirror[bool] | None = None
         self._retries = retries
         self.facts = FactPublisher(js, events, subjects, stream, publish_timeout)
+        # Rule 18 (A_E3_0530), once the mirrors it reads are loaded (see service.py); None: not checked.
+        self.overlaps: OverlapGuard | None = None
 
     # ------------------------------------------------------------------ NATS entry point
 
@@ -108,23 +117,12 @@ class CommandHandlers:
             return await self.answer(handler, data)
         digest = request_digest(verb, body)
         try:
-            earlier, revision = await self.idempotent.begin(key, verb, digest)
+            return await self.idempotent.answer(key, verb, digest, lambda: self.answer(handler, data))
         except CommandRejected as e:
             return e.reply()
         except Exception as e:
             log.warning("idempotency store unavailable: %s", e)
             return CommandReply.failure("unavailable", "could not check the idempotency_key; retry")
-        if earlier is not None:
-            return earlier
-        reply = await self.answer(handler, data)
-        try:
-            if not reply.ok and reply.error is not None and reply.error.code in ("unavailable", "internal"):
-                await self.idempotent.release(key, revision)  # nothing was done: a retry may do it
-            else:
-                await self.idempotent.finish(key, verb, digest, revision, reply)
-        except Exception as e:  # the command is done; a retry finds the claim and waits it out
-            log.warning("could not record the reply of idempotency key: %s", e)
-        return reply
 
     async def answer(self, handler: Callable[[bytes], Awaitable[DrEvent]], data: bytes) -> CommandReply:
         try:
@@ -156,12 +154,14 @@ class CommandHandlers:
         # The timer loop sees the stored status already equals the clock's, so an event active
         # from the start is announced here.
         transitions = [Transition.CREATED] + ([Transition.ACTIVE] if event.status == EventStatus.ACTIVE else [])
-        try:
-            revision = await self._events.create(key, record_bytes(event, transitions))
-        except KeyWrongLastSequenceError:
-            raise CommandRejected("conflict", f"event {event.event_id} already exists", "event_id") from None
-        except Exception as e:
-            raise Unavailable(f"could not store event {event.event_id}: {e!r}") from e
+        async with self._guarded(event):
+            try:
+                revision = await self._events.create(key, record_bytes(event, transitions))
+            except KeyWrongLastSequenceError:
+                raise CommandRejected("conflict", f"event {event.event_id} already exists", "event_id") from None
+            except Exception as e:
+                raise Unavailable(f"could not store event {event.event_id}: {e!r}") from e
+            self._committed(event, revision, transitions)
         committed_at = time.monotonic()
         try:
             await self.facts.publish_committed(event, revision, transitions[:1], now, committed_at, settle=False)
@@ -221,17 +221,38 @@ class CommandHandlers:
                 and changed.status in CLOCK_TRANSITIONS
             ):
                 transitions.append(CLOCK_TRANSITIONS[changed.status])
-            try:
-                revision = await self._events.update(key, record_bytes(changed, transitions), last=entry.revision)
-            except KeyWrongLastSequenceError:
-                log.info("event %s changed under a %s command; retrying", event_id, transition.value)
-                continue
-            except Exception as e:
-                raise Unavailable(f"could not store event {event_id}: {e!r}") from e
+            # A cancellation cannot create an overlap; any other change may (rule 18).
+            async with self._guarded(changed, current) if transition != Transition.CANCELLED else _unguarded():
+                try:
+                    revision = await self._events.update(key, record_bytes(changed, transitions), last=entry.revision)
+                except KeyWrongLastSequenceError:
+                    log.info("event %s changed under a %s command; retrying", event_id, transition.value)
+                    continue
+                except Exception as e:
+                    raise Unavailable(f"could not store event {event_id}: {e!r}") from e
+                self._committed(changed, revision, transitions, current)
             await self._publish_rest(changed, revision, transitions, now, time.monotonic())
             log.info("%s event %s (#%d)", transition.value, event_id, changed.modification_number)
             return changed
         raise CommandRejected("conflict", f"event {event_id} kept changing; try again", "event_id")
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self, event: DrEvent, before: DrEvent | None = None):
+        """Rule 18: raise overlaps.Overlap (a CommandRejected naming start_at) when ``event`` would
+        overlap another event of a market context whose program refuses overlaps; else run the
+        commit in the body under the guard's lock (see overlaps.py on what that closes)."""
+        guard = self.overlaps
+        if guard is None or not guard.applies(event, before):
+            yield
+            return
+        async with guard.lock:
+            guard.check(event, before)
+            yield
+
+    def _committed(self, event: DrEvent, revision: int, transitions, before: DrEvent | None = None) -> None:
+        """A commit the next rule-18 check must see at once (the mirror's watch lags it)."""
+        if self.overlaps is not None and self.overlaps.applies(event, before):
+            self.overlaps.committed(event, revision, transitions)
 
     async def _publish_rest(self, event: DrEvent, revision: int, transitions, now, committed_at: float) -> None:
         """The change is committed: its facts are owed. One that cannot be published now stays

@@ -1,106 +1,64 @@
-"""Commands carrying a client idempotency key are applied once.
+"""Event commands carrying a client idempotency key are applied once.
 
-The first command with a key claims it in the commands KV bucket (atomic create) and, once done,
-stores its reply there; a later command with the same key gets that reply and changes nothing.
-The same key with a different request is a conflict. A claim whose reply never came (the replica
-died mid-command) is taken over after ``abandon_after`` seconds. Keys expire with the bucket's TTL.
+The claim/result logic is :mod:`adrstack.shared.idempotency` (shared with the api's program edits);
+this is what is particular to commands: the key comes in the command's ``idempotency_key``, the
+result is the CommandReply, refusals are remembered except "unavailable" and "internal" (nothing
+was done: a retry may do it), and problems with the key are CommandRejected. Event commands use
+the ``cmd`` namespace of the commands bucket.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-import time
+from typing import Awaitable, Callable
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
-from pydantic import BaseModel
 
+from adrstack.shared import idempotency
+from adrstack.shared.idempotency import KEY_TTL, MAX_KEY_LENGTH, IdempotencyKeys, KeyReused, StillInProgress
 from adrstack.shared.messages import CommandReply
 
 from .commands import CommandRejected
 
-KEY_TTL = 24 * 3600.0
-MAX_KEY_LENGTH = 200
+__all__ = ["KEY_TTL", "IdempotentCommands", "idempotency_key", "request_digest"]
+
+NAMESPACE = "cmd"
 # Message envelope fields differ per request even when the command is the same.
 _ENVELOPE = ("id", "occurred_at", "schema_version", "idempotency_key")
-
-
-class Claim(BaseModel):
-    verb: str
-    request: str  # sha256 of the command without its envelope
-    claimed_at: float  # time.time() of the claim
-    reply: str | None = None  # the CommandReply's JSON, once done
+_NOT_DONE = ("unavailable", "internal")
 
 
 def request_digest(verb: str, body: dict) -> str:
-    command = {k: v for k, v in body.items() if k not in _ENVELOPE}
-    return hashlib.sha256(json.dumps([verb, command], sort_keys=True, default=str).encode()).hexdigest()
+    return idempotency.request_digest(verb, body, leave_out=_ENVELOPE)
 
 
 def idempotency_key(body: dict) -> str | None:
     key = body.get("idempotency_key")
     if key is None:
         return None
-    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+    if not idempotency.valid_key(key):
         raise CommandRejected("invalid", f"idempotency_key: 1-{MAX_KEY_LENGTH} printable characters",
                               "idempotency_key")
     return key
 
 
+def _remembered(reply: CommandReply) -> bool:
+    return reply.ok or reply.error is None or reply.error.code not in _NOT_DONE
+
+
 class IdempotentCommands:
-    def __init__(self, kv: KeyValue, *, abandon_after: float = 30.0, wait: float = 5.0, clock=time.time):
-        self.kv = kv
-        self.abandon_after = abandon_after
-        self.wait = wait
-        self.clock = clock
+    def __init__(self, kv: KeyValue, **options):
+        self.keys = IdempotencyKeys(kv, NAMESPACE, **options)
 
-    @staticmethod
-    def _kv_key(key: str) -> str:
-        return "cmd." + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-    async def begin(self, key: str, verb: str, digest: str) -> tuple[CommandReply | None, int | None]:
-        """(the earlier reply, None) when the key was already applied; (None, revision of our claim)
-        when this command is to be carried out now. Raises CommandRejected on a reused key."""
-        kv_key = self._kv_key(key)
-        deadline = time.monotonic() + self.wait
-        while True:
-            claim = Claim(verb=verb, request=digest, claimed_at=self.clock())
-            try:
-                return None, await self.kv.create(kv_key, claim.model_dump_json().encode())
-            except KeyWrongLastSequenceError:
-                pass
-            try:
-                entry = await self.kv.get(kv_key)
-            except KeyNotFoundError:
-                continue  # expired or deleted just now: claim again
-            existing = Claim.model_validate_json(entry.value)
-            if existing.verb != verb or existing.request != digest:
-                raise CommandRejected("conflict", "this idempotency_key was used for another request",
-                                      "idempotency_key")
-            if existing.reply is not None:
-                return CommandReply.model_validate_json(existing.reply), None
-            if self.clock() - existing.claimed_at > self.abandon_after:
-                try:  # the replica that claimed it died mid-command: carry it out here
-                    return None, await self.kv.update(kv_key, claim.model_dump_json().encode(), last=entry.revision)
-                except KeyWrongLastSequenceError:
-                    continue
-            if time.monotonic() >= deadline:
-                raise CommandRejected("unavailable", "a command with this idempotency_key is still in progress; "
-                                                     "retry later for its result")
-            await asyncio.sleep(0.05)
-
-    async def finish(self, key: str, verb: str, digest: str, revision: int, reply: CommandReply) -> None:
-        done = Claim(verb=verb, request=digest, claimed_at=self.clock(), reply=reply.model_dump_json())
+    async def answer(self, key: str, verb: str, digest: str, run: Callable[[], Awaitable[CommandReply]]
+                     ) -> CommandReply:
+        """``run()``'s reply, once per key. Raises CommandRejected on a reused key or one still in
+        progress, and the KV's error when the bucket cannot be reached."""
         try:
-            await self.kv.update(self._kv_key(key), done.model_dump_json().encode(), last=revision)
-        except KeyWrongLastSequenceError:
-            pass  # taken over as abandoned: that replica stores its own reply
-
-    async def release(self, key: str, revision: int) -> None:
-        """Forget a claim whose command could not be carried out (unavailable): a retry may run it."""
-        try:
-            await self.kv.delete(self._kv_key(key), last=revision)
-        except Exception:
-            pass  # it expires as abandoned
+            return await self.keys.once(key, verb, digest, run, encode=lambda r: r.model_dump_json(),
+                                        decode=CommandReply.model_validate_json, keep=_remembered)
+        except KeyReused:
+            raise CommandRejected("conflict", "this idempotency_key was used for another request",
+                                  "idempotency_key") from None
+        except StillInProgress:
+            raise CommandRejected("unavailable", "a command with this idempotency_key is still in progress; "
+                                                 "retry later for its result") from None

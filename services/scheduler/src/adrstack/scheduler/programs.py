@@ -13,6 +13,11 @@ When a program changes, its events that have not started yet (far or near) follo
 when their day is no longer in the schedule (rules, exclusion dates, the program deleted or left
 without enrolled VENs and groups). Active, completed and cancelled events are never touched.
 
+A program with ``refuse_overlaps`` (2.0b rule 18, A_E3_0530; see :mod:`.overlaps`) has its own
+occurrences checked like any event: one that would overlap another event of its market context is
+not created (or not moved there), and is logged once. It is tried again only when the event that
+blocked it changed (modified, cancelled, completed or gone) or the occurrence itself changed.
+
 :func:`plan` is the pure decision; :class:`ProgramPlanner` carries it out.
 """
 
@@ -28,6 +33,7 @@ from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from adrstack.shared import kv_keys
+from adrstack.shared.lifecycle import TERMINAL
 from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.messages import (
     CreateEventCommand,
@@ -45,6 +51,7 @@ from adrstack.shared.programs import (
 )
 
 from .commands import CommandRejected, build_event, clock_status, ensure_modifiable
+from .overlaps import Overlap
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +192,19 @@ class ProgramPlanner:
             programs, PROGRAM_PREFIX, _decode_program, on_change=lambda *_: self._wake.set(),
             name=f"{programs._name} programs")
         self.passes = 0
+        self._loaded = False
+        # Occurrence event id -> (what was refused, the blocking event's id and modification number):
+        # occurrences rule 18 refused, not tried again while that stays so.
+        self._blocked: dict[str, tuple[str, str, int]] = {}
+
+    async def load(self) -> None:
+        """Load the programs mirror (``run`` does it when it has not been done)."""
+        if not self._loaded:
+            await self.programs.start()
+            self._loaded = True
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.programs.start()
+        await self.load()
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -209,20 +226,50 @@ class ProgramPlanner:
         now = self._clock()
         todo = plan(dict(self.programs.items()), [r.event for _, r in self._events.items()], now, self._horizon,
                     margin=timedelta(seconds=2 * self._period))
+        wanted = {c.event_id for c in todo.create + todo.modify}
+        for event_id in [e for e in self._blocked if e not in wanted]:
+            del self._blocked[event_id]
         for command in todo.create:
-            await self._try(command.event_id, "create", self._handlers.create_event(command))
+            if not self._still_blocked("create", command):
+                await self._try(command.event_id, "create", lambda c=command: self._handlers.create_event(c), command)
         for command in todo.modify:
-            await self._try(command.event_id, "modify",
-                            self._handlers.change_event(command.event_id, Transition.MODIFIED,
-                                                        follow_program(command)))
+            if not self._still_blocked("modify", command):
+                await self._try(command.event_id, "modify",
+                                lambda c=command: self._handlers.change_event(c.event_id, Transition.MODIFIED,
+                                                                              follow_program(c)), command)
         for event_id in todo.cancel:
             await self._try(event_id, "cancel",
-                            self._handlers.change_event(event_id, Transition.CANCELLED, cancel_unless_started))
+                            lambda e=event_id: self._handlers.change_event(e, Transition.CANCELLED,
+                                                                           cancel_unless_started))
         return todo
 
-    async def _try(self, event_id: str, what: str, action) -> None:
+    @staticmethod
+    def _refused(what: str, command: CreateEventCommand) -> str:
+        return what + command.model_dump_json(exclude={"id", "occurred_at"})
+
+    def _still_blocked(self, what: str, command: CreateEventCommand) -> bool:
+        """Whether rule 18 refused this very change and the event that blocked it is as it was."""
+        blocked = self._blocked.get(command.event_id)
+        if blocked is None:
+            return False
+        refused, other_id, modification = blocked
+        other = self._events.get(other_id)
+        if (refused == self._refused(what, command) and other is not None
+                and other.event.modification_number == modification and other.event.status not in TERMINAL):
+            return True
+        del self._blocked[command.event_id]
+        return False
+
+    async def _try(self, event_id: str, what: str, action, command: CreateEventCommand | None = None) -> None:
         try:
-            await action
+            await action()
+        except Overlap as e:
+            log.warning("program event %s: %s skipped: it would overlap event %s in market context %s, whose "
+                        "program refuses overlapping events (rule 18, A_E3_0530); not tried again until that "
+                        "event changes", event_id, what, e.other.event_id, e.market_context)
+            if command is not None:
+                self._blocked[event_id] = (self._refused(what, command), e.other.event_id,
+                                           e.other.modification_number)
         except CommandRejected as e:
             # Another replica (or an earlier run) did it, or the event started meanwhile.
             log.debug("program event %s: %s not needed: %s", event_id, what, e.message)

@@ -10,6 +10,7 @@ from adrstack.shared.jetstream import connect, ensure_kv, ensure_stream
 
 from .handlers import CommandHandlers
 from .idempotency import KEY_TTL, IdempotentCommands
+from .overlaps import OverlapGuard
 from .programs import ProgramPlanner
 from .settings import SchedulerSettings
 from .timers import TransitionTimer
@@ -56,13 +57,16 @@ class Scheduler:
         if self._timer_task.done():
             ready.cancel()
             self._timer_task.result()  # raises why the timer loop could not start
-        for verb in ("create", "modify", "cancel"):
-            await self.nc.subscribe(s.subjects.cmd_event(verb), queue=s.queue_group, cb=handlers.callback(verb))
-        await self.nc.flush()
         # After the timer's mirror of the events bucket is loaded: the planner reads it.
         programs = await ensure_kv(js, s.programs_bucket)
         self.planner = ProgramPlanner(programs, handlers, self.timer.events, s.program_horizon,
                                       period=s.program_plan_seconds)
+        # Rule 18 reads both mirrors, so the programs are loaded before the first command is served.
+        await self.planner.load()
+        handlers.overlaps = OverlapGuard(self.timer.events, self.planner.programs)
+        for verb in ("create", "modify", "cancel"):
+            await self.nc.subscribe(s.subjects.cmd_event(verb), queue=s.queue_group, cb=handlers.callback(verb))
+        await self.nc.flush()
         self._planner_task = asyncio.create_task(self.planner.run(self._timer_stop))
         log.info("scheduler ready: commands on %s.cmd.event.*, events bucket %s", s.subject_prefix, s.events_bucket)
 
@@ -72,6 +76,8 @@ class Scheduler:
         if self._planner_task is not None:
             with contextlib.suppress(Exception):
                 await self._planner_task
+        elif self.planner is not None:
+            await self.planner.programs.stop()  # loaded, but start() failed before the planner ran
         if self._timer_task is not None:
             with contextlib.suppress(Exception):
                 await self._timer_task
