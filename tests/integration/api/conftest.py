@@ -6,10 +6,17 @@ import httpx
 import nats
 import pytest
 
+from datetime import datetime, timezone
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from adrstack.api.app import create_app
 from adrstack.api.settings import ApiSettings
 from adrstack.shared.api_tokens import Role, create_token
+from adrstack.shared import kv_keys
 from adrstack.shared.db import async_engine
+from adrstack.shared.messages import GroupRecord
+from adrstack.shared.tables import Ven
 
 from .helpers import FakeScheduler
 
@@ -79,3 +86,16 @@ async def secure_client(secure_app):
 async def tokens(engine) -> dict[str, str]:
     """One live token per role, by role name ("viewer", "operator", "admin")."""
     return {role.value: (await create_token(engine, role, f"test {role.value}")).token for role in Role}
+
+
+@pytest.fixture
+async def known(engine, nc, api_settings):
+    """Two registered VENs (ven-a, ven-b) and a group "north" holding ven-b."""
+    at = datetime(2030, 3, 1, 12, 0, tzinfo=timezone.utc)
+    async with AsyncSession(engine) as s:
+        for ven_id in ("ven-a", "ven-b"):
+            s.add(Ven(ven_id=ven_id, ven_name=f"b-{ven_id}", registration_id=f"r-{ven_id}", registered_at=at,
+                      updated_at=at))
+        await s.commit()
+    kv = await nc.jetstream().key_value(api_settings.groups_bucket)
+    await kv.put(kv_keys.group_key("north"), GroupRecord(group_id="north", ven_ids=["ven-b"]).to_bytes())

@@ -15,7 +15,7 @@ from adrstack.shared import kv_keys
 from adrstack.shared.messages import CommandReply
 
 from .helpers import gql
-from .test_programs import CREATE, ENROLL, UNENROLL, UPDATE, error, known, new_program, stored  # noqa: F401
+from .test_programs import CREATE, ENROLL, UNENROLL, UPDATE, error, new_program, stored
 
 ENROLL_KEYED = ENROLL.replace("$groups: [String!])", "$groups: [String!], $key: String)").replace(
     "groupIds: $groups)", "groupIds: $groups, idempotencyKey: $key)")

@@ -17,7 +17,7 @@ from adrstack.shared.messages import VenRecord
 
 from ...helpers import eventually
 from .helpers import gql
-from .test_programs import CREATE, UPDATE, error, known, new_program  # noqa: F401
+from .test_programs import CREATE, UPDATE, error, new_program
 
 M = "http://utility.example/peak"
 BASE = (datetime.now(timezone.utc) + timedelta(hours=3)).replace(microsecond=0)

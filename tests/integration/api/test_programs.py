@@ -6,12 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adrstack.shared import kv_keys
-from adrstack.shared.messages import GroupRecord
 from adrstack.shared.programs import ProgramRecord
-from adrstack.shared.tables import Ven
 
 from .helpers import gql
 
@@ -25,7 +22,7 @@ ENROLL = f"""mutation($id: String!, $vens: [String!], $groups: [String!]) {{
   enrollInProgram(programId: $id, venIds: $vens, groupIds: $groups) {{ {PROGRAM} }} }}"""
 UNENROLL = f"""mutation($id: String!, $vens: [String!], $groups: [String!]) {{
   unenrollFromProgram(programId: $id, venIds: $vens, groupIds: $groups) {{ {PROGRAM} }} }}"""
-DELETE = f"""mutation($id: String!) {{ deleteProgram(programId: $id) {{ programId }} }}"""
+DELETE = """mutation($id: String!) { deleteProgram(programId: $id) { programId } }"""
 PROGRAMS = f"""query {{ programs {{ {PROGRAM} }} }}"""
 UPCOMING = """query($id: String!, $limit: Int!) { program(programId: $id) {
   upcoming(limit: $limit) { eventId date startAt endAt } } }"""
@@ -37,17 +34,6 @@ WEEKDAY_EVENINGS = {"timeZone": "Europe/Paris", "rules": [
 def new_program(**kw) -> dict:
     return {"programId": "peak", "name": "Peak saver", "marketContext": "http://utility.example/peak",
             "venIds": ["ven-a"], "level": 2, "notification": "PT2H", "schedule": WEEKDAY_EVENINGS, **kw}
-
-
-@pytest.fixture
-async def known(engine, nc, api_settings):
-    async with AsyncSession(engine) as s:
-        for ven_id in ("ven-a", "ven-b"):
-            s.add(Ven(ven_id=ven_id, ven_name=f"b-{ven_id}", registration_id=f"r-{ven_id}", registered_at=T0,
-                      updated_at=T0))
-        await s.commit()
-    kv = await nc.jetstream().key_value(api_settings.groups_bucket)
-    await kv.put(kv_keys.group_key("north"), GroupRecord(group_id="north", ven_ids=["ven-b"]).to_bytes())
 
 
 def error(data: dict) -> tuple[str, str | None]:
@@ -133,6 +119,8 @@ async def test_upcoming_occurrences(client, app, known):
     ({"venIds": ["ven-a", "ghost"]}, ("UNKNOWN_VEN", "venIds[1]")),
     ({"groupIds": ["nowhere"]}, ("NOT_FOUND", "groupIds[0]")),
     ({"level": 7}, ("INVALID", "level")),
+    ({"signalType": "price"}, ("INVALID", "signalType")),  # rule 7: a SIMPLE signal is a level
+    ({"signalName": "PEAK"}, ("INVALID", "signalName")),
     ({"notification": "soon"}, ("INVALID", "notification")),
 ])
 async def test_create_refusals_name_the_field(client, known, nc, api_settings, change, expected):

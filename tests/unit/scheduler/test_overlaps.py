@@ -38,6 +38,16 @@ def test_windows_are_half_open():
     assert not windows_overlap(a, event("b", 120))
 
 
+def test_an_open_ended_event_overlaps_everything_after_its_start():
+    """Rule 47 with rule 18: an event of duration 0 has no end, so it blocks every later window."""
+    opened = event("open", 0, 0)
+    assert windows_overlap(opened, event("b", 60 * 24 * 365))
+    assert windows_overlap(event("b", 60 * 24 * 365), opened)
+    assert not windows_overlap(opened, event("b", -60))  # ends exactly when it starts
+    assert windows_overlap(opened, event("other-open", 5, 0))
+    assert first_overlap(event("late", 600), [opened], {M}) is not None
+
+
 def test_randomization_extends_the_window():
     a = event("a", 0, 60, randomization=timedelta(minutes=10))  # a VEN may run it until +70 min
     assert windows_overlap(a, event("b", 65))

@@ -50,8 +50,9 @@ from .validation import (
     check_group_ids,
     check_group_name,
     check_optional_duration,
-    check_priority,
     check_idempotency_key,
+    check_priority,
+    check_signal,
     check_token,
     shown,
 )
@@ -143,7 +144,9 @@ def check_schedule(spec: ScheduleSpec, field: str = "schedule") -> ProgramSchedu
     return ProgramSchedule(time_zone=spec.time_zone, rules=rules, exclusion_dates=sorted(exclusions))
 
 
-def check_level(level: float, signal_name: str, field: str = "level") -> float:
+def check_level(level: float, signal_name: str, signal_type: str, field: str = "level") -> float:
+    """The program's signal (rule 7: its type fits its name) and level (a SIMPLE one is 0..3)."""
+    check_signal(signal_name, signal_type, None)
     if signal_name == "SIMPLE" and level not in SIMPLE_LEVELS:
         raise InvalidInput(field, f"a SIMPLE signal's level is 0, 1, 2 or 3, not {level:g}")
     return level
@@ -272,7 +275,7 @@ class Programs:
         fields: dict[str, Any] = {
             "program_id": program_id, "name": name, "market_context": check_market_context(market_context),
             "schedule": check_schedule(schedule), "signal_name": signal_name, "signal_type": signal_type,
-            "level": check_level(level, signal_name), "priority": check_priority(priority) or 0,
+            "level": check_level(level, signal_name, signal_type), "priority": check_priority(priority) or 0,
             "ven_ids": await self._known_vens(ven_ids or []), "group_ids": await self._known_groups(group_ids or []),
         }
         if response_required is not None:
@@ -320,7 +323,7 @@ class Programs:
 
         def change(record: ProgramRecord) -> ProgramRecord:
             updated = record.model_copy(update=changes)
-            check_level(updated.level, updated.signal_name)
+            check_level(updated.level, updated.signal_name, updated.signal_type)
             return updated
 
         return await self._change(program_id, change)

@@ -42,7 +42,7 @@ class Overlap(CommandRejected):
         super().__init__(
             "conflict",
             f"start_at: the event would overlap event {other.event_id} ({other.start_at.isoformat()} to "
-            f"{lifecycle.completes_at(other).isoformat()}) in market context {market_context}, whose program "
+            f"{_until(other)}) in market context {market_context}, whose program "
             "refuses overlapping events (OpenADR 2.0b rule 18, A_E3_0530)",
             "start_at",
         )
@@ -56,9 +56,19 @@ def market_contexts(event: DrEvent) -> set[str]:
     return {event.market_context, *event.targets.market_contexts}
 
 
+def _until(event: DrEvent) -> str:
+    end = lifecycle.completes_at(event)
+    return "its cancellation (open-ended)" if end is None else end.isoformat()
+
+
+def _starts_before_end(a: DrEvent, b: DrEvent) -> bool:
+    end = lifecycle.completes_at(b)
+    return end is None or a.start_at < end  # an open-ended event (rule 47) has no end
+
+
 def windows_overlap(a: DrEvent, b: DrEvent) -> bool:
     """Whether the active windows [start_at, completes_at) of ``a`` and ``b`` share an instant."""
-    return a.start_at < lifecycle.completes_at(b) and b.start_at < lifecycle.completes_at(a)
+    return _starts_before_end(a, b) and _starts_before_end(b, a)
 
 
 def conflicts(event: DrEvent, others: Iterable[DrEvent], guarded: set[str]) -> dict[str, tuple[DrEvent, str]]:
