@@ -246,3 +246,94 @@ async def test_a_gateway_stopped_mid_push_leaves_the_event_for_the_next_poll(fas
         release.set()
         await first.stop()
         await runner.cleanup()
+
+
+async def test_a_gateway_killed_mid_push_leaves_a_mark_and_the_next_gateway_pushes_again(
+        fast_push, bus, vens, tmp_path):
+    """kill -9 while the VEN has not answered: nothing puts the record back, but it is marked as
+    being pushed; once that mark is older than any POST can last, another gateway pushes the VEN
+    its whole set again, and clears the mark when the VEN takes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from datetime import datetime
+
+    import httpx
+
+    first_seen, release, payloads, ven = asyncio.Event(), asyncio.Event(), [], {}
+
+    async def endpoint(request: web.Request) -> web.Response:
+        _, payload = parse_message((await request.read()).decode())
+        payloads.append(payload)
+        if len(payloads) == 1:
+            first_seen.set()
+            await release.wait()  # no answer to the first push while its gateway lives
+        return web.Response(body=create_message("oadrResponse", ven_id=ven.get("id"), response={
+            "response_code": 200, "response_description": "OK", "request_id": payload["request_id"]}).encode(),
+            content_type="application/xml")
+
+    app = web.Application()
+    app.add_routes([web.post("/ven/EiEvent", endpoint)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    address = f"http://127.0.0.1:{runner.addresses[0][1]}/ven"
+
+    port = free_port()
+    settings = fast_push
+    env = {**os.environ, "NATS_URL": settings.nats_url, "ADRSTACK_VTN_HOST": "127.0.0.1",
+           "ADRSTACK_VTN_PORT": str(port), "ADRSTACK_PUSH_TIMEOUT": "60",
+           **{f"ADRSTACK_{name.upper()}": getattr(settings, name) for name in (
+               "subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
+               "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket")}}
+    log = open(tmp_path / "gateway.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "adrstack.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    second = None
+    try:
+        async def healthy():
+            assert proc.poll() is None, (tmp_path / "gateway.log").read_text()
+            try:
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"http://127.0.0.1:{port}/health", timeout=2)).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(healthy, 30, interval=0.2, message="gateway process healthy")
+        client = await register_push(vens, "killed-push-ven", f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b",
+                                     address)
+        ven["id"] = client.ven_id
+        await put_event(bus, make_event("killed-1", [client.ven_id]))
+        await asyncio.wait_for(first_seen.wait(), 15)
+        record = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert set(record["pending"]) == {"killed-1"} and record.get("pushing"), record
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert (await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)) == record  # nobody put it back
+
+        # A gateway whose POSTs last 0.5 s at most: once the mark is older than that can explain
+        # (2 x 0.5 + 2 s), it pushes again.
+        second = Gateway(fast_push.model_copy(update={"vtn_port": 0, "push_timeout": 0.5}))
+        await second.start()
+        await eventually(lambda: len(payloads) >= 2, 15, message="the whole set pushed again")
+        assert events_of(payloads[1]) == [("killed-1", 0, "far")]
+
+        async def cleared():
+            now = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+            return "pushing" not in now and set(now["pending"]) == {"killed-1"}
+
+        await eventually(cleared, 10, message="the mark cleared once the VEN took it")
+        again = await bus.kv_json(kv_keys.DELIVERY_PREFIX + client.ven_id)
+        assert datetime.fromisoformat(again["delivered_at"]) > datetime.fromisoformat(record["delivered_at"])
+        second.pusher.wake(client.ven_id)  # another look: nothing new, and no mark left to act on
+        await eventually(lambda: second.pusher.idle, 10, message="second look done")
+        assert len(payloads) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if second is not None:
+            await second.stop()
+        release.set()
+        await runner.cleanup()

@@ -207,3 +207,12 @@ def test_record_with_awaiting_round_trips_and_old_records_still_read():
     assert b"awaiting" not in plan_delivery([event()], DeliveryRecord(), NOW).record.to_bytes()
     old = DeliveryRecord.from_json(b'{"pending":{"e1":[0,"far"]},"delivered_at":null}')
     assert dict(old.awaiting) == {} and old.pending == {"e1": (0, EventStatus.FAR)}
+
+
+def test_a_push_mark_travels_with_the_record_and_older_records_have_none():
+    record = plan_delivery([event()], DeliveryRecord(), NOW).record.with_push(NOW)
+    again = DeliveryRecord.from_json(record.to_bytes())
+    assert again == record and again.pushing == NOW
+    assert again.with_push(None).pushing is None and again.with_push(None) != record
+    assert DeliveryRecord.from_json(b'{"pending": {}, "delivered_at": null}').pushing is None
+    assert b"pushing" not in record.with_push(None).to_bytes()

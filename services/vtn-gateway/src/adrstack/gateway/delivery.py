@@ -40,18 +40,24 @@ class DeliveryRecord:
     - ``awaiting``: event_id -> (modification_number, times shown) of cancelled events with
       responseRequired=always the VEN has not acknowledged yet (rule 52).
 
-    A slotted class with hand-written JSON: one per VEN that ever got an event. ``awaiting`` is
-    written only when it holds something, and a record without it (every record written before
-    it existed) reads as awaiting nothing."""
+    - ``pushing``: when a push recorded this and went to POST it; cleared once the VEN took it.
+      A marker older than a push can last means the pushing gateway died mid-POST (kill -9), so
+      the VEN may never have heard: the next push sends the whole set again.
 
-    __slots__ = ("pending", "delivered_at", "awaiting")
+    A slotted class with hand-written JSON: one per VEN that ever got an event. ``awaiting`` and
+    ``pushing`` are written only when set, and a record without them (every record written
+    before they existed) reads as awaiting nothing, no push in flight."""
+
+    __slots__ = ("pending", "delivered_at", "awaiting", "pushing")
 
     def __init__(self, pending: dict[str, tuple[int, EventStatus]] | None = None,
                  delivered_at: datetime | None = None,
-                 awaiting: dict[str, tuple[int, int]] | None = None):
+                 awaiting: dict[str, tuple[int, int]] | None = None,
+                 pushing: datetime | None = None):
         self.pending = pending if pending is not None else {}
         self.delivered_at = delivered_at
         self.awaiting: Mapping[str, tuple[int, int]] = awaiting if awaiting else _NOTHING
+        self.pushing = pushing
 
     def to_bytes(self) -> bytes:
         data: dict = {
@@ -60,6 +66,8 @@ class DeliveryRecord:
         }
         if self.awaiting:
             data["awaiting"] = {event_id: [mod, sends] for event_id, (mod, sends) in self.awaiting.items()}
+        if self.pushing is not None:
+            data["pushing"] = self.pushing.isoformat()
         return json.dumps(data).encode("utf-8")
 
     @classmethod
@@ -67,8 +75,13 @@ class DeliveryRecord:
         data = json.loads(raw)
         pending = {str(k): (int(v[0]), EventStatus(v[1])) for k, v in (data.get("pending") or {}).items()}
         awaiting = {str(k): (int(v[0]), int(v[1])) for k, v in (data.get("awaiting") or {}).items()}
-        at = data.get("delivered_at")
-        return cls(pending, datetime.fromisoformat(at) if at else None, awaiting)
+        at, pushing = data.get("delivered_at"), data.get("pushing")
+        return cls(pending, datetime.fromisoformat(at) if at else None, awaiting,
+                   datetime.fromisoformat(pushing) if pushing else None)
+
+    def with_push(self, at: datetime | None) -> "DeliveryRecord":
+        """This record, marked as being pushed since ``at`` (None: the push got through)."""
+        return DeliveryRecord(self.pending, self.delivered_at, dict(self.awaiting), at)
 
     def acknowledged(self, event_id: str, modification_number: int) -> "DeliveryRecord | None":
         """The record once the VEN answered ``event_id`` at ``modification_number`` with
@@ -77,15 +90,16 @@ class DeliveryRecord:
         if waiting is None or modification_number < waiting[0]:
             return None
         awaiting = {k: v for k, v in self.awaiting.items() if k != event_id}
-        return DeliveryRecord(self.pending, self.delivered_at, awaiting)
+        return DeliveryRecord(self.pending, self.delivered_at, awaiting, self.pushing)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, DeliveryRecord) and self.pending == other.pending
-                and self.delivered_at == other.delivered_at and dict(self.awaiting) == dict(other.awaiting))
+                and self.delivered_at == other.delivered_at and dict(self.awaiting) == dict(other.awaiting)
+                and self.pushing == other.pushing)
 
     def __repr__(self) -> str:
         return (f"DeliveryRecord(pending={self.pending!r}, delivered_at={self.delivered_at!r}, "
-                f"awaiting={dict(self.awaiting)!r})")
+                f"awaiting={dict(self.awaiting)!r}, pushing={self.pushing!r})")
 
 
 EMPTY_DELIVERY = DeliveryRecord()  # the record of a VEN never sent anything (never mutated)
@@ -152,8 +166,8 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
     if rewaits:
         # A cancellation no longer re-sent (limit, scheduled end, or gone from the bucket): the
         # VEN was told of it, so only the record changes.
-        return DeliveryPlan(items=items, record=DeliveryRecord(pending, record.delivered_at, awaiting),
-                            changed=False)
+        return DeliveryPlan(items=items, record=DeliveryRecord(pending, record.delivered_at, awaiting,
+                                                               record.pushing), changed=False)
     return DeliveryPlan(items=items, record=record, changed=False)
 
 

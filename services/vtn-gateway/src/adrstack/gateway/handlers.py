@@ -248,13 +248,23 @@ class Handlers:
                 return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id)
         return render.poll_ok(ven_id)
 
-    async def _plan_and_record(self, ven_id: str, events, now) -> DeliveryPlan:
-        """Plan what the VEN should see and record it (compare-and-set: replicas may race)."""
+    async def _plan_and_record(self, ven_id: str, events, now, push_stale_after: timedelta | None = None
+                               ) -> DeliveryPlan:
+        """Plan what the VEN should see and record it (compare-and-set: replicas may race).
+
+        ``push_stale_after``: planned for a push. What it records is marked as being pushed, and a
+        mark older than that (its gateway died mid-POST) sends the whole set again."""
         plans: list[DeliveryPlan] = []
 
         def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
             record = current or EMPTY_DELIVERY
             plan = plan_delivery(events, record, now)
+            if push_stale_after is not None:
+                if plan.changed:
+                    plan.record = plan.record.with_push(now)
+                elif record.pushing is not None and now - record.pushing >= push_stale_after:
+                    plan.changed = True  # the whole set again, as delivered now
+                    plan.record = DeliveryRecord(record.pending, now, dict(record.awaiting), now)
             plan.previous = current
             plans[:] = [plan]
             return None if plan.record is record else plan.record

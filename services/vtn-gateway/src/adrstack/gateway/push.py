@@ -6,7 +6,10 @@ poll would be (``Handlers._plan_and_record``: the same plan, recorded with the s
 compare-and-set of the VEN's delivery record). Only the process whose write wins pushes, so two
 replicas (or a push and the VEN's own poll) never send the same change twice.
 
-The plan is recorded as delivered before the POST. A push that does not get through (no
+The plan is recorded as delivered before the POST, marked as being pushed (``pushing``), and the
+mark is cleared once the VEN answered. A gateway killed mid-POST leaves the mark; once it is older
+than any POST can last, the next gateway to look (at start-up, or when it comes due) pushes the
+VEN's whole set again. A push that does not get through (no
 connection, timeout, TLS, a non-2xx status, an answer we cannot read) puts the record back as
 it was, unless something newer was recorded meanwhile, so the VEN's next poll, or the next push,
 sends the events again: a failed push never loses a delivery. It is retried with exponential
@@ -30,6 +33,7 @@ import logging
 import random
 import ssl
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Callable
 
 import aiohttp
@@ -101,6 +105,10 @@ class Pusher:
         self._running = False
         self.pushed = 0  # successful pushes since start (for tests and /health)
         self.failed = 0
+        # A push mark older than this: its gateway died mid-POST (a POST lasts push_timeout at
+        # most; the rest allows for clocks of replicas that differ a little).
+        self.stale_after = timedelta(seconds=2 * settings.push_timeout + 2)
+        self._rechecks: dict[str, asyncio.TimerHandle] = {}
 
     @property
     def idle(self) -> bool:
@@ -120,6 +128,9 @@ class Pusher:
 
     async def stop(self) -> None:
         self._running = False
+        for handle in self._rechecks.values():
+            handle.cancel()
+        self._rechecks.clear()
         tasks = [w.task for w in self._work.values() if w.task is not None]
         for task in tasks:
             task.cancel()
@@ -193,8 +204,11 @@ class Pusher:
                 if ven is None or not _pushes_to(ven):
                     return
                 now = utcnow()
-                plan = await self.handlers._plan_and_record(ven_id, self.events.for_ven(ven_id), now)
+                plan = await self.handlers._plan_and_record(ven_id, self.events.for_ven(ven_id), now,
+                                                            push_stale_after=self.stale_after)
                 if not plan.changed:
+                    if plan.record.pushing is not None:  # another gateway's push, or a dead one's
+                        self._recheck(ven_id, plan.record.pushing + self.stale_after - now)
                     continue  # nothing new for it, or a poll or another replica has sent it
                 content = _content(plan)
                 if failed_content is not None and content != failed_content:
@@ -227,6 +241,7 @@ class Pusher:
                 in_flight = None
                 self.pushed += 1
                 failures, failed_content = 0, None
+                await self._confirm(ven_id, plan.record)
                 await self._answered(ven, answer)
         except asyncio.CancelledError:
             if in_flight is not None:  # stopped mid-push: the VEN's next poll must still get it
@@ -287,6 +302,32 @@ class Pusher:
         except OpenAdrError as e:
             log.info("VEN %s's answer to a push refused (%s): %s", ven.ven_id, e.code, e.description)
 
+    def _recheck(self, ven_id: str, after: timedelta) -> None:
+        """Look at the VEN again once a push marked in its record would be stale."""
+        if ven_id in self._rechecks or not self._running:
+            return
+
+        def due() -> None:
+            self._rechecks.pop(ven_id, None)
+            self.wake(ven_id)
+
+        delay = max(after.total_seconds(), 0.0) + 0.05
+        self._rechecks[ven_id] = asyncio.get_running_loop().call_later(delay, due)
+
+    async def _confirm(self, ven_id: str, written: DeliveryRecord) -> None:
+        """The VEN took the push: clear the mark (unless the record moved on meanwhile)."""
+
+        def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
+            if current is None or current.pushing is None or (current is not written and current != written):
+                return None
+            return current.with_push(None)
+
+        try:
+            await self.store.deliveries.mutate(ven_id, change)
+        except StoreUnavailable as e:
+            # The mark stays: once stale, the VEN is sent the whole set once more (harmless).
+            log.warning("push to VEN %s got through but could not be confirmed: %s", ven_id, e)
+
     async def _unrecord(self, ven_id: str, plan: DeliveryPlan) -> None:
         """The push did not get through: the VEN was not told, so the record goes back to what it
         was, unless something newer (a poll, another push) was recorded meanwhile."""
@@ -296,7 +337,7 @@ class Pusher:
         def change(current: DeliveryRecord | None) -> DeliveryRecord | None:
             if current is None or (current is not written and current != written):
                 return None
-            return DeliveryRecord(previous.pending, previous.delivered_at, dict(previous.awaiting))
+            return DeliveryRecord(previous.pending, previous.delivered_at, dict(previous.awaiting), previous.pushing)
 
         try:
             await self.store.deliveries.mutate(ven_id, change)
