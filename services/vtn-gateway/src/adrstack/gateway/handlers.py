@@ -262,7 +262,9 @@ class Handlers:
         await self.store.deliveries.mutate(ven_id, change)
         return plans[0]
 
-    def _distribution(self, ven_id: str, items, now, limit: int | None = None) -> bytes:
+    def _distribution(self, ven_id: str, items, now, limit: int | None = None,
+                      answering: m.EiResponse | None = None) -> bytes:
+        """``answering``: the eiResponse when this answers a VEN's request (oadrRequestEvent)."""
         fragments = []
         for event, status in delivery_order(items):
             xml = self.events.xml(event, status, now)
@@ -270,7 +272,7 @@ class Handlers:
                 fragments.append(xml.for_ven(ven_id))
         if limit is not None:
             fragments = fragments[:limit]
-        return render.distribute_event(self.vtn_id, fragments)
+        return render.distribute_event(self.vtn_id, fragments, r=answering)
 
     # ------------------------------------------------------------------ registration
 
@@ -406,7 +408,9 @@ class Handlers:
         ven = await self.known_ven(msg.ven_id)
         now = utcnow()
         plan = await self._plan_and_record(ven.ven_id, self.events.for_ven(ven.ven_id), now)
-        return self._distribution(ven.ven_id, plan.items, now, limit=msg.reply_limit or None)
+        # The eiResponse echoes the VEN's requestID, as every other answer does (E1_1050).
+        return self._distribution(ven.ven_id, plan.items, now, limit=msg.reply_limit or None,
+                                  answering=m.EiResponse(200, "OK", msg.request_id))
 
     def targeted_event(self, event_id: str | None, ven: Ven):
         """The event a VEN's message names: 452 if unknown, 462 if it does not target the VEN."""
