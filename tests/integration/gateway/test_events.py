@@ -52,6 +52,8 @@ async def poll_until_events(client, timeout=10.0) -> dict:
 
 
 async def test_event_is_delivered_with_every_field(gateway, bus, vens):
+    """Every field of a stored event reaches the VEN; rule 4 (a new event goes out at
+    modificationNumber 0), then a modification and the cancellation, each once."""
     client = await registered(vens, "evt-ven", gateway.vtn_url)
     bystander = await registered(vens, "not-targeted", gateway.vtn_url)
     event = make_event("evt-1", [client.ven_id, "ven-someoneelse1"])

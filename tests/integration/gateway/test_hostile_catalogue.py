@@ -679,6 +679,8 @@ def test_slow_client_defaults_are_10s_for_headers_and_30s_for_bodies(monkeypatch
     pytest.param("EiReport", update_report, ("oadrUpdatedReport", 452), id="oadrUpdateReport"),
 ])
 async def test_unknown_ven_id(gw, service, build, expected):
+    """Rule 21 (E1_1080, open enrollment): a venID nobody registered is an error (452), and a poll
+    with one is asked to register again."""
     stranger = "ven-nobody-" + secrets.token_hex(4)
     assert answer_of(await post(gw, service, build(stranger))) == expected
     await assert_still_serving(gw)

@@ -247,6 +247,8 @@ async def test_another_certificate_cannot_take_a_ven_name_or_id(secure_gateway, 
 
 async def test_a_spoofed_ven_id_gets_463_and_cannot_be_told_from_an_unknown_one(secure_gateway, secure_settings,
                                                                                ven_client, certs):
+    """Rule 21 (E1_1080) in provisioned enrollment: a venID that is not the caller's — another
+    VEN's or nobody's — gets 463 on oadrPoll and oadrCreatedEvent, indistinguishably."""
     alpha_cert, beta_cert = certs.ven("alpha"), certs.ven("beta")
     await provision(secure_settings, alpha_cert)
     await provision(secure_settings, beta_cert)

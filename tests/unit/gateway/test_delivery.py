@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from adrstack.gateway.delivery import DeliveryRecord, plan_delivery
+from adrstack.gateway.delivery import DeliveryRecord, plan_delivery, shown_only
 from adrstack.shared.messages import DrEvent, EventInterval, EventStatus, EventTargets
 
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -216,3 +216,20 @@ def test_a_push_mark_travels_with_the_record_and_older_records_have_none():
     assert again.with_push(None).pushing is None and again.with_push(None) != record
     assert DeliveryRecord.from_json(b'{"pending": {}, "delivered_at": null}').pushing is None
     assert b"pushing" not in record.with_push(None).to_bytes()
+
+
+def test_a_limited_distribution_records_only_what_it_showed():
+    """oadrRequestEvent with replyLimit: events left out keep their entries as they were, so the
+    next plan finds the VEN behind and sends the whole set; what was shown is recorded as usual."""
+    a, b, c = event("a"), event("b", start=NOW + timedelta(hours=2)), event("c", start=NOW + timedelta(hours=3))
+    before = plan_delivery([a], DeliveryRecord(), NOW).record
+    plan = plan_delivery([a, b.model_copy(update={"modification_number": 1}), c], before, NOW)
+    limited = shown_only(plan.record, before, {"a", "b"})
+    assert limited.pending == {"a": (0, EventStatus.FAR), "b": (1, EventStatus.FAR)}
+    following = plan_delivery([a, b.model_copy(update={"modification_number": 1}), c], limited, NOW)
+    assert following.changed and [e for e, _, _ in shown(following)] == ["a", "b", "c"]
+    assert not plan_delivery([a, b.model_copy(update={"modification_number": 1}), c], following.record, NOW).changed
+    # An event held before and left out stays as the VEN last heard of it (here: at mod 0).
+    held = plan_delivery([a, c], DeliveryRecord(), NOW).record
+    moved = plan_delivery([a, c.model_copy(update={"modification_number": 1})], held, NOW)
+    assert shown_only(moved.record, held, {"a"}).pending["c"] == (0, EventStatus.FAR)

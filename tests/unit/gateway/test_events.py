@@ -123,6 +123,17 @@ def test_delivery_order_active_first_by_priority_then_by_start():
     assert [e.event_id for e, _ in delivery_order(items)] == ["active-high", "active-low", "sooner", "later"]
 
 
+def test_delivery_order_puts_completed_and_cancelled_events_last():
+    """Rule 15: completed last, even when it started before the pending ones (cancelled with it)."""
+    over = event(event_id="over", start_at=START - timedelta(hours=2))
+    dropped = event(event_id="dropped", start_at=START - timedelta(hours=1))
+    sooner = event(event_id="sooner", start_at=START + timedelta(hours=1))
+    running = event(event_id="running", start_at=START - timedelta(hours=3))
+    items = [(over, EventStatus.COMPLETED), (sooner, EventStatus.FAR), (dropped, EventStatus.CANCELLED),
+             (running, EventStatus.ACTIVE)]
+    assert [e.event_id for e, _ in delivery_order(items)] == ["running", "sooner", "over", "dropped"]
+
+
 class _NoKv:
     _name = "test"
 

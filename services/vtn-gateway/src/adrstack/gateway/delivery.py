@@ -171,6 +171,18 @@ def plan_delivery(events: list[DrEvent], record: DeliveryRecord, now: datetime,
     return DeliveryPlan(items=items, record=record, changed=False)
 
 
+def shown_only(after: DeliveryRecord, before: DeliveryRecord, shown: set[str]) -> DeliveryRecord:
+    """The record after a distribution that showed the VEN only the events ``shown`` (an
+    oadrRequestEvent with a replyLimit): of the others it learned nothing, so the record says of
+    them what it said ``before``; the next poll then finds the VEN's view behind and sends the
+    whole set (rule 50)."""
+    pending = {k: v for k, v in after.pending.items() if k in shown}
+    pending.update((k, v) for k, v in before.pending.items() if k not in shown)
+    awaiting = {k: v for k, v in after.awaiting.items() if k in shown}
+    awaiting.update((k, v) for k, v in before.awaiting.items() if k not in shown)
+    return DeliveryRecord(pending, after.delivered_at, awaiting)
+
+
 def _lags(events: list[DrEvent], record: DeliveryRecord) -> bool:
     """Whether any event is older than the version the record says the VEN was sent. Checked
     only when a plan would send or write, so an idle poll does not pay for it."""

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from adrstack.shared import kv_keys
 from adrstack.shared.events_mirror import EventsMirror
 from adrstack.shared.kv_mirror import KvMirror
+from adrstack.shared.lifecycle import TERMINAL
 from adrstack.shared.messages import DrEvent, EventStatus, GroupRecord
 from adrstack.shared.programs import ProgramRecord
 from adrstack.shared.targeting import resolve, resource_ids
@@ -120,13 +121,14 @@ def render_checked(event: DrEvent, status: EventStatus, running: Running | int |
 
 
 def delivery_order(items: list[tuple[DrEvent, EventStatus]]) -> list[tuple[DrEvent, EventStatus]]:
-    """Rule 15: active events first (by priority, 1 highest, 0 none), then the rest by start."""
+    """Rule 15: active events first (by priority, 1 highest, 0 none; then by start), then the
+    pending ones (far, near) by start, and the ones over (completed, and cancelled) last, by start."""
 
     def key(item: tuple[DrEvent, EventStatus]):
         event, status = item
-        priority = event.priority if event.priority > 0 else float("inf")
-        return (status != EventStatus.ACTIVE, priority if status == EventStatus.ACTIVE else 0,
-                event.start_at, event.event_id)
+        if status == EventStatus.ACTIVE:
+            return (0, event.priority if event.priority > 0 else float("inf"), event.start_at, event.event_id)
+        return (2 if status in TERMINAL else 1, 0, event.start_at, event.event_id)
 
     return sorted(items, key=key)
 

@@ -36,7 +36,14 @@ from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 from . import reports as report_logic
 from .codec import model as m
 from .codec import render
-from .delivery import EMPTY_DELIVERY, DeliveryPlan, DeliveryRecord, awaits_acknowledgement, plan_delivery
+from .delivery import (
+    EMPTY_DELIVERY,
+    DeliveryPlan,
+    DeliveryRecord,
+    awaits_acknowledgement,
+    plan_delivery,
+    shown_only,
+)
 from .errors import (
     INVALID_DATA,
     INVALID_ID,
@@ -248,10 +255,12 @@ class Handlers:
                 return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id)
         return render.poll_ok(ven_id)
 
-    async def _plan_and_record(self, ven_id: str, events, now, push_stale_after: timedelta | None = None
-                               ) -> DeliveryPlan:
+    async def _plan_and_record(self, ven_id: str, events, now, limit: int | None = None,
+                               push_stale_after: timedelta | None = None) -> DeliveryPlan:
         """Plan what the VEN should see and record it (compare-and-set: replicas may race).
 
+        ``limit``: only the first ``limit`` events are shown (oadrRequestEvent's replyLimit); the
+        record keeps what it said of the others, as the VEN hears nothing of them.
         ``push_stale_after``: planned for a push. What it records is marked as being pushed, and a
         mark older than that (its gateway died mid-POST) sends the whole set again."""
         plans: list[DeliveryPlan] = []
@@ -266,21 +275,31 @@ class Handlers:
                     plan.changed = True  # the whole set again, as delivered now
                     plan.record = DeliveryRecord(record.pending, now, dict(record.awaiting), now)
             plan.previous = current
+            if limit is not None and plan.record is not record and len(plan.items) > limit:
+                shown = {event.event_id for event, _, _ in self._shown(plan.items, now)[:limit]}
+                plan.record = shown_only(plan.record, record, shown)
             plans[:] = [plan]
             return None if plan.record is record else plan.record
 
         await self.store.deliveries.mutate(ven_id, change)
         return plans[0]
 
-    def _distribution(self, ven_id: str, items, now, limit: int | None = None) -> bytes:
-        fragments = []
+    def _shown(self, items, now) -> list:
+        """(event, status, XML) of each event a distribution of ``items`` shows, in rule 15 order."""
+        shown = []
         for event, status in delivery_order(items):
             xml = self.events.xml(event, status, now)
             if xml is not None:
-                fragments.append(xml.for_ven(ven_id))
+                shown.append((event, status, xml))
+        return shown
+
+    def _distribution(self, ven_id: str, items, now, limit: int | None = None,
+                      answering: m.EiResponse | None = None) -> bytes:
+        """``answering``: the eiResponse when this answers a VEN's request (oadrRequestEvent)."""
+        shown = self._shown(items, now)
         if limit is not None:
-            fragments = fragments[:limit]
-        return render.distribute_event(self.vtn_id, fragments)
+            shown = shown[:limit]
+        return render.distribute_event(self.vtn_id, [xml.for_ven(ven_id) for _, _, xml in shown], r=answering)
 
     # ------------------------------------------------------------------ registration
 
@@ -415,8 +434,11 @@ class Handlers:
     async def request_event(self, msg: m.RequestEvent) -> bytes:
         ven = await self.known_ven(msg.ven_id)
         now = utcnow()
-        plan = await self._plan_and_record(ven.ven_id, self.events.for_ven(ven.ven_id), now)
-        return self._distribution(ven.ven_id, plan.items, now, limit=msg.reply_limit or None)
+        limit = msg.reply_limit or None
+        plan = await self._plan_and_record(ven.ven_id, self.events.for_ven(ven.ven_id), now, limit)
+        # The eiResponse echoes the VEN's requestID, as every other answer does (E1_1050).
+        return self._distribution(ven.ven_id, plan.items, now, limit=limit,
+                                  answering=m.EiResponse(200, "OK", msg.request_id))
 
     def targeted_event(self, event_id: str | None, ven: Ven):
         """The event a VEN's message names: 452 if unknown, 462 if it does not target the VEN."""
