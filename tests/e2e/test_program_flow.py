@@ -1,8 +1,9 @@
 """A program through the running stack: created through GraphQL with a window a few seconds
 ahead in a named time zone and a real openleadr VEN enrolled; the scheduler's occurrence
 events prg-<program>-<yyyymmdd> reach the VEN with the program's market context (E1_1020 with a
-market context), today's goes active on time; editing the schedule modifies tomorrow's
-occurrence, which the VEN gets as modificationNumber 1 (E1_1030), and leaves the active one."""
+market context) at modificationNumber 0 (rule 4), today's goes active on time; editing the
+schedule modifies tomorrow's occurrence, which the VEN gets as modificationNumber 1 (rule 5,
+E1_1030), and leaves the active one alone."""
 
 from __future__ import annotations
 
