@@ -125,7 +125,7 @@ async def test_opt_schedule_and_event_opt_out_outrank_created_event_and_cancel(s
             assert datetime.fromisoformat(gone["cancelledAt"]).tzinfo is not None
             active = (await gql(stack, OPTS, {"v": ven_id, "e": None, "all": False}))["data"]["optSchedules"]
             assert sched_id not in [s["optId"] for s in active] and opt_id in [s["optId"] for s in active]
-            schedule_facts = tap.messages(stack.subjects.opt_schedule(ven_id))
+            schedule_facts = {f["id"]: f for f in tap.messages(stack.subjects.opt_schedule(ven_id))}.values()
             assert [(f["opt_id"], f["cancelled"]) for f in schedule_facts] == [
                 (opt_id, False), (sched_id, False), (sched_id, True)]
     finally:

@@ -116,7 +116,8 @@ async def test_a_program_occurrence_reaches_the_ven_and_an_edit_modifies_the_nex
             assert not seen(today_id, modification_number=1)
             await eventually(lambda: tap.messages(stack.subjects.event(tomorrow_id, "modified")), 10,
                              message="modified fact")
-            assert len(tap.messages(stack.subjects.event(tomorrow_id, "modified"))) == 1
+            # One modified fact (core NATS may repeat a fact with its id; JetStream keeps it once).
+            assert len({f["id"] for f in tap.messages(stack.subjects.event(tomorrow_id, "modified"))}) == 1
             assert not tap.messages(stack.subjects.event(today_id, "modified"))
     finally:
         await gql(stack, DELETE, {"id": program_id})  # cancels tomorrow's; today's active one stays
