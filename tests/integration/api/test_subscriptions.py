@@ -129,3 +129,22 @@ async def test_ven_activity_over_the_legacy_graphql_ws_protocol(server, js, api_
             {"venId": "ven-a", "kind": "registered", "occurredAt": registered.occurred_at.isoformat()},
             {"venId": "ven-b", "kind": "seen", "occurredAt": seen.occurred_at.isoformat()},
         ]
+
+
+async def test_a_fact_sent_again_with_the_same_id_reaches_a_subscriber_once(server, js, api_settings):
+    """A scheduler replica may publish another replica's just-committed fact again (same id, so
+    JetStream stores it once); core subscribers get both copies, the GraphQL subscriber one."""
+    query = 'subscription { eventUpdates(eventId: "ev-dup") { transition modificationNumber } }'
+    async with websockets.connect(f"ws://{server}/graphql", subprotocols=["graphql-transport-ws"]) as ws:
+        await transport_ws_subscribe(ws, query)
+        await eventually(lambda: live_subscriptions(server), timeout=10)
+        subject = api_settings.subjects.event("ev-dup", "completed")
+        fact = transition("ev-dup", Transition.COMPLETED, EventStatus.COMPLETED)
+        again = fact.model_copy(update={"occurred_at": utcnow()})  # a re-send: same id, its own time
+        await publish(js, subject, fact)
+        await publish(js, subject, again)
+        await publish(js, api_settings.subjects.event("ev-dup", "cancelled"),
+                      transition("ev-dup", Transition.CANCELLED, EventStatus.CANCELLED, 1))
+        got = [(await recv(ws))["payload"]["data"]["eventUpdates"] for _ in range(2)]
+        assert got == [{"transition": "completed", "modificationNumber": 0},
+                       {"transition": "cancelled", "modificationNumber": 1}]

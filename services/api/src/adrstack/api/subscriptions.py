@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import deque
 from typing import AsyncIterator
 
 from nats.aio.msg import Msg
@@ -23,13 +24,40 @@ log = logging.getLogger(__name__)
 
 # Messages a slow websocket client may fall behind by before NATS drops for it.
 PENDING_LIMIT = 10_000
+# How many fact ids a subscription remembers to pass a re-sent fact on once.
+RECENT_IDS = 4096
+
+
+class RecentIds:
+    """The last ``size`` ids seen. A fact may be published again with the same id (a scheduler
+    replica repairing another's just-committed state, a retried publish): JetStream stores it
+    once (Nats-Msg-Id), but core subscribers like this one get every copy."""
+
+    def __init__(self, size: int = RECENT_IDS):
+        self.size = size
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+
+    def first_time(self, fact_id: str) -> bool:
+        if fact_id in self._ids:
+            return False
+        self._ids.add(fact_id)
+        self._order.append(fact_id)
+        if len(self._order) > self.size:
+            self._ids.discard(self._order.popleft())
+        return True
 
 
 async def nats_messages(state: ApiState, subject: str) -> AsyncIterator[Msg]:
+    """Each fact once, in the order NATS delivers them."""
     sub = await state.nc.subscribe(subject, pending_msgs_limit=PENDING_LIMIT)
     state.live_subscriptions += 1
+    recent = RecentIds()
     try:
         async for msg in sub.messages:
+            fact_id = (msg.headers or {}).get("Nats-Msg-Id")
+            if fact_id is not None and not recent.first_time(fact_id):
+                continue
             yield msg
     finally:
         state.live_subscriptions -= 1
