@@ -17,7 +17,6 @@ from datetime import timedelta
 
 import aiohttp
 import nats
-import pytest
 from lxml import etree
 from nats.errors import NoRespondersError
 from openleadr.messaging import create_message
@@ -598,10 +597,6 @@ async def test_rules_16_and_17_opt_in_then_a_later_opt_out_changes_the_answer(ga
     assert all(f["source"] == "oadrCreatedEvent" and f["modification_number"] == 0 for f in facts)
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: an OptResponse's id is derived from (VEN, event, modification, "
-                   "optType, requestID), so an answer equal to an earlier one is dropped as a duplicate "
-                   "(JetStream's window, then telemetry's primary key) even after a different answer came "
-                   "between; see docs/conformance.md")
 async def test_rules_16_and_17_opting_back_in_with_the_same_request_id_changes_the_answer_again(gateway, bus, vens):
     """Rules 16/17 the other way round: optIn, optOut, then optIn again, each answering the same
     oadrDistributeEvent (so with its requestID, as VENs answer). The VEN's answer is optIn again."""

@@ -465,8 +465,10 @@ class Handlers:
                 acknowledged.append((event_id, r.modification_number))
             if opts.for_event(event_id) is not None:
                 continue  # rule 206 (E1_1065): the VEN's oadrCreateOpt for this event stands
+            # A fresh id per answer received: the same answer given again after a different one
+            # (optIn, optOut, optIn; rule 17) is news, and telemetry keeps one history row per
+            # change whatever the ids, so a re-sent copy adds nothing there.
             messages.append(OptResponse(
-                id=derived_id("opt", ven.ven_id, event_id, r.modification_number, r.opt_type, r.request_id),
                 ven_id=ven.ven_id,
                 event_id=event_id,
                 modification_number=r.modification_number,
