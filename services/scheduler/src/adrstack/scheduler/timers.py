@@ -29,6 +29,10 @@ from .facts import EventRecord, FactPublisher, decode_record, decode_record_or_n
 
 log = logging.getLogger(__name__)
 
+# A resync leaves a record that owes facts alone until it has owed them this long: the replica
+# that committed it publishes them within milliseconds unless it died.
+REPAIR_GRACE_SECONDS = 5.0
+
 
 def due_transition(event: DrEvent, now: datetime) -> Transition | None:
     """The transition the clock asks for now, or None when the stored status is current."""
@@ -73,6 +77,7 @@ class TransitionTimer:
             name=f"{events._name} events",
         )
         self.ready = asyncio.Event()
+        self._owing_since: dict[tuple[str, int], float] = {}  # (event, revision) -> first seen owing
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.events.start()
@@ -88,7 +93,7 @@ class TransitionTimer:
                         await self.events.rewatch()
                     except Exception:
                         log.exception("could not re-read the events bucket; retrying")
-                    await self.repair_pending()
+                    await self.repair_pending(grace=REPAIR_GRACE_SECONDS)
                     last_sync = time.monotonic()
                 self._wake.clear()
                 now = self._clock()
@@ -97,14 +102,20 @@ class TransitionTimer:
         finally:
             await self.events.stop()
 
-    async def repair_pending(self) -> int:
+    async def repair_pending(self, grace: float = 0.0) -> int:
         """Publish the facts that committed states still owe (after a crash between commit and
-        publish); returns how many records needed it."""
+        publish); returns how many records needed it. ``grace``: leave a record alone until it has
+        owed them that long (seconds, as seen here), so a live replica publishes its own facts."""
         repaired = 0
+        now = time.monotonic()
+        owing: dict[tuple[str, int], float] = {}
         for event_id, record in list(self.events.items()):
             if not record.pending:
                 continue
             _, revision = self.events.entry(event_id)
+            since = owing[(event_id, revision)] = self._owing_since.get((event_id, revision), now)
+            if now - since < grace:
+                continue
             try:
                 settled = await self.facts.repair(record.event, revision, record.pending)
             except Exception:
@@ -113,6 +124,7 @@ class TransitionTimer:
             repaired += 1
             if settled is not None:
                 self.events.noted(event_id, EventRecord(record.event), settled)
+        self._owing_since = owing
         return repaired
 
     async def fire_due(self, now: datetime) -> None:
@@ -136,6 +148,12 @@ class TransitionTimer:
         event = record.event
         base = entry.revision
         if record.pending:
+            if due_transition(event, self._clock()) is None:
+                # Another replica has just fired this transition and is publishing its fact (our
+                # mirror lagged). Publishing it here too would show core NATS subscribers a copy;
+                # a replica that died before publishing is repaired at the next resync or start.
+                self.events.noted(event_id, record, base)
+                return None
             # The facts of the state we would build on go first, so the stream keeps commit order.
             settled = await self.facts.repair(event, base, record.pending)
             if settled is None:
