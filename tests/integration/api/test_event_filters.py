@@ -86,3 +86,14 @@ async def test_bad_arguments_name_their_field(client, events, args, field):
     data = await gql(client, f"{{ events{args} {{ eventId }} }}")
     assert data["errors"][0]["extensions"]["code"] == "INVALID"
     assert data["errors"][0]["extensions"]["field"] == field
+
+
+async def test_a_programs_revived_occurrences_are_its_events_too(client, engine):
+    """An occurrence brought back after its day was excluded is prg-<program>-<day>r<n>."""
+    async with AsyncSession(engine) as s:
+        s.add_all([row("prg-peak-20300302", "cancelled", 30, 1, ["ven-1"]),
+                   row("prg-peak-20300302r1", "far", 30, 2, ["ven-1"]),
+                   row("prg-peak-20300302r1-20300303", "far", 54, 3, ["ven-1"])])  # program "peak-20300302r1"
+        await s.commit()
+    assert await ids(client, '(program: "peak")') == ["prg-peak-20300302r1", "prg-peak-20300302"]
+    assert await ids(client, '(program: "peak-20300302r1")') == ["prg-peak-20300302r1-20300303"]

@@ -3,7 +3,7 @@ enrollment, upcoming occurrences (the scheduler's expansion), refusals naming th
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -166,3 +166,25 @@ async def test_an_event_may_target_a_programs_market_context(client, known, sche
     unknown = await gql(client, EVENT, {"input": {"marketContexts": ["http://utility.example/none"],
                                                   "intervals": [{"duration": "PT1H", "payload": 1}]}})
     assert error(unknown) == ("INVALID", "marketContexts[0]")
+
+
+async def test_upcoming_names_a_revived_occurrence(client, app, known, engine):
+    """A day excluded and then back has a new event, prg-<id>-<day>r<n>: upcoming names it."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from adrstack.shared.tables import DrEventRow
+
+    await gql(client, CREATE, {"input": new_program()})
+    app.state.api.programs.clock = lambda: T0
+    start = datetime(2030, 3, 5, 16, tzinfo=timezone.utc)
+    async with AsyncSession(engine) as s:
+        for event_id, status in (("prg-peak-20300305", "cancelled"), ("prg-peak-20300305r1", "far")):
+            s.add(DrEventRow(event_id=event_id, modification_number=0, status=status, signal_name="SIMPLE",
+                             signal_type="level", start_at=start, end_at=start + timedelta(hours=3),
+                             intervals=[{"duration": "PT3H", "payload": 2}], targets={"ven_ids": ["ven-a"]},
+                             market_context="http://mc/peak", response_required="always", created_at=T0,
+                             modified_at=T0, snapshot={}))
+        await s.commit()
+    data = await gql(client, UPCOMING, {"id": "peak", "limit": 3})
+    assert [o["eventId"] for o in data["data"]["program"]["upcoming"]] == [
+        "prg-peak-20300301", "prg-peak-20300305r1", "prg-peak-20300306"]

@@ -143,3 +143,36 @@ async def test_editing_modifies_future_events_and_leaves_the_active_one(harness)
 
 async def _status(harness, event_id: str, status: EventStatus) -> bool:
     return (await harness.stored(event_id)).status == status
+
+
+async def test_a_day_excluded_and_then_back_gets_a_new_event_once(harness):
+    """Removing an exclusion brings the day's occurrence back as prg-<id>-<day>r1 (the cancelled
+    event is final), created once by two replicas; an operator's cancel of it is not undone."""
+    await start(harness, replicas=2)
+    tz = midday_zone()
+    today, at = local(tz, minutes=30)
+    _, until = local(tz, minutes=90)
+    tomorrow = today + timedelta(days=1)
+    base, revived = occurrence_event_id("peak", tomorrow), occurrence_event_id("peak", tomorrow, 1)
+    await put(harness, program(tz, at, until))
+    await eventually(lambda: _keys_are(harness, [occurrence_event_id("peak", today), base]), message="planned")
+
+    await put(harness, program(tz, at, until, exclusion_dates=[tomorrow]))
+    await eventually(lambda: _status(harness, base, EventStatus.CANCELLED), message="excluded day cancelled")
+    await put(harness, program(tz, at, until))
+    await eventually(lambda: _keys_are(harness, [occurrence_event_id("peak", today), base, revived]),
+                     message="the day back as a new event")
+    back = await harness.stored(revived)
+    assert back.status == EventStatus.FAR and back.modification_number == 0
+    assert back.start_at == datetime.combine(tomorrow, at, tzinfo=tz).astimezone(timezone.utc)
+    await eventually(lambda: harness.settled(revived), message="its created fact published")
+    assert await harness.count(revived, "created") == 1
+
+    # An operator cancels it: it stays cancelled, and nothing new appears for that day.
+    reply = await harness.request("cancel", {"event_id": revived})
+    assert reply.ok, reply.error
+    replica = harness.replicas[0]
+    passes = replica.planner.passes
+    await eventually(lambda: replica.planner.passes >= passes + 3, message="planned after the cancel")
+    assert await program_event_keys(harness) == [kv_keys.event_key(i) for i in
+                                                 (occurrence_event_id("peak", today), base, revived)]

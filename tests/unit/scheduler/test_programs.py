@@ -99,6 +99,28 @@ def test_a_day_leaving_the_schedule_is_cancelled():
     assert todo.cancel == ["prg-peak-20260327"]
 
 
+def test_a_day_excluded_then_back_is_a_new_event_and_an_operators_cancel_stays():
+    excluded = program(schedule={"exclusion_dates": [date(2026, 3, 27)]})
+    events = created(program())
+    events[1] = cancel_unless_started(events[1], NOW)  # what the planner does for the exclusion
+    assert events[1].cancel_reason is not None
+    assert not plan({"peak": excluded}, events, NOW, HORIZON)  # still excluded: nothing to do
+    todo = plan({"peak": program()}, events, NOW, HORIZON)  # the exclusion removed
+    assert [c.event_id for c in todo.create] == ["prg-peak-20260327r1"] and not todo.modify and not todo.cancel
+    assert todo.create[0].start_at == utc(2026, 3, 27, 16)
+    # Excluded and back once more: r2, built on the latest of that day.
+    events.append(cancel_unless_started(build_event(todo.create[0], todo.create[0].event_id, NOW), NOW))
+    assert [c.event_id for c in plan({"peak": program()}, events, NOW, HORIZON).create] == ["prg-peak-20260327r2"]
+    # The revived event follows later edits like any occurrence.
+    events[-1] = build_event(todo.create[0], todo.create[0].event_id, NOW)
+    assert [c.event_id for c in plan({"peak": program(level=3)}, events, NOW, HORIZON).modify] == [
+        "prg-peak-20260326", "prg-peak-20260327r1"]
+    # An operator's cancelEvent (no cancel_reason) is final.
+    operator = created(program())
+    operator[1] = operator[1].model_copy(update={"status": EventStatus.CANCELLED, "modification_number": 1})
+    assert not plan({"peak": program()}, operator, NOW, HORIZON)
+
+
 def test_deleting_the_program_cancels_its_future_events_only():
     events = created(program())
     events[0].status = EventStatus.ACTIVE

@@ -116,7 +116,13 @@ def test_two_windows_on_one_day_are_refused():
 def test_occurrence_event_ids_round_trip():
     event_id = occurrence_event_id("peak-saver", date(2026, 3, 30))
     assert event_id == "prg-peak-saver-20260330"
-    assert parse_occurrence_event_id(event_id) == ("peak-saver", date(2026, 3, 30))
+    assert parse_occurrence_event_id(event_id) == ("peak-saver", date(2026, 3, 30), 0)
+    revived = occurrence_event_id("peak-saver", date(2026, 3, 30), 2)
+    assert revived == "prg-peak-saver-20260330r2"
+    assert parse_occurrence_event_id(revived) == ("peak-saver", date(2026, 3, 30), 2)
+    # A program whose id looks like an occurrence's is still told apart by the trailing date.
+    assert parse_occurrence_event_id("prg-peak-20260330r2-20260401") == ("peak-20260330r2", date(2026, 4, 1), 0)
+    assert parse_occurrence_event_id("prg-peak-20260330r0") is None
     assert parse_occurrence_event_id("evt-1234") is None
     assert parse_occurrence_event_id("prg-x-20261399") is None
 

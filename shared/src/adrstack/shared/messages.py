@@ -299,6 +299,9 @@ class DrEvent(Contract):
     extra_signals: list[SignalSpec] = Field(default_factory=list, max_length=MAX_SIGNALS - 1)
     created_at: AwareDatetime = Field(default_factory=utcnow)
     modified_at: AwareDatetime = Field(default_factory=utcnow)
+    # Set when the scheduler, not an operator, cancelled it (programs.PROGRAM_CANCEL: its day left
+    # its program's schedule, so the day may come back).
+    cancel_reason: str | None = None
 
     _event_id = field_validator("event_id")(lambda v: _token(v, "event_id"))
     _intervals = field_validator("intervals")(_open_ended_alone)

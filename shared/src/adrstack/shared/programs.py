@@ -34,7 +34,11 @@ WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 PROGRAM_ID_MAX_LENGTH = 100  # the event ids derived from it add 13 characters (token limit 128)
 EVENT_ID_PREFIX = "prg-"
-_EVENT_ID = re.compile(r"^prg-(?P<program>[A-Za-z0-9_-]+)-(?P<day>\d{8})$")
+_EVENT_ID = re.compile(r"^prg-(?P<program>[A-Za-z0-9_-]+)-(?P<day>\d{8})(?:r(?P<revival>[1-9]\d{0,5}))?$")
+# DrEvent.cancel_reason of an occurrence the planner cancelled because its day left the schedule.
+PROGRAM_CANCEL = "no longer in its program's schedule"
+# The SQL (Postgres regex) form of the same, for one program's occurrences.
+OCCURRENCE_ID_SQL = "^prg-{program}-[0-9]{{8}}(r[1-9][0-9]{{0,5}})?$"
 MAX_RULES = 7
 MAX_EXCLUSIONS = 1000
 
@@ -196,12 +200,14 @@ def occurrences(schedule: ProgramSchedule, since: datetime, until: datetime) -> 
     return out
 
 
-def occurrence_event_id(program_id: str, day: date) -> str:
-    return f"{EVENT_ID_PREFIX}{program_id}-{day:%Y%m%d}"
+def occurrence_event_id(program_id: str, day: date, revival: int = 0) -> str:
+    """``prg-<program_id>-<yyyymmdd>``; an occurrence brought back after the planner cancelled it
+    (its day excluded, then no longer) is a new event, ``...r<n>`` (a cancelled event is final)."""
+    return f"{EVENT_ID_PREFIX}{program_id}-{day:%Y%m%d}" + (f"r{revival}" if revival else "")
 
 
-def parse_occurrence_event_id(event_id: str) -> tuple[str, date] | None:
-    """(program_id, local date) of an event id made by :func:`occurrence_event_id`, else None."""
+def parse_occurrence_event_id(event_id: str) -> tuple[str, date, int] | None:
+    """(program_id, local date, revival) of an event id made by :func:`occurrence_event_id`, else None."""
     m = _EVENT_ID.match(event_id)
     if m is None:
         return None
@@ -209,4 +215,4 @@ def parse_occurrence_event_id(event_id: str) -> tuple[str, date] | None:
         day = datetime.strptime(m["day"], "%Y%m%d").date()
     except ValueError:
         return None
-    return m["program"], day
+    return m["program"], day, int(m["revival"] or 0)

@@ -606,16 +606,26 @@ class Program:
 
     @strawberry.field(description=f"The next windows (ending after now), at most limit (default 10, at most "
                                   f"{UPCOMING_MAX})")
-    def upcoming(self, info: strawberry.Info, limit: int = 10) -> list[ProgramOccurrence]:
-        from adrstack.shared.programs import occurrence_event_id
+    async def upcoming(self, info: strawberry.Info, limit: int = 10) -> list[ProgramOccurrence]:
+        from adrstack.shared.programs import occurrence_event_id, parse_occurrence_event_id
 
         from .errors import InvalidInput
 
         if not 1 <= limit <= UPCOMING_MAX:
             raise InvalidInput("limit", f"{limit} is not between 1 and {UPCOMING_MAX}")
-        found = info.context["state"].programs.upcoming(self.record, limit)
-        return [ProgramOccurrence(event_id=occurrence_event_id(self.program_id, o.day), date=o.day,
-                                  start_at=utc(o.start), end_at=utc(o.end)) for o in found]
+        state = info.context["state"]
+        found = state.programs.upcoming(self.record, limit)
+        if not found:
+            return []
+        # A day excluded and back again has a revived event (prg-<id>-<day>r<n>): name the latest.
+        revival: dict[date, int] = {}
+        for row in await state.store.events(4 * UPCOMING_MAX, program_id=self.program_id,
+                                            since=min(o.start for o in found)):
+            parsed = parse_occurrence_event_id(row.event_id)
+            if parsed is not None:
+                revival[parsed[1]] = max(revival.get(parsed[1], 0), parsed[2])
+        return [ProgramOccurrence(event_id=occurrence_event_id(self.program_id, o.day, revival.get(o.day, 0)),
+                                  date=o.day, start_at=utc(o.start), end_at=utc(o.end)) for o in found]
 
     @classmethod
     def from_record(cls, record) -> "Program":

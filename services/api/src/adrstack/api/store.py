@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from adrstack.shared.programs import EVENT_ID_PREFIX
+from adrstack.shared.programs import OCCURRENCE_ID_SQL
 from adrstack.shared.tables import (
     DrEventRow,
     EventOptStateRow,
@@ -78,9 +79,8 @@ class Store:
             query = query.where(DrEventRow.start_at < until)
         if ven_id is not None:
             query = query.where(DrEventRow.targets["ven_ids"].contains([ven_id]))
-        if program_id is not None:  # the scheduler names a program's events prg-<program>-<yyyymmdd>
-            pattern = EVENT_ID_PREFIX + program_id.replace("_", "\\_") + "-" + "_" * 8
-            query = query.where(DrEventRow.event_id.like(pattern, escape="\\"))
+        if program_id is not None:  # the scheduler names a program's events prg-<program>-<yyyymmdd>[r<n>]
+            query = query.where(DrEventRow.event_id.regexp_match(OCCURRENCE_ID_SQL.format(program=re.escape(program_id))))
         if after is not None:  # the order below, continued past ``after``
             query = query.where((DrEventRow.created_at < after.created_at)
                                 | ((DrEventRow.created_at == after.created_at) & (DrEventRow.event_id > after.event_id)))

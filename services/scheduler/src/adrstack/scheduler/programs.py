@@ -44,6 +44,7 @@ from adrstack.shared.messages import (
     utcnow,
 )
 from adrstack.shared.programs import (
+    PROGRAM_CANCEL,
     ProgramRecord,
     occurrence_event_id,
     occurrences,
@@ -62,9 +63,10 @@ PROGRAM_FIELDS = ("start_at", "intervals", "targets", "signal_name", "signal_typ
                   "response_required", "notification")
 
 
-def occurrence_command(program: ProgramRecord, day: date, start: datetime, end: datetime) -> CreateEventCommand:
+def occurrence_command(program: ProgramRecord, day: date, start: datetime, end: datetime,
+                       revival: int = 0) -> CreateEventCommand:
     return CreateEventCommand(
-        event_id=occurrence_event_id(program.program_id, day),
+        event_id=occurrence_event_id(program.program_id, day, revival),
         ven_ids=list(program.ven_ids),
         group_ids=list(program.group_ids),
         intervals=[EventInterval(duration=end - start, payload=program.level)],
@@ -96,11 +98,15 @@ class Plan:
 def plan(programs: Mapping[str, ProgramRecord], events: Iterable[DrEvent], now: datetime, horizon: timedelta,
          margin: timedelta = timedelta(0)) -> Plan:
     """What to do now so that the events match the programs (pure; ``events``: the bucket's events)."""
-    by_program: dict[str, dict[date, DrEvent]] = {}
+    by_program: dict[str, dict[date, DrEvent]] = {}  # each day's latest occurrence event
+    revivals: dict[str, int] = {}
     for event in events:
         parsed = parse_occurrence_event_id(event.event_id)
         if parsed is not None:
-            by_program.setdefault(parsed[0], {})[parsed[1]] = event
+            days = by_program.setdefault(parsed[0], {})
+            if parsed[1] not in days or parsed[2] > revivals[days[parsed[1]].event_id]:
+                days[parsed[1]] = event
+            revivals[event.event_id] = parsed[2]
     out = Plan()
     for program_id in sorted(set(programs) | set(by_program)):
         program = programs.get(program_id)
@@ -114,12 +120,21 @@ def plan(programs: Mapping[str, ProgramRecord], events: Iterable[DrEvent], now: 
                 wanted[occ.day] = occurrence_command(program, occ.day, occ.start, occ.end)
             for day, command in wanted.items():
                 start = command.start_at
-                if day not in existing and now <= start - program.notification and start <= now + lookahead:
+                if not (now <= start - program.notification and start <= now + lookahead):
+                    continue
+                before = existing.get(day)
+                if before is None:
                     out.create.append(command)
+                elif before.status == EventStatus.CANCELLED and before.cancel_reason == PROGRAM_CANCEL:
+                    # Its day was excluded and is back: a new event (an operator's cancel stays).
+                    out.create.append(command.model_copy(update={"event_id": occurrence_event_id(
+                        program_id, day, revivals[before.event_id] + 1)}))
         for day, event in sorted(existing.items()):
             if event.status not in CHANGEABLE or event.start_at <= now:
                 continue  # past, active or over: left alone
             command = wanted.get(day)
+            if command is not None and command.event_id != event.event_id:  # a revived occurrence
+                command = command.model_copy(update={"event_id": event.event_id})
             if command is None or command.start_at <= now:
                 out.cancel.append(event.event_id)
             else:
@@ -165,7 +180,7 @@ def cancel_unless_started(current: DrEvent, now: datetime) -> DrEvent | None:
         raise CommandRejected("conflict", f"event {current.event_id} has started; left as it is", "event_id")
     return current.model_copy(update={"status": EventStatus.CANCELLED,
                                       "modification_number": current.modification_number + 1,
-                                      "modified_at": now})
+                                      "modified_at": now, "cancel_reason": PROGRAM_CANCEL})
 
 
 def _decode_program(raw: bytes) -> ProgramRecord | None:
