@@ -82,6 +82,7 @@ class FakeScheduler:
             signal_name=cmd.signal_name,
             signal_type=cmd.signal_type,
             units=cmd.units,
+            baseline=cmd.baseline,
             start_at=start,
             intervals=cmd.intervals,
             targets=cmd.targets,

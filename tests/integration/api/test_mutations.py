@@ -179,3 +179,25 @@ async def test_units_go_with_the_signal_and_a_misfit_names_its_field(client, sch
         (error,) = data["errors"]
         assert error["extensions"] == {"code": "INVALID", "field": field}, error
     assert len(scheduler.requests) == 1
+
+
+async def test_an_event_with_a_baseline(client, scheduler):
+    """E1_1027 through GraphQL: createEvent's baseline reaches the scheduler and comes back."""
+    start = "2030-01-01T12:00:00+00:00"
+    query = """mutation($input: CreateEventInput!) { createEvent(input: $input) {
+      baseline { baselineId baselineName startAt intervals { duration payload } resourceIds units { kind unit scale } } } }"""
+    data = await gql(client, query, {"input": {
+        "venIds": ["ven-a"], "intervals": intervals(("PT1H", 0.4)), "eventId": "ev-baseline", "startAt": start,
+        "signalName": "ELECTRICITY_PRICE", "signalType": "price",
+        "baseline": {"startAt": start, "intervals": intervals(("PT30M", 120), ("PT30M", 130)),
+                     "resourceIds": ["meter-1"], "units": {"kind": "powerReal", "unit": "W", "scale": "k"}}}})
+    assert "errors" not in data, data
+    assert data["data"]["createEvent"]["baseline"] == {
+        "baselineId": "baseline-1", "baselineName": "baseline", "startAt": start,
+        "intervals": intervals(("PT30M", 120.0), ("PT30M", 130.0)), "resourceIds": ["meter-1"],
+        "units": {"kind": "powerReal", "unit": "W", "scale": "k"}}
+    data = await gql(client, query, {"input": {
+        "venIds": ["ven-a"], "intervals": intervals(("PT1H", 1)),
+        "baseline": {"startAt": start, "intervals": intervals(("PT0S", 1))}}})
+    assert data["errors"][0]["extensions"] == {"code": "INVALID", "field": "baseline.intervals[0].duration"}
+    assert len(scheduler.requests) == 1

@@ -19,12 +19,13 @@ import aiohttp
 import nats
 from lxml import etree
 from nats.errors import NoRespondersError
-from openleadr.messaging import create_message
+from openleadr.messaging import create_message, parse_message
 from openleadr.utils import parse_datetime, parse_duration
 
 from adrstack.scheduler.service import Scheduler
 from adrstack.scheduler.settings import SchedulerSettings
-from adrstack.shared.messages import EventInterval, EventStatus, EventTargets, SignalSpec, utcnow
+from adrstack.shared.messages import EventBaseline, EventInterval, EventStatus, EventTargets, SignalSpec, utcnow
+from adrstack.shared.signals import SignalUnits
 from tests.helpers import eventually
 
 from .test_events import make_event, put_event, registered
@@ -37,6 +38,7 @@ NS = {
     "emix": "http://docs.oasis-open.org/ns/emix/2011/06",
     "xcal": "urn:ietf:params:xml:ns:icalendar-2.0",
     "strm": "urn:ietf:params:xml:ns:icalendar-2.0:stream",
+    "power": "http://docs.oasis-open.org/ns/emix/2011/06/power",
 }
 EVENT_STATUSES = {"none", "far", "near", "active", "completed", "cancelled"}
 
@@ -270,6 +272,38 @@ async def test_rule_8_every_signals_intervals_add_up_to_the_active_period(gatewa
         for signal in signals(event):
             durations = [parse_duration(text(i, "xcal:duration/xcal:duration")) for i in intervals(signal)]
             assert sum(durations, timedelta(0)) == total, (event_id(event), text(signal, "ei:signalID"), durations)
+
+
+async def test_e1_1027_a_price_event_with_a_baseline(gateway, bus, vens):
+    """E1_1027 and the [QL] baseline row: an ELECTRICITY_PRICE event with an eiEventBaseline, whose
+    interval durations add up to its duration, with uids 0..n-1, no dtstart in the intervals, its
+    resourceID and units (powerReal, kW); openleadr reads it."""
+    client = await registered(vens, "conf-baseline-ven", gateway.vtn_url)
+    start = utcnow().replace(microsecond=0) + timedelta(hours=2)
+    baseline = EventBaseline(baseline_id="bl-1", baseline_name="10-day average", start_at=start,
+                             intervals=[EventInterval(duration=minutes(30), payload=120),
+                                        EventInterval(duration=minutes(15), payload=130),
+                                        EventInterval(duration=minutes(15), payload=125)],
+                             resource_ids=["meter-1"], units=SignalUnits(kind="powerReal", unit="W", scale="k"))
+    await put_event(bus, make_event("conf-baseline", [client.ven_id], signal_name="ELECTRICITY_PRICE",
+                                    signal_type="price", units=SignalUnits(kind="currencyPerKWh", unit="USD"),
+                                    start_at=start, intervals=[EventInterval(duration=minutes(60), payload=0.4)],
+                                    baseline=baseline))
+    raw = await distribution_raw(gateway, client.ven_id, holding("conf-baseline"))
+    [event] = oadr_events(message_of(raw))
+    [sent] = event.findall(".//ei:eiEventBaseline", NS)
+    assert text(sent, "ei:baselineID") == "bl-1" and text(sent, "ei:baselineName") == "10-day average"
+    assert text(sent, "ei:resourceID") == "meter-1"
+    assert parse_datetime(text(sent, "xcal:dtstart/xcal:date-time")) == start
+    total = parse_duration(text(sent, "xcal:duration/xcal:duration"))
+    parts = sent.findall("strm:intervals/ei:interval", NS)
+    assert [parse_duration(text(i, "xcal:duration/xcal:duration")) for i in parts] == [minutes(30), minutes(15),
+                                                                                     minutes(15)]
+    assert total == minutes(60) and [text(i, "xcal:uid/xcal:text") for i in parts] == ["0", "1", "2"]
+    assert all(i.find("xcal:dtstart", NS) is None for i in parts)
+    assert sent.find("power:powerReal", NS) is not None
+    _, payload = parse_message(raw.decode())  # openleadr validates it against the 2.0b schema too
+    assert payload["events"][0]["event_signals"]["event_baseline"]["baseline_id"] == "bl-1"
 
 
 async def test_rule_9_simple_payloads_on_the_wire_are_0_to_3(gateway, bus, vens):

@@ -178,3 +178,34 @@ def test_units_reach_the_command():
     with pytest.raises(InvalidInput) as info:
         modify_command(event_id="e1", signal_name="SIMPLE", signal_type="level", units=Units("currencyPerKWh", "EUR"))
     assert info.value.field == "units"
+
+
+@dataclass
+class BaselineSpec:
+    start_at: datetime
+    intervals: list
+    baseline_id: str = "baseline-1"
+    baseline_name: str = "baseline"
+    resource_ids: list | None = None
+    units: Units | None = None
+
+
+def test_a_baseline_reaches_the_command_and_a_bad_one_names_its_field():
+    """E1_1027: an event with a baseline (eiEventBaseline)."""
+    base = BaselineSpec(NOW, [IntervalSpec("PT30M", 120), IntervalSpec("PT30M", 130)], resource_ids=["meter-1"],
+                        units=Units("powerReal", "W", scale="k"))
+    cmd = create(signal_name="ELECTRICITY_PRICE", signal_type="price", baseline=base)
+    assert cmd.baseline.duration == timedelta(hours=1) and cmd.baseline.resource_ids == ["meter-1"]
+    assert cmd.baseline.units.kind == "powerReal"
+    for bad, field in [(BaselineSpec(NOW, [IntervalSpec("PT0S", 1)]), "baseline.intervals[0].duration"),
+                       (BaselineSpec(datetime(2030, 1, 1), [IntervalSpec("PT1H", 1)]), "baseline.startAt"),
+                       (BaselineSpec(NOW, []), "baseline.intervals"),
+                       (BaselineSpec(NOW, [IntervalSpec("PT1H", 1)], units=Units("energyReal", "W")),
+                        "baseline.units.unit")]:
+        with pytest.raises(InvalidInput) as info:
+            create(baseline=bad)
+        assert info.value.field == field
+    assert modify_command(event_id="e1", remove_baseline=True).remove_baseline
+    with pytest.raises(InvalidInput) as info:
+        modify_command(event_id="e1", baseline=base, remove_baseline=True)
+    assert info.value.field == "removeBaseline"

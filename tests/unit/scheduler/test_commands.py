@@ -210,3 +210,22 @@ def test_zero_durations_mean_none_and_are_kept_negative_ones_refused():
     with pytest.raises(CommandRejected) as info:
         build_event(parse_command(CreateEventCommand, create(recovery="-PT5M")), "e1", NOW)
     assert info.value.field == "recovery"
+
+
+def test_a_baseline_is_kept_replaced_or_removed():
+    """E1_1027: the event's eiEventBaseline through create and modify."""
+    baseline = {"start_at": NOW.isoformat(), "intervals": [{"duration": "PT1H", "payload": 120}],
+                "resource_ids": ["meter-1"]}
+    event = build_event(parse_command(CreateEventCommand, create(baseline=baseline)), "e1", NOW)
+    assert event.baseline.intervals[0].payload == 120 and event.baseline.resource_ids == ["meter-1"]
+    kept = apply_modify(event, ModifyEventCommand(event_id="e1", priority=2), NOW)
+    assert kept.baseline == event.baseline
+    replaced = apply_modify(event, ModifyEventCommand(event_id="e1", baseline={
+        "start_at": NOW.isoformat(), "intervals": [{"duration": "PT1H", "payload": 90}]}), NOW)
+    assert replaced.baseline.intervals[0].payload == 90 and replaced.modification_number == 1
+    removed = apply_modify(event, ModifyEventCommand(event_id="e1", remove_baseline=True), NOW)
+    assert removed.baseline is None
+    with pytest.raises(CommandRejected) as info:
+        build_event(parse_command(CreateEventCommand, create(baseline={**baseline, "intervals": [
+            {"duration": "PT0S", "payload": 1}]})), "e2", NOW)
+    assert info.value.field.startswith("baseline")

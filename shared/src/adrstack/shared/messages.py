@@ -273,6 +273,29 @@ class SignalSpec(Contract):
 MAX_SIGNALS = 10
 
 
+class EventBaseline(Contract):
+    """An event's baseline (eiEventBaseline, E1_1027): the load expected without the event, as
+    intervals from ``start_at`` (each of a positive duration), for resources or the whole VEN."""
+
+    baseline_id: str = "baseline-1"
+    baseline_name: str = "baseline"
+    start_at: AwareDatetime
+    intervals: list[EventInterval] = Field(min_length=1, max_length=1000)
+    resource_ids: list[str] = Field(default_factory=list, max_length=100)
+    units: SignalUnits | None = None
+
+    @field_validator("intervals")
+    @classmethod
+    def _positive(cls, v: list[EventInterval]) -> list[EventInterval]:
+        if any(i.duration <= timedelta(0) for i in v):
+            raise ValueError("a baseline's intervals each last more than zero")
+        return v
+
+    @property
+    def duration(self) -> timedelta:
+        return sum((i.duration for i in self.intervals), timedelta(0))
+
+
 class DrEvent(Contract):
     """The current state of one DR event, as kept in the ``openadr-events`` KV bucket."""
 
@@ -299,6 +322,7 @@ class DrEvent(Contract):
     extra_signals: list[SignalSpec] = Field(default_factory=list, max_length=MAX_SIGNALS - 1)
     created_at: AwareDatetime = Field(default_factory=utcnow)
     modified_at: AwareDatetime = Field(default_factory=utcnow)
+    baseline: EventBaseline | None = None
     # Set when the scheduler, not an operator, cancelled it (programs.PROGRAM_CANCEL: its day left
     # its program's schedule, so the day may come back).
     cancel_reason: str | None = None
@@ -421,6 +445,7 @@ class CreateEventCommand(EventCommand):
     recovery: timedelta | None = None
     randomization: timedelta | None = None
     extra_signals: list[SignalSpec] = Field(default_factory=list, max_length=MAX_SIGNALS - 1)
+    baseline: EventBaseline | None = None
 
     @field_validator("event_id")
     @classmethod
@@ -469,6 +494,8 @@ class ModifyEventCommand(EventCommand):
     randomization: timedelta | None = None
     # Replaces the event's further signals ([] removes them).
     extra_signals: list[SignalSpec] | None = Field(None, max_length=MAX_SIGNALS - 1)
+    baseline: EventBaseline | None = None  # replaces the event's baseline
+    remove_baseline: bool = False
 
     _group_ids = field_validator("group_ids")(
         lambda v: None if v is None else [_token(g, "group_id") for g in v])

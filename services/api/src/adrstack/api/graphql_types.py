@@ -10,7 +10,7 @@ import strawberry
 from pydantic import ValidationError
 
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
-from adrstack.shared.messages import DrEvent, EventTransition, GroupRecord
+from adrstack.shared.messages import DrEvent, EventBaseline, EventTransition, GroupRecord
 from adrstack.shared.signals import SignalUnits
 from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import (
@@ -85,6 +85,28 @@ class Units:
             return cls(kind=u.kind, unit=u.unit, scale=u.scale)
         hertz, voltage, ac = u.power_attributes
         return cls(kind=u.kind, unit=u.unit, scale=u.scale, hertz=hertz, voltage=voltage, ac=ac)
+
+
+@strawberry.type(description="An event's baseline (eiEventBaseline): the load expected without it")
+class Baseline:
+    baseline_id: str
+    baseline_name: str
+    start_at: datetime
+    intervals: list[Interval]
+    resource_ids: list[str]
+    units: Units | None = None
+
+    @classmethod
+    def of(cls, baseline: EventBaseline | dict | None) -> "Baseline | None":
+        if baseline is None:
+            return None
+        try:
+            b = baseline if isinstance(baseline, EventBaseline) else EventBaseline.model_validate(baseline)
+        except ValidationError:
+            return None
+        return cls(baseline_id=b.baseline_id, baseline_name=b.baseline_name, start_at=utc(b.start_at),
+                   intervals=[Interval(duration=format_duration(i.duration), payload=i.payload) for i in b.intervals],
+                   resource_ids=list(b.resource_ids), units=Units.of(b.units))
 
 
 @strawberry.type(description="One signal of an event, over the event's whole active period")
@@ -195,6 +217,7 @@ class Event:
     modified_at: datetime
     test_event: bool = False
     units: Units | None = strawberry.field(default=None, description="the event's own signal's units")
+    baseline: Baseline | None = strawberry.field(default=None, description="its eiEventBaseline, if any")
     signals: list[Signal] = strawberry.field(default_factory=list, description="every signal, the event's own "
                                              "first (signalName, signalType and intervals above)")
     notification: str | None = strawberry.field(default=None, description="ISO-8601 duration; null: none")
@@ -246,6 +269,7 @@ class Event:
             intervals=intervals,
             signals=_signals_of(snapshot, own),
             units=units,
+            baseline=Baseline.of(snapshot.get("baseline")),
             targets=Targets.from_dict(row.targets),
             priority=row.priority,
             market_context=row.market_context,
@@ -277,6 +301,7 @@ class Event:
                                        for i in x.intervals], units=Units.of(x.units))
                      for x in event.signals()],
             units=Units.of(event.units),
+            baseline=Baseline.of(event.baseline),
             targets=Targets.from_dict(event.targets.model_dump()),
             priority=event.priority,
             market_context=event.market_context,
@@ -375,6 +400,16 @@ class UnitsInput:
     ac: bool = True
 
 
+@strawberry.input(description="An event's baseline (eiEventBaseline, E1_1027)")
+class BaselineInput:
+    start_at: datetime = strawberry.field(description="with a zone")
+    intervals: list[IntervalInput] = strawberry.field(description="each of a positive duration")
+    baseline_id: str = "baseline-1"
+    baseline_name: str = "baseline"
+    resource_ids: list[str] | None = None
+    units: UnitsInput | None = None
+
+
 @strawberry.input
 class SignalInput:
     intervals: list[IntervalInput]
@@ -414,6 +449,7 @@ class CreateEventInput:
     signals: list[SignalInput] | None = strawberry.field(default=None, description="several signals (e.g. a "
                                                          "SIMPLE level and a price), each over the whole event; "
                                                          "instead of signalName, signalType and intervals")
+    baseline: BaselineInput | None = None
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 
@@ -442,6 +478,8 @@ class ModifyEventInput:
     recovery: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
     randomization: str | None = strawberry.field(default=None, description="ISO-8601 duration; PT0S: none")
     signals: list[SignalInput] | None = strawberry.field(default=None, description="replaces every signal")
+    baseline: BaselineInput | None = strawberry.field(default=None, description="replaces the baseline")
+    remove_baseline: bool = False
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
 
 

@@ -229,6 +229,7 @@ class Mutation:
             signals=input.signals,
             market_contexts=input.market_contexts,
             idempotency_key=input.idempotency_key,
+            baseline=input.baseline,
         )
         await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids,
                             market_contexts=command.market_contexts)
@@ -258,6 +259,8 @@ class Mutation:
             signals=input.signals,
             market_contexts=input.market_contexts,
             idempotency_key=input.idempotency_key,
+            baseline=input.baseline,
+            remove_baseline=input.remove_baseline,
         )
         if command.group_ids or command.resource_ids or command.market_contexts:
             await check_targets(_state(info), command.ven_ids, command.group_ids, command.resource_ids,

@@ -19,6 +19,7 @@ from adrstack.shared.messages import (
     MAX_TARGETED_VENS,
     CancelEventCommand,
     CreateEventCommand,
+    EventBaseline,
     EventInterval,
     ModifyEventCommand,
     SignalSpec,
@@ -48,6 +49,15 @@ class UnitsLike(Protocol):
     hertz: float | None
     voltage: float | None
     ac: bool
+
+
+class BaselineLike(Protocol):
+    start_at: datetime
+    intervals: Iterable[IntervalLike]
+    baseline_id: str
+    baseline_name: str
+    resource_ids: Iterable[str] | None
+    units: UnitsLike | None
 
 
 class SignalLike(Protocol):
@@ -188,6 +198,23 @@ def check_units(units: UnitsLike | None, field: str = "units") -> SignalUnits | 
                            str(first.get("msg", "is invalid")).removeprefix("Value error, ")) from None
 
 
+def check_baseline(baseline: BaselineLike | None, field: str = "baseline") -> EventBaseline | None:
+    """E1_1027: the baseline's intervals each last more than zero; its resources are the event's words."""
+    if baseline is None:
+        return None
+    check_aware(baseline.start_at, f"{field}.startAt")
+    intervals = check_intervals(baseline.intervals, f"{field}.intervals")
+    for i, interval in enumerate(intervals):
+        if not interval.duration:
+            raise InvalidInput(f"{field}.intervals[{i}].duration", "a baseline interval lasts more than zero")
+    check_text(baseline.baseline_id, f"{field}.baselineId")
+    check_text(baseline.baseline_name, f"{field}.baselineName")
+    resources = check_resource_ids(baseline.resource_ids, f"{field}.resourceIds")
+    return EventBaseline(start_at=baseline.start_at, intervals=intervals, baseline_id=baseline.baseline_id,
+                         baseline_name=baseline.baseline_name, resource_ids=resources,
+                         units=check_units(baseline.units, f"{field}.units"))
+
+
 def check_signal(signal_name: str, signal_type: str, units: SignalUnits | None, prefix: str = "") -> None:
     """Rule 7: the signalType and units fit the signalName (the scheduler checks it too)."""
     problem = signal_problem(signal_name, signal_type, units)
@@ -292,6 +319,7 @@ def create_command(
     market_contexts: Iterable[str] | None = None,
     now: datetime | None = None,
     idempotency_key: str | None = None,
+    baseline: BaselineLike | None = None,
 ) -> CreateEventCommand:
     if event_id is not None:
         check_token(event_id, "eventId", "event id")
@@ -336,6 +364,7 @@ def create_command(
             "test_event": test_event or None,
             "extra_signals": extra_signals or None,
             "units": parsed_units,
+            "baseline": check_baseline(baseline),
         }.items()
         if v is not None
     }
@@ -380,6 +409,8 @@ def modify_command(
     signals: Iterable[SignalLike] | None = None,
     market_contexts: Iterable[str] | None = None,
     idempotency_key: str | None = None,
+    baseline: BaselineLike | None = None,
+    remove_baseline: bool = False,
 ) -> ModifyEventCommand:
     check_token(event_id, "eventId", "event id")
     # A target list given replaces that kind; an empty one clears it, as long as another is given.
@@ -425,7 +456,11 @@ def modify_command(
         "recovery": check_optional_duration(recovery, "recovery"),
         "randomization": check_optional_duration(randomization, "randomization"),
         "extra_signals": extra_signals,
+        "baseline": check_baseline(baseline),
+        "remove_baseline": True if remove_baseline else None,
     }
+    if baseline is not None and remove_baseline:
+        raise InvalidInput("removeBaseline", "give a baseline or removeBaseline, not both")
     if changes["intervals"] is not None:
         # Without signalName the event's own signal decides; the scheduler checks that case.
         check_simple_levels(changes["intervals"], signal_name)

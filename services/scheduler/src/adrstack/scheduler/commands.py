@@ -137,6 +137,7 @@ def build_event(command: CreateEventCommand, event_id: str, now: datetime) -> Dr
             recovery=command.recovery,
             randomization=command.randomization,
             extra_signals=numbered_signals(command.extra_signals),
+            baseline=command.baseline,
             created_at=now,
             modified_at=now,
         )
@@ -187,6 +188,10 @@ def apply_modify(event: DrEvent, command: ModifyEventCommand, now: datetime) -> 
                                              changes.get("signal_type", event.signal_type), event.units)
     if command.extra_signals is not None:
         changes["extra_signals"] = numbered_signals(command.extra_signals)
+    if command.remove_baseline:
+        changes["baseline"] = None
+    elif command.baseline is not None:
+        changes["baseline"] = command.baseline
     retarget = {name: list(getattr(command, name))
                 for name in ("ven_ids", "group_ids", "resource_ids", "market_contexts")
                 if getattr(command, name) is not None}

@@ -98,6 +98,7 @@ def event_parts(event: DrEvent, status: EventStatus, running: Running | int | No
         group_ids=tuple(event.targets.group_ids),
         resource_ids=tuple(event.targets.resource_ids),
         party_ids=tuple(event.targets.party_ids),
+        baseline=event.baseline,
     )
 
 
@@ -109,6 +110,8 @@ def render_checked(event: DrEvent, status: EventStatus, running: Running | int |
                 raise UndeliverableEvent(f"SIMPLE payloads must be one of 0..3, not {bad}")
         if any(i.duration % timedelta(seconds=1) for i in signal.intervals):
             raise UndeliverableEvent("interval durations must be whole seconds")
+    if event.baseline is not None and any(i.duration % timedelta(seconds=1) for i in event.baseline.intervals):
+        raise UndeliverableEvent("baseline interval durations must be whole seconds")
     try:
         xml = render.event(event_parts(event, status, running))
         document = render.distribute_event("check", [xml.for_ven("check")], request_id="check")

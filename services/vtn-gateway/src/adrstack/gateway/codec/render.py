@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
+from adrstack.shared.messages import EventBaseline
 from adrstack.shared.signals import SignalUnits
 
 from . import model as m
@@ -170,6 +171,7 @@ class EventParts:
     group_ids: tuple[str, ...] = ()
     resource_ids: tuple[str, ...] = ()
     party_ids: tuple[str, ...] = ()
+    baseline: EventBaseline | None = None
 
 
 _DESCRIPTIONS = {"currencyPerThm": "currency", "powerReal": "RealPower", "energyReal": "RealEnergy"}
@@ -194,6 +196,24 @@ def _item_base(units: SignalUnits | None) -> str:
                  f"<power:voltage>{_decimal(voltage)}</power:voltage><power:ac>{format_bool(ac)}</power:ac>"
                  "</power:powerAttributes>")
     return f"<{ns}:{units.kind}>{body}</{ns}:{units.kind}>"
+
+
+def _intervals(intervals) -> str:
+    """strm:intervals of (duration, payload) pairs; uids 0..n-1 and no dtstart (rule 2, [QL])."""
+    return "<strm:intervals>" + "".join(
+        f"<ei:interval>{_duration_prop('xcal:duration', duration)}<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid>"
+        f"<ei:signalPayload><ei:payloadFloat><ei:value>{format_float(payload)}</ei:value></ei:payloadFloat>"
+        "</ei:signalPayload></ei:interval>"
+        for uid, (duration, payload) in enumerate(intervals)) + "</strm:intervals>"
+
+
+def _baseline(b: EventBaseline) -> str:
+    """eiEventBaseline (E1_1027): its duration is its intervals' sum, as the harness checks."""
+    return (f"<ei:eiEventBaseline>{_dtstart(b.start_at)}{_duration_prop('xcal:duration', b.duration)}"
+            f"{_intervals((i.duration, float(i.payload)) for i in b.intervals)}"
+            f"<ei:baselineID>{_e(b.baseline_id)}</ei:baselineID>"
+            + "".join(f"<ei:resourceID>{_e(r)}</ei:resourceID>" for r in b.resource_ids)
+            + f"<ei:baselineName>{_e(b.baseline_name)}</ei:baselineName>{_item_base(b.units)}</ei:eiEventBaseline>")
 
 
 def event(p: EventParts) -> EventXml:
@@ -225,18 +245,14 @@ def event(p: EventParts) -> EventXml:
 
     signals = ["<ei:eiEventSignals>"]
     for s in p.signals:
-        # Rule 2: uids 0..n-1; no dtstart in signal intervals (the harness checks both).
-        intervals = "".join(
-            f"<ei:interval>{_duration_prop('xcal:duration', duration)}<xcal:uid><xcal:text>{uid}</xcal:text></xcal:uid>"
-            f"<ei:signalPayload><ei:payloadFloat><ei:value>{format_float(payload)}</ei:value></ei:payloadFloat>"
-            "</ei:signalPayload></ei:interval>"
-            for uid, (duration, payload) in enumerate(s.intervals))
         signals.append(
-            f"<ei:eiEventSignal><strm:intervals>{intervals}</strm:intervals>"
+            f"<ei:eiEventSignal>{_intervals(s.intervals)}"
             f"<ei:signalName>{_e(s.signal_name)}</ei:signalName><ei:signalType>{_e(s.signal_type)}</ei:signalType>"
             f"<ei:signalID>{_e(s.signal_id)}</ei:signalID>{_item_base(s.units)}<ei:currentValue><ei:payloadFloat>"
             f"<ei:value>{format_float(s.current_value)}</ei:value></ei:payloadFloat></ei:currentValue>"
             "</ei:eiEventSignal>")
+    if p.baseline is not None:
+        signals.append(_baseline(p.baseline))
     signals.append("</ei:eiEventSignals>")
 
     # EiTargetType's order: groupID, groupName, resourceID, venID, partyID. Only the receiving
