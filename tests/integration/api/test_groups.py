@@ -187,3 +187,38 @@ async def test_send_event_takes_groups_and_resources(client, scheduler, known_ve
     r = await client.post("/send_event", json={"signal_level": 1})
     assert r.status_code == 422 and r.json()["field"] == "ven_id", r.text
     assert len(scheduler.requests) == sent
+
+
+async def test_a_group_live_events_or_programs_target_is_not_deleted(client, known_vens, engine, nc, api_settings):
+    """Deleting it would leave those events reaching nobody: CONFLICT until they are over, cancelled
+    or retargeted (events as telemetry stored them), and until no program enrolls it."""
+    from adrstack.shared.tables import DrEventRow
+
+    await gql(client, CREATE_GROUP, {"id": "north", "vens": ["ven-a"]})
+
+    def event_row(event_id: str, status: str) -> DrEventRow:
+        return DrEventRow(event_id=event_id, modification_number=0, status=status, signal_name="SIMPLE",
+                          signal_type="level", start_at=T0, end_at=T0, intervals=[{"duration": "PT1H", "payload": 1}],
+                          targets={"ven_ids": [], "group_ids": ["north"]}, market_context="http://m",
+                          response_required="always", created_at=T0, modified_at=T0, snapshot={})
+
+    async with AsyncSession(engine) as s:
+        s.add_all([event_row("ev-live", "far"), event_row("ev-over", "completed")])
+        await s.commit()
+    data = await gql(client, DELETE, {"id": "north"})
+    assert error(data) == ("CONFLICT", "groupId") and "ev-live" in data["errors"][0]["message"]
+    assert await stored(nc, api_settings, "north") is not None
+
+    async with AsyncSession(engine) as s:
+        (await s.get(DrEventRow, "ev-live")).status = "cancelled"
+        await s.commit()
+    kv = await nc.jetstream().key_value(api_settings.programs_bucket)
+    from adrstack.shared.programs import ProgramRecord, ProgramSchedule
+    await kv.put(kv_keys.program_key("peak"), ProgramRecord(
+        program_id="peak", market_context="http://mc/peak", group_ids=["north"],
+        schedule=ProgramSchedule(time_zone="UTC")).to_bytes())
+    data = await gql(client, DELETE, {"id": "north"})
+    assert error(data) == ("CONFLICT", "groupId") and "peak" in data["errors"][0]["message"]
+    await kv.delete(kv_keys.program_key("peak"))
+    assert (await gql(client, DELETE, {"id": "north"}))["data"]["deleteGroup"]["groupId"] == "north"
+    assert await stored(nc, api_settings, "north") is None

@@ -92,11 +92,17 @@ class Groups:
         return await self._change(group_id, lambda members: [v for v in members if v not in gone])
 
     async def delete(self, group_id: str) -> GroupRecord | None:
-        """None when there was no such group."""
+        """None when there was no such group. A group that live events target is not deleted: they
+        would silently reach nobody (cancel or retarget them first)."""
         check_token(group_id, "groupId", "group id")
         record, revision = await self.get(group_id)
         if revision is None:
             return None
+        live = await self.store.events(5, statuses=["far", "near", "active"], group_id=group_id)
+        if live:
+            names = ", ".join(shown(row.event_id) for row in live)
+            raise ApiError("conflict", f"the group {shown(group_id)} is a target of events not over yet ({names}); "
+                                       "cancel them or retarget them first", "groupId")
         try:
             await self.kv.delete(kv_keys.group_key(group_id), last=revision)
         except Exception as e:

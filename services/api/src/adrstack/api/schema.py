@@ -289,7 +289,12 @@ class Mutation:
     @strawberry.mutation(description="Delete a group; null when there was none. Events naming it reach "
                                      "nobody through it any more")
     async def delete_group(self, info: strawberry.Info, group_id: str) -> Group | None:
-        record = await _state(info).groups.delete(group_id)
+        state = _state(info)
+        enrolling = [p.program_id for p in await state.programs.records(1000) if group_id in p.group_ids]
+        if enrolling:
+            raise ApiError("conflict", f"programs enroll this group ({', '.join(enrolling[:5])}); unenroll it first",
+                           "groupId")
+        record = await state.groups.delete(group_id)
         return None if record is None else Group.from_record(record)
 
     @strawberry.mutation(description="Create a program; the scheduler creates its events ahead of time")

@@ -67,7 +67,8 @@ class Store:
 
     async def events(self, limit: int, *, statuses: list[str] | None = None, since: datetime | None = None,
                      until: datetime | None = None, ven_id: str | None = None,
-                     after: DrEventRow | None = None, program_id: str | None = None) -> list[DrEventRow]:
+                     after: DrEventRow | None = None, program_id: str | None = None,
+                     group_id: str | None = None) -> list[DrEventRow]:
         """Most recently created first; ``since``/``until`` keep events whose time overlaps them,
         ``ven_id`` those that name the VEN among their targets, ``after`` continues a page."""
         query = select(DrEventRow)
@@ -79,6 +80,8 @@ class Store:
             query = query.where(DrEventRow.start_at < until)
         if ven_id is not None:
             query = query.where(DrEventRow.targets["ven_ids"].contains([ven_id]))
+        if group_id is not None:
+            query = query.where(DrEventRow.targets["group_ids"].contains([group_id]))
         if program_id is not None:  # the scheduler names a program's events prg-<program>-<yyyymmdd>[r<n>]
             query = query.where(DrEventRow.event_id.regexp_match(OCCURRENCE_ID_SQL.format(program=re.escape(program_id))))
         if after is not None:  # the order below, continued past ``after``
