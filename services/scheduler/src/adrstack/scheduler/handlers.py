@@ -43,6 +43,9 @@ from .overlaps import OverlapGuard
 
 log = logging.getLogger(__name__)
 
+# How long a command waits for the replica that committed an event's last state to publish its
+# facts before publishing them itself (that replica may have died).
+OWNER_PUBLISH_WAIT = 0.5
 VEN_LOOKUPS_AT_ONCE = 500  # VENs not in the mirror yet, looked up concurrently in slices
 
 # A clock status reached as the direct result of a command is announced like a timer transition.
@@ -194,6 +197,7 @@ class CommandHandlers:
         """Read, change, CAS the KV, then publish the facts of the committed state; a lost CAS
         race starts over. Facts an earlier commit still owes are published before anything else."""
         key = kv_keys.event_key(event_id)
+        waited = False
         for _ in range(self._retries):
             try:
                 entry = await self._events.get(key)
@@ -203,6 +207,12 @@ class CommandHandlers:
                 raise Unavailable(f"could not read event {event_id}: {e!r}") from e
             record = decode_record(entry.value)
             current = record.event
+            if record.pending and not waited:
+                # Most likely another replica committed it a moment ago and is publishing its facts:
+                # let it (publishing them here too shows core NATS subscribers a copy), once.
+                waited = True
+                if await self._settled_elsewhere(key, entry.revision):
+                    continue
             if record.pending:
                 try:
                     await self.facts.repair(current, entry.revision, record.pending)
@@ -235,6 +245,19 @@ class CommandHandlers:
             log.info("%s event %s (#%d)", transition.value, event_id, changed.modification_number)
             return changed
         raise CommandRejected("conflict", f"event {event_id} kept changing; try again", "event_id")
+
+    async def _settled_elsewhere(self, key: str, revision: int) -> bool:
+        """Whether the record at ``revision`` moved on within OWNER_PUBLISH_WAIT (its owner published)."""
+        deadline = time.monotonic() + OWNER_PUBLISH_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            try:
+                entry = await self._events.get(key)
+            except Exception:
+                return False
+            if entry.revision != revision:
+                return True
+        return False
 
     @contextlib.asynccontextmanager
     async def _guarded(self, event: DrEvent, before: DrEvent | None = None):
