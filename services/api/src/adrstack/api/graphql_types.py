@@ -727,3 +727,33 @@ class UpdateProgramInput:
     notification: str | None = None
     refuse_overlaps: bool | None = strawberry.field(default=None, description=REFUSE_OVERLAPS)
     idempotency_key: str | None = strawberry.field(default=None, description=IDEMPOTENCY)
+
+
+@strawberry.type(description="One VEN's load during an event against its baseline, in kW")
+class VenPerformance:
+    ven_id: str
+    baseline_kw: float | None = strawberry.field(description="null: no non-event weekday with readings")
+    measured_kw: float | None = strawberry.field(description="null: no readings in the event's window")
+    shed_kw: float | None = strawberry.field(description="baselineKw - measuredKw")
+    baseline_days: list[date] = strawberry.field(description="the UTC weekdays the baseline averages")
+
+
+@strawberry.type(description="An event's performance: each targeted VEN's baseline, measured load and shed "
+                             "(kW), and their sums over the VENs that have both")
+class EventPerformance:
+    event_id: str
+    method: str
+    window_start: datetime | None = strawberry.field(description="null: the event has not run")
+    window_end: datetime | None
+    baseline_kw: float | None
+    measured_kw: float | None
+    shed_kw: float | None
+    vens: list[VenPerformance]
+
+    @classmethod
+    def of(cls, found, method: str) -> "EventPerformance":
+        return cls(event_id=found.event_id, method=method, window_start=utc(found.window_start),
+                   window_end=utc(found.window_end), baseline_kw=found.total("baseline_kw"),
+                   measured_kw=found.total("measured_kw"), shed_kw=found.total("shed_kw"),
+                   vens=[VenPerformance(ven_id=v.ven_id, baseline_kw=v.baseline_kw, measured_kw=v.measured_kw,
+                                        shed_kw=v.shed_kw, baseline_days=v.baseline_days) for v in found.vens])

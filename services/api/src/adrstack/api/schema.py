@@ -14,17 +14,19 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from adrstack.shared.messages import EventStatus
+from adrstack.shared.messages import EventStatus, utcnow
 from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, list_tokens, revoke_token
 
 from . import pagination
 from .auth import caller_of
 from .errors import ApiError, InvalidInput, public_error
+from .performance import METHOD, event_performance
 from .graphql_limits import graphql_limits
 from .graphql_types import (
     ApiRole,
     ApiToken,
     CreateEventInput,
+    EventPerformance,
     CreateProgramInput,
     Event,
     EventUpdate,
@@ -139,6 +141,16 @@ class Query:
         check_token(event_id, "eventId", "event id")
         row = await _state(info).store.event(event_id)
         return None if row is None else Event.from_row(row)
+
+    @strawberry.field(description="An event's performance: each targeted VEN's baseline against its measured "
+                                  "load and the shed, in kW (the method is in the answer and the README)")
+    async def event_performance(self, info: strawberry.Info, event_id: str) -> EventPerformance | None:
+        check_token(event_id, "eventId", "event id")
+        state = _state(info)
+        row = await state.store.event(event_id)
+        if row is None:
+            return None
+        return EventPerformance.of(await event_performance(state, row, utcnow()), METHOD)
 
     @strawberry.field(
         description=f"Readings of one VEN, newest first: since <= at < until, {pagination.READINGS.describe()}"

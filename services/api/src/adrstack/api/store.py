@@ -91,6 +91,16 @@ class Store:
         async with self._session() as s:
             return list((await s.execute(query)).scalars())
 
+    async def events_between(self, since: datetime, until: datetime, exclude: str | None = None,
+                             limit: int = 5000) -> list[DrEventRow]:
+        """Events whose time overlaps [since, until) (open-ended ones from their start), any status."""
+        query = select(DrEventRow).where(DrEventRow.start_at < until,
+                                         DrEventRow.end_at.is_(None) | (DrEventRow.end_at > since))
+        if exclude is not None:
+            query = query.where(DrEventRow.event_id != exclude)
+        async with self._session() as s:
+            return list((await s.execute(query.order_by(DrEventRow.start_at).limit(limit))).scalars())
+
     async def event(self, event_id: str) -> DrEventRow | None:
         async with self._session() as s:
             return await s.get(DrEventRow, event_id)

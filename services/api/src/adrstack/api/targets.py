@@ -69,3 +69,18 @@ async def check_targets(state: ApiState, ven_ids: list[str] | None, group_ids: l
                  else fields.market_contexts if contexts else fields.ven_ids)
         raise InvalidInput(field, "the targets match no VEN")
     return resolved
+
+
+async def targeted_vens(state: ApiState, targets: EventTargets) -> set[str]:
+    """The VENs an event's targets name now (the gateway's resolution; nothing is checked)."""
+    programs: dict[str, list] = {}
+    groups = list(targets.group_ids)
+    if targets.market_contexts:
+        for record in await state.programs.records(MAX_PROGRAMS_SCANNED):
+            programs.setdefault(record.market_context, []).append(record)
+            if record.market_context in targets.market_contexts:
+                groups += [g for g in record.group_ids if g not in groups]
+    members = await state.groups.members(groups) if groups else {}
+    resources = list(targets.resource_ids)
+    by_resource = await state.store.vens_by_resource(resources) if resources else {}
+    return resolve(targets, members, by_resource, programs)
