@@ -18,7 +18,6 @@ from .settings import CommonSettings
 log = logging.getLogger(__name__)
 
 DUPLICATE_WINDOW = timedelta(minutes=2)
-STREAM_MAX_AGE = timedelta(days=7)
 
 
 async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
@@ -57,7 +56,8 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
         subjects=settings.subjects.stream_subjects,
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
-        max_age=STREAM_MAX_AGE.total_seconds(),
+        max_age=settings.stream_max_age.total_seconds(),
+        max_bytes=settings.stream_max_bytes,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
     )
 

@@ -6,6 +6,8 @@ Services subclass :class:`CommonSettings` with their own fields.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +44,11 @@ class CommonSettings(BaseSettings):
     # Client idempotency keys and the results they got: the scheduler's event commands (namespace
     # "cmd") and the api's program edits ("program"); entries expire after a day.
     commands_bucket: str = "openadr-commands"
+    # Retention of the facts stream: a fact older than this, or beyond the size (the oldest go
+    # first), is dropped from NATS. Postgres keeps what telemetry stored; a telemetry outage longer
+    # than this loses the facts it had not taken yet.
+    stream_max_age: timedelta = Field(timedelta(days=7), gt=timedelta(0))
+    stream_max_bytes: int = Field(8 * 1024**3, ge=-1)  # -1: no size limit
     log_level: str = "INFO"
 
     @property
