@@ -10,6 +10,8 @@ rest is openleadr's banner); commands come one per line on stdin:
 
   add_events   add_event() for every known VEN, timed; answers {"added", "start", "end"}
   status       answers {"responses", "last_response_at"} (on_created_event callbacks so far)
+  readings     answers {"reports", "readings"}: oadrReports and their intervals taken in by
+               on_update_report (which only counts them, like a library user who stores nothing)
 
 Times are time.monotonic(), comparable with the benchmark process's.
 
@@ -52,6 +54,8 @@ class PlainVtn:
         self.vens: dict[str, dict] = {}
         self.responses = 0
         self.last_response_at = 0.0
+        self.reports = 0
+        self.readings = 0
         tls_cert, tls_key, tls_ca = tls or (None, None, None)
         sign_cert, sign_key = sign or (None, None)
         self.server = OpenADRServer(vtn_id=VTN_ID, http_host="127.0.0.1", http_port=port,
@@ -61,6 +65,7 @@ class PlainVtn:
                                     cert=sign_cert, key=sign_key, show_fingerprint=False,
                                     verify_message_signatures=verify_signatures)
         self.server.add_handler("on_create_party_registration", self.on_create_party_registration)
+        self.server.add_handler("on_update_report", self.on_update_report)
 
     def ven_lookup(self, ven_id: str) -> dict | None:
         return self.vens.get(ven_id)
@@ -74,6 +79,12 @@ class PlainVtn:
         # Over TLS openleadr adds the client certificate's fingerprint to the payload.
         self.add_ven(ven_id, registration_id, payload.get("ven_name") or "", payload.get("fingerprint"))
         return ven_id, registration_id
+
+    def on_update_report(self, report: dict) -> None:
+        """One oadrReport of an oadrUpdateReport (openleadr calls this per report when no report
+        callbacks were registered): counted, nothing kept."""
+        self.reports += 1
+        self.readings += len(report.get("intervals") or ())
 
     def on_opt(self, ven_id: str, event_id: str, opt_type: str) -> None:
         self.responses += 1
@@ -98,6 +109,8 @@ class PlainVtn:
             command = line.decode().strip()
             if command == "add_events":
                 say(**self.add_events())
+            elif command == "readings":
+                say(reports=self.reports, readings=self.readings)
             elif command == "status":
                 say(responses=self.responses, last_response_at=self.last_response_at)
             elif command:

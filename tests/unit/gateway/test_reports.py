@@ -9,6 +9,7 @@ import pytest
 from adrstack.gateway import reports
 from adrstack.gateway.codec import model as m
 from adrstack.gateway.state import ReportRecord
+from adrstack.shared.messages import ReportData
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -104,3 +105,37 @@ def test_resent_readings_get_the_same_message_id():
     b = reports.readings(report, known, NOW)
     assert reports.report_data_id("v", "usage-1", a) == reports.report_data_id("v", "usage-1", b)
     assert reports.report_data_id("v", "usage-1", a) != reports.report_data_id("w", "usage-1", a)
+
+
+@pytest.mark.parametrize("value, at", [
+    (1.5, NOW), (-0.0, NOW), (1e16, NOW + timedelta(microseconds=7)), (123456789.125, NOW + timedelta(days=400)),
+    (3, NOW), (5e-324, datetime(2001, 1, 1, 0, 0, 1, 500000, tzinfo=timezone.utc)),
+])
+def test_fact_bytes_are_the_report_data_models(value, at):
+    """The hot path's bytes are what ReportData(...).to_bytes() makes, id included."""
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = data_report("usage-1", ("p1", value, at), ("p2", 2.0, at + timedelta(seconds=1)), ("p1", value, None),
+                         dtstart=NOW - timedelta(hours=1))
+    report.report_name = 'TELEMETRY_USAGE "quoted" é'
+    items = reports.points(report, known, NOW)
+    [(msg_id, payload)] = reports.report_data_facts("ven-1", report, items, 1000, occurred_at=NOW)
+    readings = reports.readings(report, known, NOW)
+    model = ReportData(id=reports.report_data_id("ven-1", "usage-1", readings), occurred_at=NOW, ven_id="ven-1",
+                       report_request_id="rr", report_specifier_id="usage-1", report_name=report.report_name,
+                       readings=readings)
+    assert payload == model.to_bytes()
+    assert msg_id == model.msg_id
+    assert ReportData.model_validate_json(payload) == model
+
+
+def test_facts_are_cut_at_the_per_fact_limit_with_ids_per_chunk():
+    known = ReportRecord(reports=reports.descriptions(register_payload()))
+    report = data_report("usage-1", *[("p1", float(i), NOW + timedelta(seconds=i)) for i in range(5)])
+    items = reports.points(report, known, NOW)
+    facts = reports.report_data_facts("ven-1", report, items, 2, occurred_at=NOW)
+    assert [len(ReportData.model_validate_json(p).readings) for _, p in facts] == [2, 2, 1]
+    assert len({msg_id for msg_id, _ in facts}) == 3
+    # Re-sent: the same ids, whenever it arrives.
+    again = reports.report_data_facts("ven-1", report, reports.points(report, known, NOW), 2,
+                                      occurred_at=NOW + timedelta(minutes=1))
+    assert [i for i, _ in again] == [i for i, _ in facts]

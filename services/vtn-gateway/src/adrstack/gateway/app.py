@@ -16,6 +16,7 @@ from .handlers import Handlers
 from .codec.signature import Signer
 from .identity import Provisioning
 from .message_auth import MessageAuth
+from .publisher import FactPublisher
 from .push import Pusher
 from .replay import NonceStore
 from .server import VtnServer
@@ -39,6 +40,7 @@ class Gateway:
         self.provisioning: Provisioning | None = None
         self.health_runner: web.AppRunner | None = None
         self.pusher: Pusher | None = None
+        self.publisher: FactPublisher | None = None
         self.port: int | None = None
 
     @property
@@ -84,7 +86,9 @@ class Gateway:
             commands = VenCommands(self.store)
             for action in ("cancel", "reregister"):
                 await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
-            handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning)
+            self.publisher = FactPublisher(self.nc)
+            await self.publisher.start()
+            handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning, publisher=self.publisher)
             try:
                 nonces = await NonceStore.bind(self.nc, s.nonces_bucket, s.replay_window)
             except ValueError as e:
@@ -135,6 +139,9 @@ class Gateway:
         if self.pusher is not None:
             await self.pusher.stop()
             self.pusher = None
+        if self.publisher is not None:  # after HTTP: requests still answering have had their acks
+            await self.publisher.stop()
+            self.publisher = None
         for part in (self.provisioning, self.events, self.store):
             if part is not None:
                 await part.stop()

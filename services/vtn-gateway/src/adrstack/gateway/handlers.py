@@ -7,6 +7,7 @@ JetStream before the VEN is told it was received, and a failure to store is answ
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
@@ -16,13 +17,11 @@ from urllib.parse import urlsplit
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from adrstack.shared import jetstream
 from adrstack.shared.messages import (
     Message,
     OptResponse,
     OptSchedule,
     OptWindow,
-    ReportData,
     ReportsRegistered,
     VenDeregistered,
     VenRecord,
@@ -57,6 +56,7 @@ from .errors import (
 )
 from .events import EventBook, delivery_order
 from .identity import Provisioning
+from .publisher import FactPublisher
 from .settings import GatewaySettings
 from .state import OptBook, ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
 
@@ -116,7 +116,8 @@ def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
 
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
-                 events: EventBook, provisioning: Provisioning | None = None):
+                 events: EventBook, provisioning: Provisioning | None = None,
+                 publisher: FactPublisher | None = None):
         if settings.enrollment == "provisioned" and provisioning is None:
             raise ValueError("provisioned enrollment needs the provisioning records")
         self.settings = settings
@@ -125,6 +126,8 @@ class Handlers:
         self.bound_to_certificate = settings.enrollment == "provisioned"
         self.nc = nc
         self.js = js
+        # Pipelined publishes with an ack per fact; None: one js.publish request per fact.
+        self.publisher = publisher
         self.store = store
         self.events = events
         self.subjects: Subjects = settings.subjects
@@ -170,8 +173,16 @@ class Handlers:
     # ------------------------------------------------------------------ plumbing
 
     async def publish(self, subject: str, message: Message, what: str) -> None:
+        await self.publish_bytes(subject, message.to_bytes(), message.msg_id, what)
+
+    async def publish_bytes(self, subject: str, payload: bytes, msg_id: str, what: str) -> None:
+        """Store one fact in JetStream (its id as Nats-Msg-Id) or raise Unavailable (469: the VEN
+        re-sends, and the duplicate window drops a copy that was stored after all)."""
         try:
-            await jetstream.publish(self.js, subject, message)
+            if self.publisher is not None:
+                await self.publisher.publish(subject, payload, msg_id)
+            else:
+                await self.js.publish(subject, payload, timeout=5.0, headers={"Nats-Msg-Id": msg_id})
         except Exception as e:
             log.warning("could not publish %s to %s: %s: %s", what, subject, type(e).__name__, e)
             raise Unavailable(what) from e
@@ -514,32 +525,31 @@ class Handlers:
         return render.registered_report(m.EiResponse(200, "OK", msg.request_id), ven_id=ven.ven_id)
 
     async def update_report(self, msg: m.UpdateReport) -> bytes:
-        ven = await self.known_ven(msg.ven_id)
-        known = self.store.report_record(ven.ven_id)
+        """Readings to JetStream, answered oadrUpdatedReport only once the stream has every fact.
+        The VEN and its report metadata come from the mirrors (no KV read); the facts' bytes are
+        made without a model per reading, and their publishes are pipelined (FactPublisher)."""
+        ven = self.store.ven(msg.ven_id) if msg.ven_id else None
+        if ven is None:
+            ven = await self.known_ven(msg.ven_id)
+        ven_id = ven.ven_id
+        known = self.store.report_record(ven_id)
         now = utcnow()
-        batches = []
+        facts: list[tuple[str, bytes]] = []
         for report in msg.reports:
             try:
-                readings = report_logic.readings(report, known, now)
+                items = report_logic.points(report, known, now)
             except report_logic.UnregisteredDataPoint as e:
                 raise OpenAdrError(INVALID_ID, str(e)) from e
             except report_logic.UnsupportedPayload as e:
                 raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
-            spec = report.report_specifier_id
-            for start in range(0, len(readings), READINGS_PER_FACT):
-                chunk = readings[start:start + READINGS_PER_FACT]
-                batches.append(ReportData(
-                    id=report_logic.report_data_id(ven.ven_id, spec, chunk),
-                    ven_id=ven.ven_id,
-                    report_request_id=report.report_request_id or None,
-                    report_specifier_id=spec,
-                    report_name=report.report_name,
-                    readings=chunk,
-                ))
-        subject = self.subjects.report_data(ven.ven_id)
-        for batch in batches:
-            await self.publish(subject, batch, "report data")
-        return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven.ven_id)
+            facts += report_logic.report_data_facts(ven_id, report, items, READINGS_PER_FACT, now)
+        subject = self.subjects.report_data(ven_id)
+        if len(facts) == 1:
+            await self.publish_bytes(subject, facts[0][1], facts[0][0], "report data")
+        elif facts:
+            await asyncio.gather(*(self.publish_bytes(subject, payload, msg_id, "report data")
+                                   for msg_id, payload in facts))
+        return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven_id)
 
     async def created_report(self, msg: m.CreatedReport) -> bytes:
         ven = await self.known_ven(msg.ven_id)
