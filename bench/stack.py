@@ -143,6 +143,7 @@ class Bench:
     nats_url: str = ""
     database_url: str = ""  # a database on the server; runs create their own beside it
     placement: list[tuple[str, int, str]] = field(default_factory=list)
+    _initialised: set = field(default_factory=set)  # the name sets init_nats has set up
 
     # infrastructure ----------------------------------------------------------
 
@@ -218,7 +219,21 @@ class Bench:
         return child
 
     def service(self, name: str, module: str, env: dict[str, str], cpus: set[int]) -> Child:
+        self.init_nats(env)
         return self.spawn(name, [sys.executable, "-m", module], env, cpus)
+
+    def init_nats(self, env: dict[str, str]) -> None:
+        """The init step (`adrstack migrate`'s NATS half) for the stream and buckets ``env`` names,
+        once per set of names: services only bind to them."""
+        key = tuple(sorted((k, v) for k, v in env.items() if k.startswith("ADRSTACK_") or k == "NATS_URL"))
+        if key in self._initialised:
+            return
+        code = ("import asyncio, os; from adrstack.runtime.nats_init import init_nats; "
+                "asyncio.run(init_nats(None, os.environ))")
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise BenchError(f"could not create the stream and buckets: {done.stderr[-2000:]}")
+        self._initialised.add(key)
 
     def note_placement(self, child: Child, what: str | None = None) -> None:
         pin_pid(child.pid, child.cpus)  # threads started since the spawn inherited it; be sure

@@ -151,8 +151,27 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         programs_bucket=names["programs_bucket"],
         commands_bucket=names["commands_bucket"],
     )
+    provision_nats(settings)  # the init step: services only bind to the stream and buckets
     yield settings
     _cleanup_nats(settings)
+
+
+def provision_nats(settings: CommonSettings) -> None:
+    """What `adrstack migrate` does on NATS, for a test's own names (from a sync fixture)."""
+    import asyncio
+
+    import nats
+
+    from adrstack.shared.jetstream import provision
+
+    async def run() -> None:
+        nc = await nats.connect(settings.nats_url)
+        try:
+            await provision(nc.jetstream(), settings)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
 
 
 def _cleanup_nats(settings: CommonSettings) -> None:

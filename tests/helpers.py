@@ -50,3 +50,19 @@ def wait_until(probe: Callable[[], Any], timeout: float = 15.0, interval: float 
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} not met within {timeout}s: {last_error!r}") from last_error
         time.sleep(interval)
+
+
+STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
+                     "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket")
+
+
+def stack_env(settings, **extra: str) -> dict[str, str]:
+    """The environment of a service process of the stack ``settings`` names (its own prefix, stream
+    and buckets: the process binds to them, it never creates them)."""
+    import os
+
+    env = dict(os.environ)
+    env.update({"NATS_URL": settings.nats_url, "DATABASE_URL": settings.database_url})
+    env.update({f"ADRSTACK_{name.upper()}": str(getattr(settings, name)) for name in STACK_NAME_FIELDS})
+    env.update(extra)
+    return env

@@ -19,7 +19,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
         return run_up(args.options, env)
     if args.command == "migrate":
-        return run_migrate(args.database_url)
+        code = run_migrate(args.database_url)
+        if code == 0 and not args.skip_nats:
+            code = run_nats_init(args.nats_url, env)
+        return code
     if args.command == "certs":
         return run_certs(args.dir, args.ven, args.host_name)
     if args.command == "token":
@@ -45,6 +48,24 @@ def run_migrate(database_url: str) -> int:
         print(f"adrstack: migrations failed: {first_line(e)}", file=sys.stderr)
         return 1
     print(f"adrstack: {display_url(database_url)} is at the latest schema")
+    return 0
+
+
+def run_nats_init(nats_url: str | None, env: Mapping[str, str]) -> int:
+    """Create the stream and buckets the ADRSTACK_* settings name (the services only bind)."""
+    import asyncio
+
+    from .nats_init import init_nats
+    from .up import first_line
+
+    try:
+        created, settings = asyncio.run(init_nats(nats_url, env))
+    except Exception as e:
+        print(f"adrstack: could not set up NATS: {first_line(e)}", file=sys.stderr)
+        return 1
+    what = ", ".join(created) if created else "nothing new"
+    print(f"adrstack: NATS {settings.nats_url} has the stream {settings.stream_name} and its buckets "
+          f"(created: {what})")
     return 0
 
 

@@ -179,11 +179,17 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                        help="a DNS name or IP address the VTN is reached by, added to the VTN certificates' "
                             "subject alternative names (repeatable)")
     parser.certs_parser = certs
-    migrate = sub.add_parser("migrate", help="run the database migrations",
+    migrate = sub.add_parser("migrate", help="run the database migrations and create the NATS stream and buckets",
                              description="Upgrade the database at DATABASE_URL to the latest schema "
-                                         "(creating the database when it does not exist).")
+                                         "(creating the database when it does not exist), and create the "
+                                         "JetStream stream and KV buckets at NATS_URL (or bring the stream to "
+                                         "its configured retention). The services only bind to them.")
     migrate.add_argument("--database-url", metavar="URL",
                          help="postgresql://user@host:port/db (env DATABASE_URL)")
+    migrate.add_argument("--nats-url", metavar="URL",
+                         help="nats://host:port (env NATS_URL, default nats://127.0.0.1:4222)")
+    migrate.add_argument("--skip-nats", action="store_true",
+                         help="only the database (the stream and buckets are set up elsewhere)")
 
     token = sub.add_parser("token", help="create, list and revoke API tokens",
                            description="Operators' API tokens in the database at DATABASE_URL (run "
@@ -233,6 +239,8 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             args.dir = data_dir / "certs"
         args.dir = Path(os.path.abspath(args.dir.expanduser()))
     elif args.command in ("migrate", "token"):
+        if args.command == "migrate":
+            args.nats_url = args.nats_url or env.get("NATS_URL") or env.get("ADRSTACK_NATS_URL")
         args.database_url = args.database_url or env.get("DATABASE_URL")
         if not args.database_url:
             parser.error(f"{args.command} needs a database: set DATABASE_URL or pass --database-url")

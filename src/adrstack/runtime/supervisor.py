@@ -316,8 +316,8 @@ async def run_until_signalled(sup: Supervisor, specs: Iterable[ChildSpec],
     finally:
         if extra is not None:
             extra.cancel()
-        sup.say(f"stopping (services first, then the servers they use; each gets its stop signal, "
-                f"SIGKILL if it has not stopped in time)" if failure is None else "stopping what was started")
+        sup.say("stopping (services first, then the servers they use; each gets its stop signal, "
+                "SIGKILL if it has not stopped in time)" if failure is None else "stopping what was started")
         await sup.stop()
         for sig in signals:
             loop.remove_signal_handler(sig)

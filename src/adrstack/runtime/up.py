@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, TextIO
 
 from . import migrate
+from .nats_init import init_nats
 from .infra import Infra, display_url
 from .logprefix import prefix
 from .options import UpOptions
@@ -188,6 +189,10 @@ async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: 
         await asyncio.to_thread(migrate.upgrade, database_url)
         secured = await asyncio.to_thread(secure_setup, opts, database_url, sup.say) if opts.secure else None
         child = child_env(opts, env, nats_url, database_url, secured)
+        # The one owner of the stream and the buckets; the services only bind to them.
+        created, _ = await init_nats(nats_url, child)
+        if created:
+            sup.say("created on NATS: " + ", ".join(created))
         for service in SERVICES:
             sup.start(ChildSpec(service.name, service_argv(service), child))
         host = local_host(opts.host)

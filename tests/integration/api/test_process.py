@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 
@@ -13,19 +12,12 @@ import websockets
 
 from adrstack.runtime.ports import free_port
 
-from tests.helpers import eventually
+from tests.helpers import eventually, stack_env
 
 
 async def test_runs_as_a_module_and_drains_on_sigterm(api_settings):
     port = free_port()
-    env = {
-        **os.environ,
-        "NATS_URL": api_settings.nats_url,
-        "DATABASE_URL": api_settings.database_url,
-        "ADRSTACK_SUBJECT_PREFIX": api_settings.subject_prefix,
-        "ADRSTACK_API_HOST": "127.0.0.1",
-        "ADRSTACK_API_PORT": str(port),
-    }
+    env = stack_env(api_settings, ADRSTACK_API_HOST="127.0.0.1", ADRSTACK_API_PORT=str(port))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adrstack.api", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

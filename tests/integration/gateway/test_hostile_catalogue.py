@@ -15,7 +15,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import json
-import os
 import re
 import resource
 import secrets
@@ -37,8 +36,8 @@ from openleadr.messaging import create_message
 from adrstack.gateway.codec import HostileXml
 from adrstack.gateway.codec.guard import check_xml
 from adrstack.gateway.settings import VTN_PATH, GatewaySettings
-from tests.conftest import _cleanup_nats, unique_names
-from tests.helpers import eventually, wait_until
+from tests.conftest import _cleanup_nats, provision_nats, unique_names
+from tests.helpers import STACK_NAME_FIELDS, eventually, stack_env, wait_until
 from tests.integration.gateway import rawhttp
 from tests.integration.gateway.conftest import free_port
 from tests.integration.gateway.test_reports import add_usage_report
@@ -89,12 +88,7 @@ class GatewayProcess:
     def env(self) -> dict[str, str]:
         s = self.settings
         return {
-            **os.environ,
-            "NATS_URL": s.nats_url,
-            "ADRSTACK_SUBJECT_PREFIX": s.subject_prefix,
-            "ADRSTACK_STREAM_NAME": s.stream_name,
-            "ADRSTACK_VENS_BUCKET": s.vens_bucket,
-            "ADRSTACK_EVENTS_BUCKET": s.events_bucket,
+            **stack_env(s),
             "ADRSTACK_VTN_HOST": rawhttp.HOST,
             "ADRSTACK_VTN_PORT": str(s.vtn_port),
             "ADRSTACK_HEADER_TIMEOUT": str(s.header_timeout),
@@ -190,10 +184,10 @@ async def register_ven(vtn_url: str, name: str) -> str:
 @pytest.fixture(scope="module")
 def gateway_process(infra, tmp_path_factory):
     names = unique_names()
-    settings = GatewaySettings(nats_url=infra.nats_url, subject_prefix=names["subject_prefix"],
-                               stream_name=names["stream_name"], vens_bucket=names["vens_bucket"],
-                               events_bucket=names["events_bucket"], vtn_host=rawhttp.HOST, vtn_port=free_port(),
-                               header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT)
+    settings = GatewaySettings(nats_url=infra.nats_url, vtn_host=rawhttp.HOST, vtn_port=free_port(),
+                               header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT,
+                               **{k: v for k, v in names.items() if k in STACK_NAME_FIELDS})
+    in_thread(provision_nats, settings)
     raise_nofile()
     process = GatewayProcess(settings, tmp_path_factory.mktemp("catalogue") / "gateway.log")
     try:

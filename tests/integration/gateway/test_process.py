@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,24 +9,15 @@ import sys
 import httpx
 from openleadr import OpenADRClient
 
-from tests.helpers import eventually
+from tests.helpers import eventually, stack_env
 
 from .conftest import free_port
 
 
 async def test_module_serves_from_env_and_stops_on_sigterm(gateway_settings, bus, tmp_path):
     port = free_port()
-    env = {
-        **os.environ,
-        "NATS_URL": gateway_settings.nats_url,
-        "ADRSTACK_SUBJECT_PREFIX": gateway_settings.subject_prefix,
-        "ADRSTACK_STREAM_NAME": gateway_settings.stream_name,
-        "ADRSTACK_VENS_BUCKET": gateway_settings.vens_bucket,
-        "ADRSTACK_EVENTS_BUCKET": gateway_settings.events_bucket,
-        "ADRSTACK_VTN_HOST": "127.0.0.1",
-        "ADRSTACK_VTN_PORT": str(port),
-        "ADRSTACK_POLL_INTERVAL": "7",
-    }
+    env = stack_env(gateway_settings, ADRSTACK_VTN_HOST="127.0.0.1", ADRSTACK_VTN_PORT=str(port),
+                    ADRSTACK_POLL_INTERVAL="7")
     log = open(tmp_path / "gateway.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "adrstack.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
     client = OpenADRClient(ven_name="from-env", vtn_url=f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b")

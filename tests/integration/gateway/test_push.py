@@ -12,7 +12,7 @@ from openleadr.messaging import create_message, parse_message
 from adrstack.gateway.app import Gateway
 from adrstack.shared import kv_keys
 from adrstack.shared.messages import EventStatus
-from tests.helpers import eventually
+from tests.helpers import eventually, stack_env
 from tests.integration.gateway.conftest import free_port
 from tests.integration.gateway.test_events import make_event, put_event
 from tests.integration.gateway.test_registration_rules import push_registration
@@ -253,7 +253,6 @@ async def test_a_gateway_killed_mid_push_leaves_a_mark_and_the_next_gateway_push
     """kill -9 while the VEN has not answered: nothing puts the record back, but it is marked as
     being pushed; once that mark is older than any POST can last, another gateway pushes the VEN
     its whole set again, and clears the mark when the VEN takes it."""
-    import os
     import signal
     import subprocess
     import sys
@@ -282,11 +281,7 @@ async def test_a_gateway_killed_mid_push_leaves_a_mark_and_the_next_gateway_push
 
     port = free_port()
     settings = fast_push
-    env = {**os.environ, "NATS_URL": settings.nats_url, "ADRSTACK_VTN_HOST": "127.0.0.1",
-           "ADRSTACK_VTN_PORT": str(port), "ADRSTACK_PUSH_TIMEOUT": "60",
-           **{f"ADRSTACK_{name.upper()}": getattr(settings, name) for name in (
-               "subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
-               "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket")}}
+    env = stack_env(settings, ADRSTACK_VTN_HOST="127.0.0.1", ADRSTACK_VTN_PORT=str(port), ADRSTACK_PUSH_TIMEOUT="60")
     log = open(tmp_path / "gateway.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "adrstack.gateway"], env=env, stdout=log, stderr=subprocess.STDOUT)
     second = None

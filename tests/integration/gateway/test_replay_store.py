@@ -32,6 +32,12 @@ def nonce() -> str:
     return secrets.token_hex(16)
 
 
+async def bound(nc, bucket: str, window: float, **kwargs) -> NonceStore:
+    """The store over ``bucket``, created first as the init step (`adrstack migrate`) creates it."""
+    await jetstream.ensure_kv(nc.jetstream(), bucket, ttl=2 * window)
+    return await NonceStore.bind(nc, bucket, window, **kwargs)
+
+
 @pytest.fixture
 async def bucket(infra):
     """A nonce bucket of this test's own, deleted afterwards."""
@@ -63,7 +69,7 @@ async def connect(infra):
 
 
 async def test_a_nonce_is_accepted_once_per_signer(connect, bucket):
-    store = await NonceStore.bind(await connect(), bucket, WINDOW)
+    store = await bound(await connect(), bucket, WINDOW)
     n = nonce()
     await store.check(SIGNER, now(), n)
     with pytest.raises(Replayed):
@@ -75,8 +81,8 @@ async def test_a_nonce_is_accepted_once_per_signer(connect, bucket):
 
 
 async def test_replicas_share_the_nonces(connect, bucket):
-    first = await NonceStore.bind(await connect(), bucket, WINDOW)
-    second = await NonceStore.bind(await connect(), bucket, WINDOW)
+    first = await bound(await connect(), bucket, WINDOW)
+    second = await bound(await connect(), bucket, WINDOW)
     n, m = nonce(), nonce()
     await first.check(SIGNER, now(), n)
     with pytest.raises(Replayed):
@@ -88,18 +94,18 @@ async def test_replicas_share_the_nonces(connect, bucket):
 
 async def test_nonces_outlive_a_restart(connect, bucket):
     nc = await connect()
-    before = await NonceStore.bind(nc, bucket, WINDOW)
+    before = await bound(nc, bucket, WINDOW)
     n = nonce()
     await before.check(SIGNER, now(), n)
     await nc.close()
 
-    after = await NonceStore.bind(await connect(), bucket, WINDOW)
+    after = await bound(await connect(), bucket, WINDOW)
     with pytest.raises(Replayed):
         await after.check(SIGNER, now(), n)
 
 
 async def test_timestamps_outside_the_window_are_refused_on_both_sides(connect, bucket):
-    store = await NonceStore.bind(await connect(), bucket, WINDOW)
+    store = await bound(await connect(), bucket, WINDOW)
     margin = timedelta(seconds=5)
     for timestamp in (now() - timedelta(seconds=WINDOW) - margin, now() + timedelta(seconds=WINDOW) + margin):
         with pytest.raises(OutsideWindow):
@@ -110,7 +116,7 @@ async def test_timestamps_outside_the_window_are_refused_on_both_sides(connect, 
 
 
 async def test_a_refused_timestamp_does_not_use_up_the_nonce(connect, bucket):
-    store = await NonceStore.bind(await connect(), bucket, WINDOW)
+    store = await bound(await connect(), bucket, WINDOW)
     n = nonce()
     with pytest.raises(OutsideWindow):
         await store.check(SIGNER, now() - timedelta(seconds=2 * WINDOW), n)
@@ -119,7 +125,7 @@ async def test_a_refused_timestamp_does_not_use_up_the_nonce(connect, bucket):
 
 async def test_nonces_expire_after_twice_the_window(connect, bucket):
     window = 0.5
-    store = await NonceStore.bind(await connect(), bucket, window)
+    store = await bound(await connect(), bucket, window)
     assert (await store.kv.status()).ttl == pytest.approx(2 * window)
     n = nonce()
     await store.check(SIGNER, now(), n)
@@ -140,9 +146,15 @@ async def test_a_bucket_keeping_nonces_too_briefly_is_refused(connect, bucket):
         await NonceStore.bind(nc, bucket, WINDOW)
 
 
+async def test_a_bucket_nobody_created_is_a_clear_start_up_error(connect, bucket):
+    """The gateway binds to the nonces bucket; `adrstack migrate` creates it."""
+    with pytest.raises(jetstream.MissingInfrastructure, match="adrstack migrate"):
+        await NonceStore.bind(await connect(), bucket, WINDOW)
+
+
 async def test_a_missing_bucket_is_unavailable_not_acceptance(connect, bucket):
     nc = await connect()
-    store = await NonceStore.bind(nc, bucket, WINDOW)
+    store = await bound(nc, bucket, WINDOW)
     await nc.jetstream().delete_key_value(bucket)
     with pytest.raises(NonceStoreUnavailable):
         await store.check(SIGNER, now(), nonce())
@@ -170,7 +182,7 @@ async def test_nats_down_is_unavailable_never_acceptance(connect, own_nats):
     url, proc = own_nats
     # Like the gateway's connection: it keeps reconnecting rather than giving up.
     nc = await connect(url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
-    store = await NonceStore.bind(nc, "nonces", WINDOW, timeout=1.0)
+    store = await bound(nc, "nonces", WINDOW, timeout=1.0)
     seen = nonce()
     await store.check(SIGNER, now(), seen)
 

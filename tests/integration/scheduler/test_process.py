@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 
-from tests.helpers import eventually
+from tests.helpers import eventually, stack_env
 
 
 def service_env(settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        NATS_URL=settings.nats_url,
-        DATABASE_URL=settings.database_url,
-        ADRSTACK_SUBJECT_PREFIX=settings.subject_prefix,
-        ADRSTACK_STREAM_NAME=settings.stream_name,
-        ADRSTACK_VENS_BUCKET=settings.vens_bucket,
-        ADRSTACK_EVENTS_BUCKET=settings.events_bucket,
-    )
-    return env
+    return stack_env(settings)
 
 
 async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(harness):

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 
 from adrstack.shared.messages import VenRegistered
-from tests.helpers import eventually
+from tests.helpers import eventually, stack_env
 
 
 async def test_runs_as_a_module_and_stops_cleanly_on_sigterm(harness):
     s = harness.settings
-    env = dict(os.environ)
-    env.update(
-        NATS_URL=s.nats_url,
-        DATABASE_URL=s.database_url,
-        ADRSTACK_SUBJECT_PREFIX=s.subject_prefix,
-        ADRSTACK_STREAM_NAME=s.stream_name,
-        ADRSTACK_DURABLE_NAME="telemetry-proc",
-        ADRSTACK_BATCH_SIZE="100",
-    )
+    env = stack_env(s, ADRSTACK_DURABLE_NAME="telemetry-proc", ADRSTACK_BATCH_SIZE="100")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adrstack.telemetry", env=env, stderr=asyncio.subprocess.PIPE
     )

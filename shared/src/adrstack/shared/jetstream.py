@@ -9,7 +9,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from .messages import Message
@@ -70,6 +70,68 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
     except BadRequestError:
         # Exists with a different config (e.g. created by an older version): update it.
         await js.update_stream(config)
+
+
+class MissingInfrastructure(RuntimeError):
+    """The stream or a bucket a service binds to does not exist: the init step has not run."""
+
+
+INIT_HINT = "run `adrstack migrate` (which `adrstack up` and the compose stack run first) against this NATS"
+
+
+def bucket_configs(settings: CommonSettings) -> list[KeyValueConfig]:
+    """Every KV bucket of a stack, as the init step creates it."""
+    from .idempotency import KEY_TTL
+
+    def kv(bucket: str, history: int = 1, ttl: float | None = None) -> KeyValueConfig:
+        return KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, ttl=ttl)
+
+    return [
+        kv(settings.vens_bucket),
+        kv(settings.events_bucket, history=settings.events_history),
+        kv(settings.provisioning_bucket),
+        kv(settings.groups_bucket),
+        kv(settings.programs_bucket),
+        kv(settings.nonces_bucket, ttl=2 * settings.replay_window),
+        kv(settings.commands_bucket, ttl=KEY_TTL),
+    ]
+
+
+async def provision(js: JetStreamContext, settings: CommonSettings) -> list[str]:
+    """The init step, the one owner of the stream and the buckets: create them, or bring the stream
+    to its configuration (retention may change); returns what it created."""
+    created = []
+    try:
+        await js.stream_info(settings.stream_name)
+    except NotFoundError:
+        created.append(f"stream {settings.stream_name}")
+    await ensure_stream(js, settings)
+    for config in bucket_configs(settings):
+        try:
+            await js.key_value(config.bucket)
+        except BucketNotFoundError:
+            try:
+                await js.create_key_value(config)
+                created.append(f"bucket {config.bucket}")
+            except BadRequestError:
+                pass  # another init step created it meanwhile
+    return created
+
+
+async def bind_stream(js: JetStreamContext, settings: CommonSettings) -> None:
+    """Services bind to the stream; they never create or reconfigure it."""
+    try:
+        await js.stream_info(settings.stream_name)
+    except NotFoundError:
+        raise MissingInfrastructure(f"the JetStream stream {settings.stream_name} does not exist: {INIT_HINT}") from None
+
+
+async def bind_kv(js: JetStreamContext, bucket: str) -> KeyValue:
+    """Services bind to buckets; they never create them."""
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        raise MissingInfrastructure(f"the KV bucket {bucket} does not exist: {INIT_HINT}") from None
 
 
 async def ensure_kv(js: JetStreamContext, bucket: str, history: int = 1, ttl: float | None = None) -> KeyValue:

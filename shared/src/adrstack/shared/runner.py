@@ -28,11 +28,17 @@ def run_service(main: Callable[[asyncio.Event], Awaitable[None]], log_level: str
     configure_logging(log_level)
 
     async def runner() -> None:
+        from .jetstream import MissingInfrastructure
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        try:
+            await main(stop)
+        except MissingInfrastructure as e:
+            logging.getLogger("adrstack").error("not starting: %s", e)
+            sys.exit(2)
 
     # Everything imported so far lives as long as the process: keep the collector from walking
     # it again and again (a full collection over it is a pause of tens of milliseconds).

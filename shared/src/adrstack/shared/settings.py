@@ -49,6 +49,11 @@ class CommonSettings(BaseSettings):
     # than this loses the facts it had not taken yet.
     stream_max_age: timedelta = Field(timedelta(days=7), gt=timedelta(0))
     stream_max_bytes: int = Field(8 * 1024**3, ge=-1)  # -1: no size limit
+    # Bucket shapes, fixed when `adrstack migrate` creates the buckets: the events bucket's history
+    # (the scheduler's), and the signed-message window whose nonces the nonces bucket keeps for
+    # twice as long (the gateway's).
+    events_history: int = Field(5, ge=1, le=64)
+    replay_window: float = Field(300.0, gt=0)
     log_level: str = "INFO"
 
     @property

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
 from adrstack.shared.db import async_engine
-from adrstack.shared.idempotency import KEY_TTL, IdempotencyKeys
-from adrstack.shared.jetstream import connect, ensure_kv
+from adrstack.shared.idempotency import IdempotencyKeys
+from adrstack.shared.jetstream import MissingInfrastructure, bind_kv, connect
 
 from .auth import AuthMiddleware
 from .body_limit import BodyLimitMiddleware
@@ -37,11 +37,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(settings, name="adrstack-api")
-        provisioning_kv = await ensure_kv(nc.jetstream(), settings.provisioning_bucket)
-        groups_kv = await ensure_kv(nc.jetstream(), settings.groups_bucket)
-        programs_kv = await ensure_kv(nc.jetstream(), settings.programs_bucket)
-        # Program edits' idempotency keys, beside the scheduler's event-command keys (own namespace).
-        commands_kv = await ensure_kv(nc.jetstream(), settings.commands_bucket, ttl=KEY_TTL)
+        try:
+            provisioning_kv = await bind_kv(nc.jetstream(), settings.provisioning_bucket)
+            groups_kv = await bind_kv(nc.jetstream(), settings.groups_bucket)
+            programs_kv = await bind_kv(nc.jetstream(), settings.programs_bucket)
+            # Program edits' idempotency keys, beside the scheduler's event-command keys (own namespace).
+            commands_kv = await bind_kv(nc.jetstream(), settings.commands_bucket)
+        except MissingInfrastructure as e:
+            logging.getLogger("adrstack.api").error("not starting: %s", e)
+            await nc.close()
+            raise
         engine = async_engine(settings.database_url)
         store = Store(engine)
         groups = Groups(groups_kv, store)

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 
-from adrstack.shared.jetstream import connect, ensure_kv, ensure_stream
+from adrstack.shared.jetstream import bind_kv, bind_stream, connect
 
 from .handlers import CommandHandlers
-from .idempotency import KEY_TTL, IdempotentCommands
+from .idempotency import IdempotentCommands
 from .overlaps import OverlapGuard
 from .programs import ProgramPlanner
 from .settings import SchedulerSettings
@@ -35,9 +35,9 @@ class Scheduler:
         s = self.settings
         self.nc = await connect(s, name="adrstack-scheduler")
         js = self.nc.jetstream()
-        await ensure_stream(js, s)
-        events = await ensure_kv(js, s.events_bucket, history=s.events_history)
-        commands = await ensure_kv(js, s.commands_bucket, ttl=KEY_TTL)
+        await bind_stream(js, s)
+        events = await bind_kv(js, s.events_bucket)
+        commands = await bind_kv(js, s.commands_bucket)
         handlers = self.handlers = CommandHandlers(
             js, events, s.vens_bucket, s.subjects, s.stream_name, publish_timeout=s.publish_timeout,
             retries=s.command_retries, idempotent=IdempotentCommands(commands),
@@ -58,7 +58,7 @@ class Scheduler:
             ready.cancel()
             self._timer_task.result()  # raises why the timer loop could not start
         # After the timer's mirror of the events bucket is loaded: the planner reads it.
-        programs = await ensure_kv(js, s.programs_bucket)
+        programs = await bind_kv(js, s.programs_bucket)
         self.planner = ProgramPlanner(programs, handlers, self.timer.events, s.program_horizon,
                                       period=s.program_plan_seconds)
         # Rule 18 reads both mirrors, so the programs are loaded before the first command is served.

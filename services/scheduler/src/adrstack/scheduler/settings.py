@@ -11,7 +11,6 @@ class SchedulerSettings(CommonSettings):
     # Replicas share command requests through this core-NATS queue group.
     queue_group: str = "scheduler"
     # KV history of the events bucket: enough to see the last few transitions of an event.
-    events_history: int = 5
     # Upper bound on how long the timer loop sleeps, so clock jumps are noticed quickly.
     timer_max_sleep: float = 1.0
     # A full re-read of the events bucket, in case a KV watch silently stopped (reconnects).

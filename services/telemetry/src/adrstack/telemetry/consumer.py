@@ -20,7 +20,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError
 
-from adrstack.shared.jetstream import connect, ensure_stream
+from adrstack.shared.jetstream import bind_stream, connect
 
 from .decoding import InvalidFact, decode_fact
 from .rows import RowBatch
@@ -63,7 +63,7 @@ class TelemetryConsumer:
         s = self.settings
         self.nc = await connect(s, name="adrstack-telemetry")
         js = self.nc.jetstream()
-        await ensure_stream(js, s)
+        await bind_stream(js, s)
         try:
             await js.add_consumer(s.stream_name, config=consumer_config(s))
         except BadRequestError as e:

@@ -71,17 +71,17 @@ class Gateway:
             # Load the XSD now (~0.3 s, several MB) rather than on the first VEN's request.
             schema()
             js = self.nc.jetstream()
-            await jetstream.ensure_stream(js, s)
-            vens = await jetstream.ensure_kv(js, s.vens_bucket)
-            self.events = EventBook(await jetstream.ensure_kv(js, s.events_bucket),
-                                    await jetstream.ensure_kv(js, s.groups_bucket),
-                                    await jetstream.ensure_kv(js, s.programs_bucket))
+            await jetstream.bind_stream(js, s)
+            vens = await jetstream.bind_kv(js, s.vens_bucket)
+            self.events = EventBook(await jetstream.bind_kv(js, s.events_bucket),
+                                    await jetstream.bind_kv(js, s.groups_bucket),
+                                    await jetstream.bind_kv(js, s.programs_bucket))
             self.store = VenStore(vens, on_reports_change=self.events.reports_changed)
             self.events.follow_reports(self.store.reports.mirror)
             await self.store.start()
             await self.events.start()
             if s.enrollment == "provisioned":
-                self.provisioning = Provisioning(await jetstream.ensure_kv(js, s.provisioning_bucket))
+                self.provisioning = Provisioning(await jetstream.bind_kv(js, s.provisioning_bucket))
                 await self.provisioning.start()
             commands = VenCommands(self.store)
             for action in ("cancel", "reregister"):

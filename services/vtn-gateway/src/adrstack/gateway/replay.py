@@ -63,10 +63,10 @@ class NonceStore:
 
     @classmethod
     async def bind(cls, nc: NATS, bucket: str, window: float, **kwargs) -> "NonceStore":
-        """The store over ``bucket``, created with a TTL of 2 * ``window`` if missing. An existing
-        bucket whose TTL is shorter (or unset) is refused: nonces would expire while a message
-        carrying them is still inside the window, or never."""
-        kv = await jetstream.ensure_kv(nc.jetstream(), bucket, ttl=2 * window)
+        """The store over ``bucket`` (the init step creates it with a TTL of 2 * the configured
+        window). A bucket whose TTL is shorter (or unset) is refused: nonces would expire while a
+        message carrying them is still inside the window, or never."""
+        kv = await jetstream.bind_kv(nc.jetstream(), bucket)
         ttl = (await kv.status()).ttl
         if not ttl or ttl < 2 * window:
             raise ValueError(f"KV bucket {bucket!r} keeps entries for {ttl or 'ever'} s; replay protection "

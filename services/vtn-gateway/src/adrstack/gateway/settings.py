@@ -48,7 +48,6 @@ class GatewaySettings(CommonSettings):
     sign_key: str | None = None
     # Signed messages' ReplayProtect timestamps must lie within this many seconds of now, either
     # side; their nonces are remembered (shared by replicas) for twice as long.
-    replay_window: float = Field(300.0, gt=0)
     # Several gateway processes on one host may then listen on the same port (SO_REUSEPORT).
     reuse_port: bool = False
     # /health also on a plain-HTTP port of its own, for probes that hold no client certificate
