@@ -13,7 +13,7 @@ duplicated = rows - distinct points), and the sum of the values matches.
 
 NATS: ``NATS_URL`` when set, else an embedded nats-server. Postgres: ``DATABASE_URL`` when set,
 else an embedded one. Either way the run uses its own stream, durable and database (migrated with
-``alembic upgrade head``), removed or left behind as ``--keep`` says (the database is dropped).
+``alembic upgrade head``), removed at the end unless ``--keep``.
 Processes are not pinned: this is a throughput figure for the machine as it is, and it says how
 much CPU telemetry used. The last line is the summary.
 """
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--processes", type=int, default=1, help="telemetry processes sharing the durable; default 1")
     p.add_argument("--batch-size", type=int, default=0, help="ADRSTACK_BATCH_SIZE; default: telemetry's own")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds the drain may take; default 600")
-    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs) and the database")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs), the stream and the database")
     return p.parse_args(argv)
 
 
@@ -135,10 +135,10 @@ async def run(args, bench: Bench) -> int:
               f"({cpu / args.readings * 1e6:.1f} us/reading)")
         print(f"rows {stored:,}, distinct points {distinct:,}, published {args.readings:,}; "
               f"value sum {'matches' if abs(stored_sum - value_sum) < 1e-6 * max(1.0, value_sum) else 'DIFFERS'}")
-        if args.processes > 1:
-            for child in children:
-                line = [ln for ln in child.log.read_text(errors="replace").splitlines() if "stored" in ln]
-                print(f"  {child.name}: {line[-1].split('] ')[-1] if line else '(no summary yet)'}")
+        for child in list(children):  # each process logs what it stored when it stops
+            bench.stop(child)
+            line = [ln for ln in child.log.read_text(errors="replace").splitlines() if "stopped after" in ln]
+            print(f"  {child.name}: {line[-1].split(': ')[-1] if line else 'no summary in its log'}")
         bad = lost or duplicated or abs(stored_sum - value_sum) >= 1e-6 * max(1.0, value_sum)
         if bad:
             print(f"!!!!! lost {lost}, duplicated {duplicated}, value sum {stored_sum} vs {value_sum}")
@@ -146,11 +146,7 @@ async def run(args, bench: Bench) -> int:
         return 1 if bad else 0
     finally:
         for child in children:
-            bench.stop(child)
-        if args.processes > 1 and children:
-            for child in children:  # each process logs what it stored when it stops
-                line = [ln for ln in child.log.read_text(errors="replace").splitlines() if "stopped after" in ln]
-                print(f"  {child.name}: {line[-1].split(': ')[-1] if line else tail(child.log, 3)}")
+            bench.stop(child)  # already stopped unless the run failed
         await nc.close()
         if not args.keep:
             js_cleanup = await nats.connect(nats_url)
