@@ -209,7 +209,7 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
         for kind, row in batch.ven_changes:
             await cur.execute(VEN_REGISTERED if kind == "registered" else VEN_DEREGISTERED, row)
         if batch.seen:
-            # In key order, like every multi-row write here: concurrent batches lock rows in one order.
+            # In key order (as readings and responses): concurrent batches lock these rows in one order.
             await cur.executemany(VEN_SEEN, [{"ven_id": v, "at": batch.seen[v]} for v in sorted(batch.seen)])
         if batch.points:
             await write_readings(cur, batch.points.values())
