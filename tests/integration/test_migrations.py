@@ -1,5 +1,7 @@
 """Migrations build the schema from an empty database and match the SQLModel tables."""
 
+from datetime import datetime, timedelta, timezone
+
 import psycopg
 
 from adrstack.runtime.migrate import check, upgrade
@@ -77,3 +79,56 @@ def test_0004_collapses_resent_opt_responses_into_history_and_current_state(fres
     ]
     assert state == [("v1", "e1", 1, "optIn", 16, True), ("v2", "e1", 0, "optOut", 2, True),
                      ("v2", "e2", None, "optIn", 4, True)]
+
+
+def test_0007_partitions_readings_by_day_keyed_by_the_point_and_keeps_every_row(fresh_database):
+    from alembic import command
+
+    from adrstack.runtime.migrate import alembic_config
+
+    upgrade(fresh_database, "0006")
+    with psycopg.connect(fresh_database) as conn:
+        conn.execute("insert into readings (ven_id, report_specifier_id, r_id, at, value, received_at) "
+                     "select 'v', 'rs', 'r' || i, '2026-01-01T00:00:00Z'::timestamptz + i * interval '7 hours', i, "
+                     "now() from generate_series(0, 9) i")
+        conn.execute("insert into readings (ven_id, report_specifier_id, r_id, at, value, received_at) "
+                     "values ('v', 'rs', 'far', '2999-01-01T00:00:00Z', 42, now())")
+    upgrade(fresh_database)
+    check(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        kind = conn.execute("select relkind from pg_class where relname = 'readings'").fetchone()[0]
+        pk = conn.execute("select pg_get_constraintdef(oid) from pg_constraint "
+                          "where conrelid = 'readings'::regclass and contype = 'p'").fetchone()[0]
+        cols = {r[0] for r in conn.execute(
+            "select column_name from information_schema.columns where table_name = 'readings'")}
+        placed = dict(conn.execute("select tableoid::regclass::text, count(*) from readings group by 1").fetchall())
+        days = {r[0] for r in conn.execute("select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+                                           "where i.inhparent = 'readings'::regclass")}
+        total = conn.execute("select count(*), sum(value) from readings").fetchone()
+    assert kind == "p"  # partitioned
+    assert pk == "PRIMARY KEY (ven_id, at, report_specifier_id, r_id)"
+    assert "id" not in cols
+    assert total == (11, 87.0)
+    # 7-hour steps from 2026-01-01 00:00 over 63 hours: three days, each its own partition, plus
+    # yesterday .. today+7 (nine days); the year 2999 waits in the default partition.
+    assert placed == {"readings_p20260101": 4, "readings_p20260102": 3, "readings_p20260103": 3,
+                      "readings_default": 1}
+    today = datetime.now(timezone.utc).date()
+    ahead = {f"readings_p{today + timedelta(days=i):%Y%m%d}" for i in range(-1, 8)}
+    assert days == {"readings_default", "readings_p20260101", "readings_p20260102", "readings_p20260103"} | ahead
+
+    command.downgrade(alembic_config(fresh_database), "0006")
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("select count(*), sum(value), count(distinct id) from readings").fetchone() == (11, 87.0, 11)
+        assert conn.execute("select to_regclass('readings_p20260101')").fetchone()[0] is None
+    upgrade(fresh_database)
+    check(fresh_database)
+
+
+def test_readings_far_from_now_are_stored_in_the_default_partition(fresh_database):
+    upgrade(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        for at in ("0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "9999-12-31T00:00:00Z"):
+            conn.execute("insert into readings (ven_id, report_specifier_id, r_id, at, value, received_at) "
+                         "values ('v', 'rs', 'r', %s, 1.0, now())", (at,))
+        assert conn.execute("select count(*) from readings_default").fetchone()[0] == 3

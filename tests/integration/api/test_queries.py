@@ -204,6 +204,28 @@ async def test_readings_window_and_limit(client, seeded):
     assert [r["value"] for r in other["data"]["readings"]] == [7.0]
 
 
+async def test_readings_across_day_partitions_in_a_total_order(client, engine, seeded):
+    """Points of one time differ by rID and report specifier only: they come in that order, and
+    a window spanning days (partitions, and the default one) reads them all."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    yesterday = now - timedelta(days=1)
+    async with AsyncSession(engine) as s:
+        for at in (now, yesterday):
+            for rs, r_id in (("rs-2", "b"), ("rs-1", "b"), ("rs-9", "a")):
+                s.add(ReadingRow(ven_id="ven-c", report_specifier_id=rs, r_id=r_id, at=at, value=1.0,
+                                 received_at=at, unit=rs))
+        far = datetime(2999, 1, 1, tzinfo=timezone.utc)  # the default partition's
+        s.add(ReadingRow(ven_id="ven-c", report_specifier_id="rs-1", r_id="a", at=far, value=2.0, received_at=now,
+                         unit="rs-1"))
+        await s.commit()
+    q = """query($ven: String!, $since: DateTime) { readings(venId: $ven, since: $since) { rId at unit } }"""
+    data = await gql(client, q, {"ven": "ven-c", "since": yesterday.isoformat()})
+    got = [(r["rId"], r["unit"], r["at"]) for r in data["data"]["readings"]]
+    assert got == [("a", "rs-1", "2999-01-01T00:00:00+00:00")] + [
+        (r_id, rs, at.isoformat())
+        for at in (now, yesterday) for r_id, rs in (("a", "rs-9"), ("b", "rs-1"), ("b", "rs-2"))]
+
+
 @pytest.mark.parametrize("variables, field", [
     ({"since": "2030-03-01T12:01:00"}, "since"),
     ({"until": "2030-03-01T12:01:00"}, "until"),

@@ -52,10 +52,13 @@ async def test_readings_survive_a_database_outage(harness):
 
         # Stay down for more failed writes than max_deliver deliveries would allow.
         stored_before = consumer.stored
+        await eventually(lambda: consumer.failed_writes >= 2, timeout=15, message="writes failing while down")
+        delivered = (await harness.consumer_info()).delivered.consumer_seq
         await eventually(lambda: consumer.failed_writes >= 5, timeout=15, message="writes failing while down")
         assert consumer.stored == stored_before
         info = await harness.consumer_info()
         assert info.num_redelivered == 0, "held messages must not be redelivered (each counts to max_deliver)"
+        assert info.delivered.consumer_seq == delivered, "nothing more is fetched (nor naked) while holding"
 
         pg.preferred_port = pg.port  # come back where the consumer looks for it
         pg.start()

@@ -20,7 +20,7 @@ from adrstack.shared.messages import (
     VenRegistered,
     VenSeen,
 )
-from adrstack.telemetry.rows import RowBatch, event_order, status_rank
+from adrstack.telemetry.rows import READING_COLUMNS, RowBatch, event_order, status_rank
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -74,7 +74,7 @@ def test_transition_row_uses_the_message_id():
     assert row["id"] == f.id and row["status"] == "active" and row["transition"] == "active"
 
 
-def test_readings_are_columnar_and_keep_each_point():
+def test_readings_are_rows_in_column_order_and_keep_each_point():
     data = ReportData(
         ven_id="v1",
         report_specifier_id="rs1",
@@ -85,10 +85,13 @@ def test_readings_are_columnar_and_keep_each_point():
         occurred_at=T0 + timedelta(seconds=11),
     )
     batch = RowBatch.of([data, data])
-    assert batch.reading_count == 4  # duplicates are left to ON CONFLICT DO NOTHING
-    assert batch.readings["value"][:2] == [1.5, 2.5]
-    assert batch.readings["received_at"][0] == T0 + timedelta(seconds=11)
-    assert batch.readings["unit"][:2] == ["W", None]
+    assert batch.reading_count == 2  # one row per point
+    assert READING_COLUMNS == ("ven_id", "report_specifier_id", "r_id", "resource_id", "measurement", "unit", "at",
+                               "value", "received_at")
+    assert batch.readings[:2] == [
+        ("v1", "rs1", "p", None, None, "W", T0, 1.5, T0 + timedelta(seconds=11)),
+        ("v1", "rs1", "p", None, None, None, T0 + timedelta(seconds=10), 2.5, T0 + timedelta(seconds=11)),
+    ]
 
 
 def test_ven_facts_keep_stream_order_and_seen_keeps_the_latest():
@@ -133,3 +136,16 @@ def test_push_failed_is_accepted_and_writes_no_rows():
                          VenSeen(ven_id="v1", occurred_at=T0)])
     assert list(batch.seen) == ["v1"]
     assert not batch.ven_changes and not batch.responses and not batch.transitions
+
+
+def test_the_first_reading_of_a_point_in_stream_order_wins():
+    def data(value: float, unit: str, received: int) -> ReportData:
+        return ReportData(ven_id="v1", report_specifier_id="rs1", occurred_at=T0 + timedelta(seconds=received),
+                          readings=[Reading(report_specifier_id="rs1", r_id="p", at=T0, value=value, unit=unit)])
+
+    batch = RowBatch.of([data(1.0, "W", 1), data(9.0, "kW", 2), data(5.0, "W", 0)])
+    assert batch.readings == [("v1", "rs1", "p", None, None, "W", T0, 1.0, T0 + timedelta(seconds=1))]
+    # The same instant in another time zone is the same point.
+    other_zone = ReportData(ven_id="v1", report_specifier_id="rs1", readings=[
+        Reading(report_specifier_id="rs1", r_id="p", at=T0.astimezone(timezone(timedelta(hours=2))), value=7.0)])
+    assert RowBatch.of([data(1.0, "W", 1), other_zone]).reading_count == 1

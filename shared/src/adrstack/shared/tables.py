@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Identity, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Index, PrimaryKeyConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -115,16 +115,20 @@ class ReportDescriptionRow(SQLModel, table=True):
 
 
 class ReadingRow(SQLModel, table=True):
-    __tablename__ = "readings"
-    __table_args__ = (
-        # A VEN re-sending a report (or JetStream redelivering it) must not duplicate rows.
-        UniqueConstraint("ven_id", "report_specifier_id", "r_id", "at", name="uq_readings_point"),
-        Index("ix_readings_ven_at", "ven_id", "at"),
-    )
+    """One point of a VEN's report: the natural key (VEN, report specifier, rID, timestamp) is the
+    primary key, so a VEN re-sending a report (or JetStream redelivering it) cannot duplicate a row.
 
-    id: int | None = Field(
-        default=None, sa_type=BigInteger, primary_key=True, sa_column_args=[Identity()]
-    )
+    In Postgres the table is partitioned by range on ``at``: one partition per UTC day
+    (``readings_pYYYYMMDD``) plus ``readings_default`` for a timestamp no day partition covers.
+    Partitioning is DDL of migration 0007 and of telemetry's partition upkeep
+    (``adrstack.telemetry.partitions``); alembic compares this model with the partitioned parent
+    and ignores the partitions (``migrations/env.py``). The key's columns are ordered so that the
+    primary key index also serves "one VEN's readings by time" (no second index per row).
+    """
+
+    __tablename__ = "readings"
+    __table_args__ = (PrimaryKeyConstraint("ven_id", "at", "report_specifier_id", "r_id", name="readings_pkey"),)
+
     ven_id: str
     report_specifier_id: str
     r_id: str

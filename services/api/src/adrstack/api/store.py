@@ -143,13 +143,15 @@ class Store:
         until: datetime | None,
         limit: int,
     ) -> list[ReadingRow]:
-        """Newest first; ``since`` inclusive, ``until`` exclusive."""
+        """Newest first (then by rID and report specifier: the rest of the point's key, so the
+        order is total); ``since`` inclusive, ``until`` exclusive. The readings' primary key
+        (ven_id, at, ...) serves it, and a window touches only its days' partitions."""
         query = select(ReadingRow).where(ReadingRow.ven_id == ven_id)
         if since is not None:
             query = query.where(ReadingRow.at >= since)
         if until is not None:
             query = query.where(ReadingRow.at < until)
-        query = query.order_by(ReadingRow.at.desc(), ReadingRow.r_id).limit(limit)
+        query = query.order_by(ReadingRow.at.desc(), ReadingRow.r_id, ReadingRow.report_specifier_id).limit(limit)
         async with self._session() as s:
             rows = await s.execute(query)
             return list(rows.scalars())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 import psycopg
@@ -23,6 +24,7 @@ from nats.js.errors import BadRequestError
 from adrstack.shared.jetstream import bind_stream, connect
 
 from .decoding import InvalidFact, decode_fact
+from .partitions import maintain
 from .rows import RowBatch
 from .settings import TelemetrySettings
 from .store import write_batch
@@ -198,12 +200,43 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+# After a failed upkeep run (Postgres down), the next try comes this soon (or at the period).
+UPKEEP_RETRY_SECONDS = 60.0
+
+
+async def upkeep_partitions(settings: TelemetrySettings) -> None:
+    """One run of the readings partitions' upkeep on a connection of its own."""
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True,
+                                                     connect_timeout=10) as conn:
+        done = await maintain(conn, datetime.now(timezone.utc), settings.readings_partitions_ahead_days,
+                              settings.readings_retention_days)
+    if done.created or done.dropped or done.deleted:
+        log.info("readings partitions: %d created (%d row(s) moved from the default), %d dropped, "
+                 "%d stray row(s) deleted", len(done.created), done.moved, len(done.dropped), done.deleted)
+
+
+async def run_upkeep(settings: TelemetrySettings, stop: asyncio.Event) -> None:
+    """Partition upkeep at start and every ``partition_upkeep_seconds`` until ``stop``."""
+    while not stop.is_set():
+        wait = settings.partition_upkeep_seconds
+        try:
+            await upkeep_partitions(settings)
+        except Exception as e:  # Postgres down or refusing: storing readings does not depend on it
+            log.warning("readings partition upkeep failed (%r); trying again later", e)
+            wait = min(wait, UPKEEP_RETRY_SECONDS)
+        await _wait(stop, wait)
+
+
 async def serve(settings: TelemetrySettings, stop: asyncio.Event) -> None:
     consumer = TelemetryConsumer(settings)
+    upkeep = asyncio.create_task(run_upkeep(settings, stop))
     try:
         await consumer.start()
         await consumer.run(stop)
     finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await upkeep
         await consumer.stop()
 
 

@@ -2,7 +2,9 @@
 
 Everything a batch holds is written in one transaction by :mod:`.store`. Rows with a natural
 key are collapsed inside the batch to the one that must win, so a single multi-row statement
-never touches the same row twice; readings are kept column-wise for one ``unnest`` insert.
+never touches the same row twice; readings are kept as tuples in ``READING_COLUMNS`` order, the
+rows :mod:`.store` copies into its staging table, one per point: the first one in stream order
+(first wins, as in the table).
 """
 
 from __future__ import annotations
@@ -130,7 +132,9 @@ class RowBatch:
     # (kind, row) in stream order: registration state depends on the order of its facts.
     ven_changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     seen: dict[str, datetime] = field(default_factory=dict)
-    readings: dict[str, list[Any]] = field(default_factory=lambda: {c: [] for c in READING_COLUMNS})
+    # (ven_id, report_specifier_id, r_id, at) -> the batch's first reading of that point, as a
+    # tuple in READING_COLUMNS order.
+    points: dict[tuple[str, str, str, datetime], tuple[Any, ...]] = field(default_factory=dict)
     descriptions: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     responses: list[dict[str, Any]] = field(default_factory=list)
     transitions: list[dict[str, Any]] = field(default_factory=list)
@@ -147,8 +151,12 @@ class RowBatch:
         return batch
 
     @property
+    def readings(self) -> list[tuple[Any, ...]]:
+        return list(self.points.values())
+
+    @property
     def reading_count(self) -> int:
-        return len(self.readings["ven_id"])
+        return len(self.points)
 
     def add(self, fact: Message) -> None:
         if isinstance(fact, VenRegistered):
@@ -201,14 +209,9 @@ class RowBatch:
             raise TypeError(f"no rows for {type(fact).__name__}")
 
     def _add_readings(self, fact: ReportData) -> None:
-        cols = self.readings
+        ven_id, received_at, points = fact.ven_id, fact.occurred_at, self.points
         for r in fact.readings:
-            cols["ven_id"].append(fact.ven_id)
-            cols["report_specifier_id"].append(r.report_specifier_id)
-            cols["r_id"].append(r.r_id)
-            cols["resource_id"].append(r.resource_id)
-            cols["measurement"].append(r.measurement)
-            cols["unit"].append(r.unit)
-            cols["at"].append(r.at)
-            cols["value"].append(r.value)
-            cols["received_at"].append(fact.occurred_at)
+            key = (ven_id, r.report_specifier_id, r.r_id, r.at)
+            if key not in points:
+                points[key] = (ven_id, r.report_specifier_id, r.r_id, r.resource_id, r.measurement, r.unit, r.at,
+                               r.value, received_at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from adrstack.shared.settings import CommonSettings
 
 
@@ -18,3 +20,8 @@ class TelemetrySettings(CommonSettings):
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 10.0
     max_ack_pending: int = 20000
+    # Readings partitions (adrstack.telemetry.partitions): days created this far ahead, days older
+    # than the retention dropped whole (None: readings are kept for ever), checked this often.
+    readings_retention_days: int | None = Field(None, ge=1)
+    readings_partitions_ahead_days: int = Field(7, ge=1)
+    partition_upkeep_seconds: float = Field(3600.0, gt=0)

@@ -1,5 +1,16 @@
 """Writes one RowBatch in the caller's transaction. Every statement is idempotent, so a
-redelivered batch changes nothing that was already written."""
+redelivered batch changes nothing that was already written.
+
+Readings take the bulk path: ``COPY ... FROM STDIN (FORMAT BINARY)`` into a session-local staging
+table (temporary: no WAL, emptied at every commit or rollback), then one
+``INSERT INTO readings ... SELECT ... FROM readings_staging ON CONFLICT DO NOTHING`` merges them on
+the natural key in the same transaction as the batch's other facts.
+
+Policy for a reading whose key (VEN, report specifier, rID, timestamp) is already stored:
+**first wins**. The value stored first stays; a later value for the same point (a VEN re-sending
+a report with another value, or a replay) is ignored; inside one batch the first in stream order
+is the one copied (:class:`.rows.RowBatch`). It makes every redelivery a no-op that writes nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +18,6 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from .rows import READING_COLUMNS, STATUS_ORDER, RowBatch
-
-# Postgres arrays are unbounded, but keep one statement's parameters to a sane size.
-READINGS_CHUNK = 20_000
 
 VEN_REGISTERED = """
 INSERT INTO vens (ven_id, ven_name, registration_id, registered_at, deregistered_at, last_seen_at,
@@ -39,10 +47,24 @@ VEN_SEEN = """
 UPDATE vens SET last_seen_at = GREATEST(last_seen_at, %(at)s) WHERE ven_id = %(ven_id)s
 """
 
-READINGS = f"""
+# Created once per session (a temporary table lives as long as the connection); IF NOT EXISTS
+# also covers a creation rolled back with its transaction.
+READINGS_STAGING = """
+CREATE TEMPORARY TABLE IF NOT EXISTS readings_staging (
+    ven_id text, report_specifier_id text, r_id text, resource_id text, measurement text, unit text,
+    at timestamptz, value float8, received_at timestamptz
+) ON COMMIT DELETE ROWS
+"""
+
+READINGS_COPY = f"COPY readings_staging ({', '.join(READING_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+READING_TYPES = ("text",) * 6 + ("timestamptz", "float8", "timestamptz")
+
+# First wins (see the module doc). Every writer inserts in key order, so two telemetry replicas
+# merging overlapping points wait on each other instead of deadlocking.
+READINGS_MERGE = f"""
 INSERT INTO readings ({", ".join(READING_COLUMNS)})
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                     %s::timestamptz[], %s::float8[], %s::timestamptz[])
+SELECT {", ".join(READING_COLUMNS)} FROM readings_staging
+ORDER BY ven_id, at, report_specifier_id, r_id
 ON CONFLICT (ven_id, report_specifier_id, r_id, at) DO NOTHING
 """
 
@@ -166,6 +188,16 @@ WHERE (EXCLUDED.modification_number, {_RANK.format(col="EXCLUDED.status")})
 """
 
 
+async def write_readings(cur, readings) -> None:
+    """COPY ``readings`` (tuples in READING_COLUMNS order) into the staging table and merge them."""
+    await cur.execute(READINGS_STAGING)
+    async with cur.copy(READINGS_COPY) as copy:
+        copy.set_types(READING_TYPES)
+        for row in readings:
+            await copy.write_row(row)
+    await cur.execute(READINGS_MERGE)
+
+
 def _json_row(row: dict) -> dict:
     return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "windows", "event_ids") else v
             for k, v in row.items()}
@@ -177,12 +209,12 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
         for kind, row in batch.ven_changes:
             await cur.execute(VEN_REGISTERED if kind == "registered" else VEN_DEREGISTERED, row)
         if batch.seen:
-            await cur.executemany(VEN_SEEN, [{"ven_id": v, "at": at} for v, at in batch.seen.items()])
-        total = batch.reading_count
-        for start in range(0, total, READINGS_CHUNK):
-            await cur.execute(READINGS, [batch.readings[c][start : start + READINGS_CHUNK] for c in READING_COLUMNS])
+            # In key order (as readings and responses): concurrent batches lock these rows in one order.
+            await cur.executemany(VEN_SEEN, [{"ven_id": v, "at": batch.seen[v]} for v in sorted(batch.seen)])
+        if batch.points:
+            await write_readings(cur, batch.points.values())
         if batch.descriptions:
-            await cur.executemany(REPORT_DESCRIPTION, list(batch.descriptions.values()))
+            await cur.executemany(REPORT_DESCRIPTION, [batch.descriptions[k] for k in sorted(batch.descriptions)])
         if batch.responses:
             # Stream order within each (VEN, event); one lock order for every batch (no deadlocks).
             ordered = sorted(batch.responses, key=lambda r: (r["ven_id"], r["event_id"]))
