@@ -116,7 +116,7 @@ async def run(args, bench: Bench) -> int:
                            return_when=asyncio.FIRST_COMPLETED)
         started = time.monotonic()
         cpu_before = cpu_seconds([c.pid for c in children])
-        rows = await drained(bench, children, js, settings.stream_name, database_url, args)
+        await drained(bench, children, js, settings.stream_name, database_url, args)
         elapsed = time.monotonic() - started
         cpu = cpu_seconds([c.pid for c in children]) - cpu_before
         for child in children:
