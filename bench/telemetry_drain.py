@@ -35,7 +35,7 @@ from adrstack.runtime.embedded import drop_database
 from adrstack.shared.jetstream import ensure_stream
 from adrstack.shared.messages import Reading, ReportData
 from adrstack.shared.settings import CommonSettings
-from stack import Bench, BenchError, cpu_seconds, tail, unique_names, wait_log
+from stack import Bench, BenchError, cpu_seconds, run_benchmark, tail, unique_names, wait_log
 
 
 def parse_args(argv=None):
@@ -182,18 +182,7 @@ async def drained(bench: Bench, children, js, stream: str, database_url: str, ar
 
 
 def main() -> int:
-    args = parse_args()
-    bench = Bench(keep=args.keep)
-    try:
-        return asyncio.run(run(args, bench))
-    except BenchError as e:
-        print(f"telemetry drain benchmark failed: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; stopping everything", file=sys.stderr)
-        return 130
-    finally:
-        bench.close()
+    return run_benchmark("telemetry drain", run, parse_args())
 
 
 if __name__ == "__main__":

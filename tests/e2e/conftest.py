@@ -24,7 +24,7 @@ import pytest
 from adrstack.runtime.embedded import create_database, drop_database
 from adrstack.runtime.ports import free_port
 from tests.conftest import Infra, _cleanup_nats, unique_names
-from tests.helpers import wait_until
+from tests.helpers import STACK_NAME_FIELDS, wait_until
 from adrstack.shared.settings import CommonSettings
 
 pytestmark = pytest.mark.e2e
@@ -174,13 +174,10 @@ def isolated_stack(infra: Infra, extra_args: list[str] = ()) -> Iterator[Stack]:
     names = unique_names()
     create_database(infra.admin_url, names["database"])
     database_url = infra.database(names["database"])
-    settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url, **{
-        k: names[k] for k in ("subject_prefix", "stream_name", "vens_bucket", "events_bucket",
-                              "provisioning_bucket", "nonces_bucket", "groups_bucket", "commands_bucket",
-                              "programs_bucket")})
+    settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url,
+                              **{k: names[k] for k in STACK_NAME_FIELDS})
     env = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
-           **{f"ADRSTACK_{k.upper()}": v for k, v in settings.model_dump().items()
-              if k not in ("nats_url", "database_url", "log_level")}}
+           **{f"ADRSTACK_{k.upper()}": names[k] for k in STACK_NAME_FIELDS}}
     s = start_stack(env, extra_args=extra_args, settings=settings)
     try:
         yield s

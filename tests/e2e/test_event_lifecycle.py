@@ -4,13 +4,12 @@ modified, completed on time — and every transition stored once, in order."""
 
 from __future__ import annotations
 
-import copy
 import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.e2e.test_spine import gql, rows, start_ven, ven_name
+from tests.e2e.test_spine import gql, recorder, rows, start_ven, ven_name
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -23,16 +22,7 @@ STATUS = """query($id: String!) { event(eventId: $id) { status modificationNumbe
 
 async def test_an_event_runs_its_whole_life_in_seconds(stack):
     client, _ = await start_ven(stack, ven_name("life"))
-    # Every oadrDistributeEvent as it arrived: openleadr's handlers see only new and modified
-    # events, and it rewrites the status of the ones it keeps by its own clock.
-    received: list[dict] = []
-    on_event = client._on_event
-
-    async def record(message):
-        received.extend(copy.deepcopy(message["events"]))
-        return await on_event(message)
-
-    client._on_event = record
+    received = recorder(client)
     try:
         event_id = f"life-{random.randrange(10**9)}"
         start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=6)

@@ -7,14 +7,13 @@ E1_1030), and leaves the active one alone."""
 
 from __future__ import annotations
 
-import copy
 import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from adrstack.shared.programs import occurrence_event_id
-from tests.e2e.test_spine import FactTap, gql, start_ven, ven_name
+from tests.e2e.test_spine import FactTap, gql, recorder, start_ven, ven_name
 from tests.helpers import eventually
 from tests.integration.scheduler.test_programs import ALL_DAYS, local, midday_zone
 
@@ -28,20 +27,6 @@ UPDATE = """mutation($input: UpdateProgramInput!) { updateProgram(input: $input)
 DELETE = """mutation($id: String!) { deleteProgram(programId: $id) { programId } }"""
 EVENTS = """query($p: String!) { events(program: $p) { eventId status modificationNumber marketContext
   startAt endAt intervals { duration payload } targets { venIds } } }"""
-
-
-def recorder(client) -> list[dict]:
-    """Every event of every oadrDistributeEvent as it arrived (openleadr's own handlers see only
-    new and modified events, and it rewrites the status of those it keeps by its own clock)."""
-    received: list[dict] = []
-    on_event = client._on_event
-
-    async def record(message):
-        received.extend(copy.deepcopy(message["events"]))
-        return await on_event(message)
-
-    client._on_event = record
-    return received
 
 
 async def test_a_program_occurrence_reaches_the_ven_and_an_edit_modifies_the_next_one(stack):

@@ -3,6 +3,7 @@ checked through GraphQL, a NATS subscription and rows in Postgres."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import random
@@ -81,6 +82,20 @@ async def start_ven(stack, name: str, *, opt: str = "optIn", report_value: float
     await client.run()
     assert client.ven_id and client.registration_id, "the VTN did not register the VEN"
     return client, received
+
+
+def recorder(client) -> list[dict]:
+    """Every event of every oadrDistributeEvent as it arrived (openleadr's own handlers see only
+    new and modified events, and it rewrites the status of those it keeps by its own clock)."""
+    received: list[dict] = []
+    on_event = client._on_event
+
+    async def record(message):
+        received.extend(copy.deepcopy(message["events"]))
+        return await on_event(message)
+
+    client._on_event = record
+    return received
 
 
 def rows(stack, sql: str, *params):
