@@ -210,6 +210,7 @@ async def test_readings_across_day_partitions_in_a_total_order(client, engine, s
     now = datetime.now(timezone.utc).replace(microsecond=0)
     yesterday = now - timedelta(days=1)
     async with AsyncSession(engine) as s:
+        s.add(Ven(ven_id="ven-c", ven_name="building-c", registration_id="reg-c", registered_at=T0, updated_at=T0))
         for at in (now, yesterday):
             for rs, r_id in (("rs-2", "b"), ("rs-1", "b"), ("rs-9", "a")):
                 s.add(ReadingRow(ven_id="ven-c", report_specifier_id=rs, r_id=r_id, at=at, value=1.0,

@@ -19,7 +19,6 @@ from adrstack.shared.tables import (
     EventResponseRow,
     OptScheduleRow,
     PushFailureRow,
-    ReadingRow,
     Ven as VenRow,
 )
 
@@ -317,27 +316,30 @@ class Event:
 
 @strawberry.type
 class Reading:
-    ven_id: str
-    resource_id: str | None
-    r_id: str
-    report_specifier_id: str
-    measurement: str | None
-    at: datetime
-    value: float
-    unit: str | None
+    at: datetime = strawberry.field(description="the reading's time, or its bucket's start")
+    value: float = strawberry.field(description="the reading, or the mean of the bucket's readings")
+    ven_id: str | None = strawberry.field(default=None, description="null on a row over several VENs")
+    resource_id: str | None = None
+    r_id: str | None = strawberry.field(default=None, description="null on a row over several VENs")
+    report_specifier_id: str | None = strawberry.field(default=None, description="raw readings only")
+    measurement: str | None = None
+    unit: str | None = None
+    bucket: str | None = strawberry.field(default=None, description="the bucket's length; null on raw readings")
+    min: float | None = None
+    max: float | None = None
+    sum: float | None = None
+    count: int | None = strawberry.field(default=None, description="readings in the bucket")
+    total: float | None = strawberry.field(default=None, description="the sum over the series (VEN and rID) of "
+                                           "each one's mean in the bucket: for power, the aggregate load")
+    series: int | None = strawberry.field(default=None, description="series (VEN and rID) in the bucket")
+    cursor: str = strawberry.field(default="", description="give it as after to get the rows after this one")
 
     @classmethod
-    def from_row(cls, row: ReadingRow) -> "Reading":
-        return cls(
-            ven_id=row.ven_id,
-            resource_id=row.resource_id,
-            r_id=row.r_id,
-            report_specifier_id=row.report_specifier_id,
-            measurement=row.measurement,
-            at=utc(row.at),
-            value=row.value,
-            unit=row.unit,
-        )
+    def from_row(cls, row) -> "Reading":
+        return cls(at=utc(row.at), value=row.value, ven_id=row.ven_id, resource_id=row.resource_id, r_id=row.r_id,
+                   report_specifier_id=row.report_specifier_id, measurement=row.measurement, unit=row.unit,
+                   bucket=row.bucket, min=row.min, max=row.max, sum=row.sum, count=row.count, total=row.total,
+                   series=row.series, cursor=row.cursor)
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from datetime import datetime
-from typing import AsyncGenerator
+from typing import Annotated, AsyncGenerator
 
 import strawberry
 from graphql import GraphQLError
@@ -20,7 +20,9 @@ from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, lis
 from . import pagination
 from .auth import caller_of
 from .errors import ApiError, InvalidInput, public_error
+from . import readings as readings_query
 from .performance import METHOD, event_performance
+from .readings import BUCKETS
 from .graphql_limits import graphql_limits
 from .graphql_types import (
     ApiRole,
@@ -153,21 +155,30 @@ class Query:
         return EventPerformance.of(await event_performance(state, row, utcnow()), METHOD)
 
     @strawberry.field(
-        description=f"Readings of one VEN, newest first: since <= at < until, {pagination.READINGS.describe()}"
+        description="Readings, newest first (since <= at < until): raw, or one row per bucket; of one VEN (an "
+                    "unknown one is NOT_FOUND), or over a group's, a program's or every VEN; "
+                    f"{pagination.READINGS.describe()}, then after the last row's cursor"
     )
     async def readings(
         self,
         info: strawberry.Info,
-        ven_id: str,
+        ven_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        group_id: str | None = None,
+        program: str | None = None,
+        bucket: Annotated[str | None, strawberry.argument(description=f"one of {', '.join(BUCKETS)}: one row per "
+                                                          "bucket (value: mean; min, max, sum, count, total)")] = None,
+        after: Annotated[str | None, strawberry.argument(description="the cursor of the last row seen")] = None,
     ) -> list[Reading]:
-        check_token(ven_id, "venId", "VEN id")
         check_aware(since, "since")
         check_aware(until, "until")
         limit = pagination.READINGS.limit(limit)
-        rows = await _state(info).store.readings(ven_id, utc(since), utc(until), limit)
+        state = _state(info)
+        vens = await readings_query.scope_vens(state, ven_id, group_id, program)
+        rows = await readings_query.query(state, vens, utc(since), utc(until), bucket, limit, after,
+                                    per_ven=ven_id is not None, now=utcnow())
         return [Reading.from_row(r) for r in rows]
 
     @strawberry.field(description=f"VEN groups, by group id: {pagination.GROUPS.describe()}")

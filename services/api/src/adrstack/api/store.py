@@ -16,7 +16,6 @@ from adrstack.shared.tables import (
     EventResponseRow,
     OptScheduleRow,
     PushFailureRow,
-    ReadingRow,
     ReportDescriptionRow,
     Ven,
 )
@@ -135,26 +134,6 @@ class Store:
             for row in rows.scalars():
                 out[row.event_id].append(row)
         return out
-
-    async def readings(
-        self,
-        ven_id: str,
-        since: datetime | None,
-        until: datetime | None,
-        limit: int,
-    ) -> list[ReadingRow]:
-        """Newest first (then by rID and report specifier: the rest of the point's key, so the
-        order is total); ``since`` inclusive, ``until`` exclusive. The readings' primary key
-        (ven_id, at, ...) serves it, and a window touches only its days' partitions."""
-        query = select(ReadingRow).where(ReadingRow.ven_id == ven_id)
-        if since is not None:
-            query = query.where(ReadingRow.at >= since)
-        if until is not None:
-            query = query.where(ReadingRow.at < until)
-        query = query.order_by(ReadingRow.at.desc(), ReadingRow.r_id, ReadingRow.report_specifier_id).limit(limit)
-        async with self._session() as s:
-            rows = await s.execute(query)
-            return list(rows.scalars())
 
     async def known_vens(self, ven_ids: list[str]) -> set[str]:
         """Which of these VENs the VTN has registered (deregistered ones too: a VEN keeps its id)."""

@@ -1,0 +1,199 @@
+"""The ``readings`` query: raw readings, or one row per time bucket, for one VEN (per resource and
+rID), or aggregated over a group's members, a program's enrolled VENs or every VEN; newest first,
+paged by an opaque cursor (``after``: the ``cursor`` of the last row seen).
+
+Buckets are aligned on the epoch in UTC (``PT15M`` buckets start at :00, :15, ...; ``P1D`` at
+00:00Z). A bucket row's ``value`` is the mean of its readings; ``min``, ``max``, ``sum`` and
+``count`` are over its readings too, and ``total`` is the sum over the series (VEN and rID) of each
+one's mean in the bucket: for power readings, the aggregate load.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import text
+
+from .errors import ApiError, InvalidInput
+from .state import ApiState
+from .validation import check_token, shown
+
+BUCKETS = {"PT1M": 60, "PT5M": 300, "PT15M": 900, "PT1H": 3600, "P1D": 86400}
+MAX_WINDOW = timedelta(days=400)  # of a bucketed query: a year and a bit of history per call
+MAX_RAW_WINDOW = timedelta(days=1)  # of raw readings over several VENs
+
+
+@dataclass
+class Row:
+    at: datetime
+    value: float
+    ven_id: str | None = None
+    resource_id: str | None = None
+    r_id: str | None = None
+    report_specifier_id: str | None = None
+    measurement: str | None = None
+    unit: str | None = None
+    bucket: str | None = None
+    min: float | None = None
+    max: float | None = None
+    sum: float | None = None
+    count: int | None = None
+    total: float | None = None
+    series: int | None = None
+    cursor: str = ""
+
+
+def encode_cursor(key: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(key, list) or len(key) != size or not all(isinstance(k, str) for k in key):
+            raise ValueError
+        key[0] = datetime.fromisoformat(key[0])
+        if key[0].tzinfo is None:
+            raise ValueError
+        return key
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput("after", "is not a cursor of this query (give the cursor of the last row you got)") from None
+
+
+async def scope_vens(state: ApiState, ven_id: str | None, group_id: str | None,
+                     program_id: str | None) -> list[str] | None:
+    """The VENs asked for (None: all); NOT_FOUND for an unknown VEN, group or program."""
+    given = [name for name, v in (("venId", ven_id), ("groupId", group_id), ("program", program_id)) if v is not None]
+    if len(given) > 1:
+        raise InvalidInput(given[1], f"give one of venId, groupId and program, not {' and '.join(given)}")
+    if ven_id is not None:
+        check_token(ven_id, "venId", "VEN id")
+        if not await state.store.known_vens([ven_id]):
+            raise ApiError("not_found", f"no VEN {shown(ven_id)}", "venId")
+        return [ven_id]
+    if group_id is not None:
+        check_token(group_id, "groupId", "group id")
+        record, _ = await state.groups.get(group_id)
+        if record is None:
+            raise ApiError("not_found", f"no group {shown(group_id)}", "groupId")
+        return list(record.ven_ids)
+    if program_id is not None:
+        check_token(program_id, "program", "program id")
+        record, _ = await state.programs.get(program_id)
+        if record is None:
+            raise ApiError("not_found", f"no program {shown(program_id)}", "program")
+        members = await state.groups.members(list(record.group_ids))
+        return sorted(set(record.ven_ids).union(*members.values()))
+    return None
+
+
+_RAW = """
+SELECT ven_id, resource_id, r_id, report_specifier_id, measurement, unit, at, value FROM readings
+WHERE (CAST(:all AS boolean) OR ven_id = ANY(CAST(:vens AS text[])))
+  AND at >= :since AND at < :until
+  AND (CAST(:after_at AS timestamptz) IS NULL OR at < :after_at
+       OR (at = :after_at AND (ven_id, r_id, report_specifier_id) > (:k1, :k2, :k3)))
+ORDER BY at DESC, ven_id, r_id, report_specifier_id
+LIMIT :limit
+"""
+
+_BUCKET = "to_timestamp(floor(extract(epoch from at) / :secs) * :secs)"
+
+# One VEN: a row per bucket, resource and rID (and measurement and unit, which an rID keeps).
+_PER_SERIES = f"""
+SELECT * FROM (
+    SELECT {_BUCKET} AS bucket, ven_id, coalesce(resource_id, '') AS resource_id, r_id,
+           coalesce(measurement, '') AS measurement, coalesce(unit, '') AS unit,
+           avg(value) AS mean, min(value) AS mn, max(value) AS mx, sum(value) AS total_sum, count(*) AS n
+    FROM readings
+    WHERE ven_id = ANY(CAST(:vens AS text[])) AND at >= :since AND at < :until
+    GROUP BY 1, ven_id, 3, r_id, 5, 6
+) g
+WHERE CAST(:after_at AS timestamptz) IS NULL OR g.bucket < :after_at
+   OR (g.bucket = :after_at AND (g.resource_id, g.r_id, g.measurement, g.unit) > (:k1, :k2, :k3, :k4))
+ORDER BY g.bucket DESC, g.resource_id, g.r_id, g.measurement, g.unit
+LIMIT :limit
+"""
+
+# Several VENs: a row per bucket, measurement and unit, over every series in it.
+_AGGREGATED = f"""
+WITH series AS (
+    SELECT {_BUCKET} AS bucket, ven_id, r_id, coalesce(measurement, '') AS measurement,
+           coalesce(unit, '') AS unit, avg(value) AS mean, min(value) AS mn, max(value) AS mx,
+           sum(value) AS total_sum, count(*) AS n
+    FROM readings
+    WHERE (CAST(:all AS boolean) OR ven_id = ANY(CAST(:vens AS text[]))) AND at >= :since AND at < :until
+    GROUP BY 1, ven_id, r_id, 4, 5
+)
+SELECT * FROM (
+    SELECT bucket, measurement, unit, sum(total_sum) / sum(n) AS mean, min(mn) AS mn, max(mx) AS mx,
+           sum(total_sum) AS total_sum, sum(n) AS n, sum(mean) AS load, count(*) AS series
+    FROM series GROUP BY bucket, measurement, unit
+) g
+WHERE CAST(:after_at AS timestamptz) IS NULL OR g.bucket < :after_at
+   OR (g.bucket = :after_at AND (g.measurement, g.unit) > (:k1, :k2))
+ORDER BY g.bucket DESC, g.measurement, g.unit
+LIMIT :limit
+"""
+
+
+def _none(value: str) -> str | None:
+    return value or None
+
+
+async def query(state: ApiState, vens: list[str] | None, since: datetime | None, until: datetime | None,
+                bucket: str | None, limit: int, after: str | None, per_ven: bool, now: datetime) -> list[Row]:
+    if until is None:  # raw readings: no end; buckets: up to now
+        until = now if bucket is not None else datetime.max.replace(tzinfo=now.tzinfo)
+    if bucket is not None and bucket not in BUCKETS:
+        raise InvalidInput("bucket", f"{shown(bucket)} is not one of {', '.join(BUCKETS)}")
+    if bucket is not None:
+        if since is None:
+            raise InvalidInput("since", "a bucketed query needs a window: give since (and until, default now)")
+        if until - since > MAX_WINDOW:
+            raise InvalidInput("since", f"a bucketed query covers at most {MAX_WINDOW.days} days; ask in parts")
+    if bucket is None and not per_ven:
+        # Raw rows over many VENs are sorted by time across them: bound the partitions read.
+        if since is None or (until - since) > MAX_RAW_WINDOW:
+            raise InvalidInput("since", f"raw readings of several VENs need a window of at most "
+                                        f"{MAX_RAW_WINDOW.days} day: give since (and until), or a bucket")
+    if since is not None and since >= until:
+        raise InvalidInput("until", "until must be after since")
+    if vens is not None and not vens:
+        return []  # a group or program without VENs
+    params: dict = {"all": vens is None, "vens": vens or [], "since": since or datetime.min.replace(tzinfo=until.tzinfo),
+                    "until": until, "limit": limit, "after_at": None, "k1": "", "k2": "", "k3": "", "k4": ""}
+    if bucket is None:
+        if after is not None:
+            key = decode_cursor(after, 4)
+            params.update(after_at=key[0], k1=key[1], k2=key[2], k3=key[3])
+        async with state.store.engine.connect() as conn:
+            rows = (await conn.execute(text(_RAW), params)).all()
+        return [Row(at=r.at, value=r.value, ven_id=r.ven_id, resource_id=r.resource_id, r_id=r.r_id,
+                    report_specifier_id=r.report_specifier_id, measurement=r.measurement, unit=r.unit,
+                    cursor=encode_cursor([r.at.isoformat(), r.ven_id, r.r_id, r.report_specifier_id]))
+                for r in rows]
+    params["secs"] = BUCKETS[bucket]
+    if per_ven:
+        if after is not None:
+            key = decode_cursor(after, 5)
+            params.update(after_at=key[0], k1=key[1], k2=key[2], k3=key[3], k4=key[4])
+        async with state.store.engine.connect() as conn:
+            rows = (await conn.execute(text(_PER_SERIES), params)).all()
+        return [Row(at=r.bucket, value=float(r.mean), ven_id=r.ven_id, resource_id=_none(r.resource_id), r_id=r.r_id,
+                    measurement=_none(r.measurement), unit=_none(r.unit), bucket=bucket, min=r.mn, max=r.mx,
+                    sum=r.total_sum, count=r.n, total=float(r.mean), series=1,
+                    cursor=encode_cursor([r.bucket.isoformat(), r.resource_id, r.r_id, r.measurement, r.unit]))
+                for r in rows]
+    if after is not None:
+        key = decode_cursor(after, 3)
+        params.update(after_at=key[0], k1=key[1], k2=key[2])
+    async with state.store.engine.connect() as conn:
+        rows = (await conn.execute(text(_AGGREGATED), params)).all()
+    return [Row(at=r.bucket, value=float(r.mean), measurement=_none(r.measurement), unit=_none(r.unit), bucket=bucket,
+                min=r.mn, max=r.mx, sum=r.total_sum, count=int(r.n), total=float(r.load), series=r.series,
+                cursor=encode_cursor([r.bucket.isoformat(), r.measurement, r.unit]))
+            for r in rows]
