@@ -90,7 +90,7 @@ async def scope_vens(state: ApiState, ven_id: str | None, group_id: str | None,
     return None
 
 
-_RAW = """
+RAW_SQL = """
 SELECT ven_id, resource_id, r_id, report_specifier_id, measurement, unit, at, value FROM readings
 WHERE (CAST(:all AS boolean) OR ven_id = ANY(CAST(:vens AS text[])))
   AND at >= :since AND at < :until
@@ -103,7 +103,7 @@ LIMIT :limit
 _BUCKET = "to_timestamp(floor(extract(epoch from at) / :secs) * :secs)"
 
 # One VEN: a row per bucket, resource and rID (and measurement and unit, which an rID keeps).
-_PER_SERIES = f"""
+PER_SERIES_SQL = f"""
 SELECT * FROM (
     SELECT {_BUCKET} AS bucket, ven_id, coalesce(resource_id, '') AS resource_id, r_id,
            coalesce(measurement, '') AS measurement, coalesce(unit, '') AS unit,
@@ -119,7 +119,7 @@ LIMIT :limit
 """
 
 # Several VENs: a row per bucket, measurement and unit, over every series in it.
-_AGGREGATED = f"""
+AGGREGATED_SQL = f"""
 WITH series AS (
     SELECT {_BUCKET} AS bucket, ven_id, r_id, coalesce(measurement, '') AS measurement,
            coalesce(unit, '') AS unit, avg(value) AS mean, min(value) AS mn, max(value) AS mx,
@@ -171,7 +171,7 @@ async def query(state: ApiState, vens: list[str] | None, since: datetime | None,
             key = decode_cursor(after, 4)
             params.update(after_at=key[0], k1=key[1], k2=key[2], k3=key[3])
         async with state.store.engine.connect() as conn:
-            rows = (await conn.execute(text(_RAW), params)).all()
+            rows = (await conn.execute(text(RAW_SQL), params)).all()
         return [Row(at=r.at, value=r.value, ven_id=r.ven_id, resource_id=r.resource_id, r_id=r.r_id,
                     report_specifier_id=r.report_specifier_id, measurement=r.measurement, unit=r.unit,
                     cursor=encode_cursor([r.at.isoformat(), r.ven_id, r.r_id, r.report_specifier_id]))
@@ -182,7 +182,7 @@ async def query(state: ApiState, vens: list[str] | None, since: datetime | None,
             key = decode_cursor(after, 5)
             params.update(after_at=key[0], k1=key[1], k2=key[2], k3=key[3], k4=key[4])
         async with state.store.engine.connect() as conn:
-            rows = (await conn.execute(text(_PER_SERIES), params)).all()
+            rows = (await conn.execute(text(PER_SERIES_SQL), params)).all()
         return [Row(at=r.bucket, value=float(r.mean), ven_id=r.ven_id, resource_id=_none(r.resource_id), r_id=r.r_id,
                     measurement=_none(r.measurement), unit=_none(r.unit), bucket=bucket, min=r.mn, max=r.mx,
                     sum=r.total_sum, count=r.n, total=float(r.mean), series=1,
@@ -192,7 +192,7 @@ async def query(state: ApiState, vens: list[str] | None, since: datetime | None,
         key = decode_cursor(after, 3)
         params.update(after_at=key[0], k1=key[1], k2=key[2])
     async with state.store.engine.connect() as conn:
-        rows = (await conn.execute(text(_AGGREGATED), params)).all()
+        rows = (await conn.execute(text(AGGREGATED_SQL), params)).all()
     return [Row(at=r.bucket, value=float(r.mean), measurement=_none(r.measurement), unit=_none(r.unit), bucket=bucket,
                 min=r.mn, max=r.mx, sum=r.total_sum, count=int(r.n), total=float(r.load), series=r.series,
                 cursor=encode_cursor([r.bucket.isoformat(), r.measurement, r.unit]))
