@@ -166,12 +166,14 @@ class Rows:
     def __init__(self, db):
         self.db = db
 
-    async def max_id(self) -> int:
-        cur = await self.db.execute("select coalesce(max(id), 0) from readings")
+    # Every reading's time is unique to its report and grows with the report number (BASE_EPOCH +
+    # k * STRIDE + interval): a time is the watermark (the table has no id; its key is natural).
+    async def max_epoch(self) -> int:
+        cur = await self.db.execute("select coalesce(max(extract(epoch from at))::bigint, 0) from readings")
         return (await cur.fetchone())[0]
 
-    async def count(self, above_id: int = 0) -> int:
-        cur = await self.db.execute("select count(*) from readings where id > %s", (above_id,))
+    async def count(self, above_epoch: int = 0) -> int:
+        cur = await self.db.execute("select count(*) from readings where at > to_timestamp(%s)", (above_epoch,))
         return (await cur.fetchone())[0]
 
     async def count_distinct(self) -> tuple[int, int]:
@@ -179,11 +181,11 @@ class Rows:
                                     "from readings")
         return tuple(await cur.fetchone())
 
-    async def wait_for(self, expected: int, above_id: int, timeout: float, every: float = 0.1) -> tuple[int, float]:
-        """Until ``expected`` rows above ``above_id`` (or ``timeout``): (rows, when the count was reached)."""
+    async def wait_for(self, expected: int, above_epoch: int, timeout: float, every: float = 0.1) -> tuple[int, float]:
+        """Until ``expected`` rows after ``above_epoch`` (or ``timeout``): (rows, when the count was reached)."""
         deadline = now() + timeout
         while True:
-            rows = await self.count(above_id)
+            rows = await self.count(above_epoch)
             t = now()
             if rows >= expected or t >= deadline:
                 return rows, t
@@ -191,21 +193,21 @@ class Rows:
 
     async def watch_reports(self, first_report: int, seen: dict[int, float], stop: asyncio.Event,
                             every: float, lag: float = 0.5, floor: int = 0) -> None:
-        """Record when report k's first reading (interval 0) is first visible. Rows are read by id;
-        ids committed out of order would be missed, so each poll reads again the ids of the last
+        """Record when report k's first reading (interval 0) is first visible. Rows are read by time;
+        times committed out of order would be missed, so each poll reads again the times of the last
         ``lag`` seconds (a row seen late only makes the latency worse)."""
         history: collections.deque[tuple[float, int]] = collections.deque()
         top = floor
         while True:
             cur = await self.db.execute(
-                "select id, extract(epoch from at)::bigint from readings where id > %s "
+                "select extract(epoch from at)::bigint from readings where at > to_timestamp(%s) "
                 "and (extract(epoch from at)::bigint - %s) %% %s = 0", (floor, BASE_EPOCH, STRIDE))
             t = now()
-            for row_id, epoch in await cur.fetchall():
+            for (epoch,) in await cur.fetchall():
                 k = (epoch - BASE_EPOCH) // STRIDE - first_report
                 if k >= 0 and k not in seen:
                     seen[k] = t
-                top = max(top, row_id)
+                top = max(top, epoch)
             history.append((t, top))
             while history and t - history[0][0] > lag:
                 floor = history.popleft()[1]
@@ -354,7 +356,7 @@ async def run_adrstack(bench: Bench, args, backend: set[int]) -> tuple[StackResu
                 got, _ = await rows.wait_for(acked_readings, 0, args.drain_timeout)
                 if got < acked_readings:
                     print(f"  !! warm-up not drained: {got} of {acked_readings} rows after {args.drain_timeout:g} s")
-                floor = await rows.max_id()
+                floor = await rows.max_epoch()
 
                 # Closed loop: acknowledged and stored readings per second.
                 requests = Requests(messages, bodies, next_report)
@@ -380,7 +382,7 @@ async def run_adrstack(bench: Bench, args, backend: set[int]) -> tuple[StackResu
                 seen: dict[int, float] = {}
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(rows.watch_reports(next_report, seen, stop, args.poll_ms / 1000,
-                                                                 floor=await rows.max_id()))
+                                                                 floor=await rows.max_epoch()))
                 lat = await open_loop.run()
                 expected = {k for k in open_loop.acked}
                 deadline = now() + args.drain_timeout

@@ -83,7 +83,7 @@ async def publish_all(js, settings: CommonSettings, args, t0: datetime) -> tuple
 
 
 async def run(args, bench: Bench) -> int:
-    cpus = os.sched_getaffinity(0)
+    cpus = set(range(os.cpu_count() or 1))  # not pinned: every CPU (run_benchmark pinned this process)
     nats_url = os.environ.get("NATS_URL") or bench.start_nats(cpus)
     bench.start_postgres(cpus)
     names = unique_names()
