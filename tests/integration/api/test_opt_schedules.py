@@ -24,7 +24,7 @@ async def schedules(engine):
         return OptScheduleRow(**fields)
 
     async with AsyncSession(engine) as s:
-        s.add_all([row("ven-a", "o1", 1, market_context="http://m/ctx"),
+        s.add_all([row("ven-a", "o1", 1, market_context="http://m/ctx", device_classes=["Hvac"]),
                    row("ven-a", "o2", 2, opt_type="optIn", event_id="ev-1", modification_number=0, windows=[]),
                    row("ven-b", "o1", 3, cancelled_at=T0 + timedelta(minutes=4))])
         await s.commit()
@@ -32,7 +32,7 @@ async def schedules(engine):
 
 QUERY = """query($ven: String, $event: String, $all: Boolean!) {
   optSchedules(venId: $ven, eventId: $event, includeCancelled: $all) {
-    venId optId optType marketContext eventId modificationNumber resourceIds sentAt cancelledAt
+    venId optId optType marketContext eventId modificationNumber resourceIds deviceClasses sentAt cancelledAt
     windows { start duration }
   }
 }"""
@@ -44,6 +44,7 @@ async def test_current_schedules_newest_first_with_their_windows(client, schedul
     o1 = data[1]
     assert o1["windows"] == [{"start": "2030-03-01T12:00:00+00:00", "duration": "PT1H30M"}]
     assert o1["marketContext"] == "http://m/ctx" and o1["resourceIds"] == ["building-1"]
+    assert o1["deviceClasses"] == ["Hvac"] and data[0]["deviceClasses"] == []  # P1_2030; none: the whole VEN
     assert data[0]["eventId"] == "ev-1" and data[0]["optType"] == "optIn"
 
 

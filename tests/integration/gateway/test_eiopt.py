@@ -69,8 +69,7 @@ async def test_an_opt_schedule_is_acknowledged_stored_and_published(gateway, bus
 async def test_an_opt_schedule_for_a_device_class_and_a_target_is_accepted(gateway, bus, vens):
     """P1_2030: oadrCreateOpt with a vavailability, a marketContext, an eiTarget (two resourceIDs)
     and an oadrDeviceClass (an endDeviceAsset mrid) → oadrCreatedOpt 200 echoing the optID; the
-    schedule is published with the target's resources. (The device class is read but not yet
-    carried on the OptSchedule fact: see docs/conformance.md.)"""
+    schedule is published with the target's resources and the device class it is for."""
     client = await registered(vens, "device-class-ven", gateway.vtn_url)
     body = create_message("oadrCreateOpt", opt_id="opt-dc-1", opt_type="optOut", opt_reason="participating",
                           ven_id=client.ven_id, created_date_time=AT, request_id="req-dc",
@@ -88,6 +87,7 @@ async def test_an_opt_schedule_for_a_device_class_and_a_target_is_accepted(gatew
     assert fact["opt_id"] == "opt-dc-1" and fact["market_context"] == "http://market.example/ctx"
     assert sorted(fact["resource_ids"]) == ["building-1", "building-2"]
     assert [w["duration_seconds"] for w in fact["windows"]] == [3600.0]
+    assert fact["device_classes"] == ["Hvac"]  # an opt for the HVAC only, not the whole VEN
 
 
 async def test_the_same_opt_id_replaces_the_schedule(gateway, bus, vens):

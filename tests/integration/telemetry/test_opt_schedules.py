@@ -23,7 +23,8 @@ async def test_the_latest_version_is_kept_and_a_withdrawal_marks_it(harness):
     await harness.start_consumer()
     subject = harness.subjects.opt_schedule("ven-a")
     await harness.publish(subject, schedule("optOut", T0))
-    newer = schedule("optIn", T0 + timedelta(minutes=5), windows=[OptWindow(start=T0, duration_seconds=7200)])
+    newer = schedule("optIn", T0 + timedelta(minutes=5), windows=[OptWindow(start=T0, duration_seconds=7200)],
+                     device_classes=["Hvac"])
     await harness.publish(subject, newer)
     await harness.publish(subject, schedule("optOut", T0 + timedelta(minutes=1)))  # older, arriving late
     await harness.publish(subject, schedule("optIn", T0, opt_id="marker"))  # stored after everything above
@@ -31,9 +32,9 @@ async def test_the_latest_version_is_kept_and_a_withdrawal_marks_it(harness):
     async def marker():
         return await harness.rows("select 1 from opt_schedules where opt_id = 'marker'")
     await eventually(marker, message="every schedule handled")
-    ((opt_type, windows, resource_ids, cancelled_at),) = await harness.rows(
-        "select opt_type, windows, resource_ids, cancelled_at from opt_schedules where opt_id = 'opt-1'")
-    assert opt_type == "optIn"
+    ((opt_type, windows, resource_ids, cancelled_at, device_classes),) = await harness.rows(
+        "select opt_type, windows, resource_ids, cancelled_at, device_classes from opt_schedules where opt_id = 'opt-1'")
+    assert opt_type == "optIn" and device_classes == ["Hvac"]  # P1_2030
     assert windows == [{"start": T0.isoformat(), "duration_seconds": 7200.0}]
     assert resource_ids == ["building-1"] and cancelled_at is None
 

@@ -194,6 +194,8 @@ class OptSchedule(Message):
     event_id: str | None = None
     modification_number: int | None = None
     resource_ids: list[str] = Field(default_factory=list)
+    # The oadrDeviceClass it is for (P1_2030: its endDeviceAsset mrids); none: the whole VEN.
+    device_classes: list[str] = Field(default_factory=list)
     windows: list[OptWindow] = Field(default_factory=list)
     request_id: str | None = None
     cancelled: bool = False

@@ -170,6 +170,9 @@ class OptScheduleRow(SQLModel, table=True):
     event_id: str | None = Field(default=None, index=True)
     modification_number: int | None = None
     resource_ids: list[str] = Field(sa_type=JSONB)
+    # oadrDeviceClass endDeviceAsset mrids (P1_2030); empty: the whole VEN.
+    device_classes: list[str] = Field(default_factory=list, sa_type=JSONB,
+                                      sa_column_kwargs={"server_default": "[]"})
     windows: list[dict[str, Any]] = Field(sa_type=JSONB)
     sent_at: datetime = Field(sa_type=TZ)  # when the fact of its latest version occurred
     cancelled_at: datetime | None = Field(default=None, sa_type=TZ)

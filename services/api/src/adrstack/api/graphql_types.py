@@ -548,6 +548,8 @@ class OptSchedule:
     windows: list[OptWindow]
     sent_at: datetime
     cancelled_at: datetime | None = strawberry.field(description="when the VEN withdrew it (oadrCancelOpt)")
+    device_classes: list[str] = strawberry.field(default_factory=list, description="the oadrDeviceClass it is "
+                                                 "for (endDeviceAsset mrids); empty: the whole VEN")
 
     @classmethod
     def from_row(cls, row: OptScheduleRow) -> "OptSchedule":
@@ -559,6 +561,7 @@ class OptSchedule:
                                duration=format_duration(timedelta(seconds=w["duration_seconds"])))
                      for w in row.windows or ()],
             sent_at=utc(row.sent_at), cancelled_at=utc(row.cancelled_at),
+            device_classes=list(row.device_classes or ()),
         )
 
 

@@ -121,6 +121,7 @@ def opt_schedule_row(fact: OptSchedule) -> dict[str, Any]:
         "event_id": fact.event_id,
         "modification_number": fact.modification_number,
         "resource_ids": list(fact.resource_ids),
+        "device_classes": list(fact.device_classes),
         "windows": [{"start": w.start.isoformat(), "duration_seconds": w.duration_seconds} for w in fact.windows],
         "sent_at": fact.occurred_at,
         "cancelled_at": fact.occurred_at if fact.cancelled else None,

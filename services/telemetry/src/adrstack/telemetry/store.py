@@ -130,9 +130,9 @@ UPDATE event_responses r SET responded_at = earlier.responded_at FROM earlier WH
 # Last-wins by when the VEN's message was handled: a redelivered older version changes nothing.
 OPT_SCHEDULE = """
 INSERT INTO opt_schedules (ven_id, opt_id, opt_type, opt_reason, market_context, event_id, modification_number,
-                           resource_ids, windows, sent_at, cancelled_at)
+                           resource_ids, device_classes, windows, sent_at, cancelled_at)
 VALUES (%(ven_id)s, %(opt_id)s, %(opt_type)s, %(opt_reason)s, %(market_context)s, %(event_id)s,
-        %(modification_number)s, %(resource_ids)s, %(windows)s, %(sent_at)s, %(cancelled_at)s)
+        %(modification_number)s, %(resource_ids)s, %(device_classes)s, %(windows)s, %(sent_at)s, %(cancelled_at)s)
 ON CONFLICT (ven_id, opt_id) DO UPDATE SET
     opt_type = EXCLUDED.opt_type,
     opt_reason = EXCLUDED.opt_reason,
@@ -140,6 +140,7 @@ ON CONFLICT (ven_id, opt_id) DO UPDATE SET
     event_id = EXCLUDED.event_id,
     modification_number = EXCLUDED.modification_number,
     resource_ids = EXCLUDED.resource_ids,
+    device_classes = EXCLUDED.device_classes,
     windows = EXCLUDED.windows,
     sent_at = EXCLUDED.sent_at,
     cancelled_at = EXCLUDED.cancelled_at
@@ -199,7 +200,8 @@ async def write_readings(cur, readings) -> None:
 
 
 def _json_row(row: dict) -> dict:
-    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "windows", "event_ids") else v
+    return {k: Jsonb(v) if k in ("intervals", "targets", "snapshot", "resource_ids", "device_classes", "windows",
+                                              "event_ids") else v
             for k, v in row.items()}
 
 

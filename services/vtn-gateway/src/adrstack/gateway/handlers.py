@@ -590,6 +590,7 @@ class Handlers:
             ven_id=ven.ven_id, opt_id=msg.opt_id, opt_type=msg.opt_type, opt_reason=msg.opt_reason or None,
             market_context=msg.market_context, event_id=event_id, modification_number=modification,
             resource_ids=list(msg.targets.resource_ids) if msg.targets else [],
+            device_classes=list(msg.device_class.end_device_assets) if msg.device_class else [],
             windows=[OptWindow(start=a.dtstart, duration_seconds=a.duration.total_seconds())
                      for a in msg.availability or ()],
             request_id=msg.request_id or None,
