@@ -19,6 +19,7 @@ The method (what settlement reads, so stated exactly):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -136,11 +137,15 @@ async def _event_days(state: ApiState, row: DrEventRow, vens: set[str], days: li
         return out
     earliest = shifted(window, min(days))[0]
     others = await state.store.events_between(earliest, window[0], exclude=row.event_id)
+    resolved: dict[str, set[str]] = {}  # a program's occurrences share their targets: resolve each once
     for other in others:
         ran = measured_window(other, window[0])
         if ran is None:
             continue
-        named = await targeted_vens(state, EventTargets.model_validate(other.targets or {})) & vens
+        key = json.dumps(other.targets or {}, sort_keys=True)
+        if key not in resolved:
+            resolved[key] = await targeted_vens(state, EventTargets.model_validate(other.targets or {}))
+        named = resolved[key] & vens
         if not named:
             continue
         for day in days:
