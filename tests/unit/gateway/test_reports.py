@@ -91,7 +91,8 @@ def test_an_interval_without_dtstart_takes_the_reports():
     assert reading.at == NOW - timedelta(minutes=5)
 
 
-def test_resource_status_is_not_stored_yet():
+def test_resource_status_is_no_reading():
+    # Statuses are set aside only for a caller that takes them (tests/unit/gateway/test_status.py).
     known = ReportRecord(reports=reports.descriptions(register_payload()))
     report = data_report("usage-1", ("p1", m.ResourceStatus(online=True, manual_override=False), NOW))
     with pytest.raises(reports.UnsupportedPayload):

@@ -159,6 +159,46 @@ class ReportData(Message):
     readings: list[Reading]
 
 
+class LoadControlValue(Contract):
+    """One oadrLoadControlState quantity of a resource (oadrCapacity, oadrLevelOffset, ...)."""
+
+    current: float | None = None
+    normal: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class LoadControl(Contract):
+    capacity: LoadControlValue | None = None
+    level_offset: LoadControlValue | None = None
+    percent_offset: LoadControlValue | None = None
+    set_point: LoadControlValue | None = None
+
+
+class ResourceStatus(Contract):
+    """One oadrPayloadResourceStatus of a TELEMETRY_STATUS report, at one interval's time."""
+
+    r_id: str
+    at: AwareDatetime
+    online: bool
+    manual_override: bool
+    load_control: LoadControl = Field(default_factory=LoadControl)
+    resource_id: str | None = None
+
+
+class ReportStatus(Message):
+    """``<prefix>.ven.<ven_id>.report.status``: the resource statuses of one oadrReport (its
+    id derives from the content, so a re-sent report is dropped by the stream)."""
+
+    ven_id: str
+    report_request_id: str | None = None
+    report_specifier_id: str
+    report_name: str | None = None
+    statuses: list[ResourceStatus] = Field(min_length=1)
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
 OptType = Literal["optIn", "optOut"]
 
 
@@ -568,12 +608,36 @@ class PushFailed(Message):
     _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
 
 
+# --------------------------------------------------------------------------- dead letters
+
+
+class DeadLetter(Message):
+    """``<prefix>.deadletter.<consumer>``: a message a consumer gave up on, with why. Its id comes
+    from (stream, stream_sequence), so copying the same message twice (a retry after a crash,
+    two replicas seeing one advisory) stores it once."""
+
+    subject: str
+    reason: str
+    stream: str
+    stream_sequence: int = Field(ge=1)
+    consumer: str
+    deliveries: int | None = None
+    # The original bytes, base64: they may be anything, including not UTF-8.
+    payload_b64: str
+    published_at: AwareDatetime | None = None
+
+    @classmethod
+    def id_for(cls, stream: str, stream_sequence: int) -> uuid.UUID:
+        return derived_id("dead-letter", stream, stream_sequence)
+
+
 # Subject suffix -> message model, for consumers that decode any fact.
 VEN_FACTS: dict[str, type[Message]] = {
     "registered": VenRegistered,
     "deregistered": VenDeregistered,
     "report.registered": ReportsRegistered,
     "report.data": ReportData,
+    "report.status": ReportStatus,
     "opt": OptResponse,
     "opt.schedule": OptSchedule,
     "seen": VenSeen,

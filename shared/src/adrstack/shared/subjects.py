@@ -71,6 +71,10 @@ class Subjects:
     def push_failed(self, ven_id: str) -> str:
         return self._ven(ven_id, "push.failed")
 
+    def report_status(self, ven_id: str) -> str:
+        """TELEMETRY_STATUS payloads (oadrPayloadResourceStatus) of an oadrUpdateReport."""
+        return self._ven(ven_id, "report.status")
+
     # -- facts about events (published by the scheduler) --
     def event(self, event_id: str, transition: str) -> str:
         if transition not in TRANSITIONS:
@@ -87,6 +91,14 @@ class Subjects:
         if action not in ("cancel", "reregister"):
             raise ValueError(f"unknown VEN command {action!r}")
         return f"{self.prefix}.cmd.ven.{action}"
+
+    # -- dead letters (their own stream: never captured by the facts stream) --
+    def dead_letter(self, consumer: str) -> str:
+        return f"{self.prefix}.deadletter.{validate_token(consumer, 'consumer')}"
+
+    @property
+    def all_dead_letters(self) -> str:
+        return f"{self.prefix}.deadletter.>"
 
     # -- wildcards --
     @property

@@ -192,3 +192,41 @@ class PushFailureRow(SQLModel, table=True):
     http_status: int | None = None
     gave_up: bool
     occurred_at: datetime = Field(sa_type=TZ)
+
+
+class VenStatusRow(SQLModel, table=True):
+    """TELEMETRY_STATUS history: one row per status point, on the natural key (VEN, time, report
+    specifier, rID) like readings, so a re-sent report or a redelivery cannot duplicate a row; the
+    first stored wins."""
+
+    __tablename__ = "ven_status"
+    __table_args__ = (PrimaryKeyConstraint("ven_id", "at", "report_specifier_id", "r_id", name="ven_status_pkey"),)
+
+    ven_id: str
+    report_specifier_id: str
+    r_id: str
+    resource_id: str | None = None
+    at: datetime = Field(sa_type=TZ)
+    online: bool
+    manual_override: bool
+    # {"capacity": {"current": 1.0, "normal": ..., "min": ..., "max": ...}, "level_offset": ...}
+    load_control: dict[str, Any] = Field(sa_type=JSONB)
+    received_at: datetime = Field(sa_type=TZ)
+
+
+class VenStatusLatestRow(SQLModel, table=True):
+    """The latest status of each VEN, per resource when its report names one (``resource_key`` is
+    the resourceID, or '' for the VEN as a whole): the newest point by its time."""
+
+    __tablename__ = "ven_status_latest"
+
+    ven_id: str = Field(primary_key=True)
+    resource_key: str = Field(primary_key=True)
+    resource_id: str | None = None
+    report_specifier_id: str
+    r_id: str
+    at: datetime = Field(sa_type=TZ)
+    online: bool
+    manual_override: bool
+    load_control: dict[str, Any] = Field(sa_type=JSONB)
+    received_at: datetime = Field(sa_type=TZ)

@@ -33,6 +33,7 @@ from adrstack.shared.messages import (
 from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 
 from . import reports as report_logic
+from . import status as status_logic
 from .codec import model as m
 from .codec import render
 from .delivery import (
@@ -535,20 +536,26 @@ class Handlers:
         known = self.store.report_record(ven_id)
         now = utcnow()
         facts: list[tuple[str, bytes]] = []
+        statuses = []
         for report in msg.reports:
+            found: list = []
             try:
-                items = report_logic.points(report, known, now)
+                items = report_logic.points(report, known, now, found)
             except report_logic.UnregisteredDataPoint as e:
                 raise OpenAdrError(INVALID_ID, str(e)) from e
             except report_logic.UnsupportedPayload as e:
                 raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
             facts += report_logic.report_data_facts(ven_id, report, items, READINGS_PER_FACT, now)
+            if found:
+                statuses.append(status_logic.report_status(ven_id, report, found, now))
         subject = self.subjects.report_data(ven_id)
         if len(facts) == 1:
             await self.publish_bytes(subject, facts[0][1], facts[0][0], "report data")
         elif facts:
             await asyncio.gather(*(self.publish_bytes(subject, payload, msg_id, "report data")
                                    for msg_id, payload in facts))
+        for fact in statuses:
+            await self.publish(self.subjects.report_status(ven_id), fact, "report status")
         return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven_id)
 
     async def created_report(self, msg: m.CreatedReport) -> bytes:

@@ -105,7 +105,7 @@ class UnregisteredDataPoint(LookupError):
 
 
 class UnsupportedPayload(ValueError):
-    """A payload we cannot store yet (resource status, until TELEMETRY_STATUS is kept)."""
+    """A payload this call cannot take (a resource status when no ``statuses`` list is given)."""
 
 
 # One reading as the hot path keeps it: (report_specifier_id, r_id, at, value, resource_id, measurement, unit),
@@ -113,8 +113,10 @@ class UnsupportedPayload(ValueError):
 Point = tuple
 
 
-def points(report: m.Report, known: ReportRecord, now: datetime) -> list[Point]:
-    """One oadrReport of an oadrUpdateReport as readings, completed from the registered metadata."""
+def points(report: m.Report, known: ReportRecord, now: datetime,
+           statuses: list[tuple[str, datetime, m.ResourceStatus, str | None]] | None = None) -> list[Point]:
+    """One oadrReport of an oadrUpdateReport as readings, completed from the registered metadata.
+    Resource status payloads (TELEMETRY_STATUS) go to ``statuses`` as (rID, at, status, resourceID)."""
     spec = report.report_specifier_id
     # 2.0b rule 314: an interval without dtstart takes the report's.
     fallback_at = report.dtstart or now
@@ -136,7 +138,10 @@ def points(report: m.Report, known: ReportRecord, now: datetime) -> list[Point]:
             value = payload.value
             if type(value) is not float:
                 if isinstance(value, m.ResourceStatus):
-                    raise UnsupportedPayload("resource status payloads (TELEMETRY_STATUS) are not stored yet")
+                    if statuses is None:
+                        raise UnsupportedPayload("resource status payloads are not accepted here")
+                    statuses.append((r_id, at, value, meta.resource_id))
+                    continue
                 value = float(value)
             out.append((spec, r_id, at, value, meta.resource_id, meta.measurement, meta.unit))
     return out

@@ -15,6 +15,7 @@ Three kinds of failure, answered differently by the server:
 from __future__ import annotations
 
 import logging
+import math
 import re
 
 from lxml import etree
@@ -185,9 +186,10 @@ def _resource_status(el) -> m.ResourceStatus:
     status = m.ResourceStatus(online=parse_bool(_text(el[0])), manual_override=parse_bool(_text(el[1])))
     if len(el) > 2:
         for kind in el[2]:  # oadrLoadControlState: oadrCapacity, oadrLevelOffset, ...
-            status.load_control_state[local(kind.tag).removeprefix("oadr")] = {
-                local(v.tag).removeprefix("oadr").lower(): parse_float(_text(v), local(v.tag)) for v in kind
-            }
+            values = {local(v.tag).removeprefix("oadr").lower(): parse_float(_text(v), local(v.tag)) for v in kind}
+            if values.get("min", -math.inf) > values.get("max", math.inf):
+                raise InvalidValue(f"{local(kind.tag)}: oadrMin is above oadrMax")
+            status.load_control_state[local(kind.tag).removeprefix("oadr")] = values
     return status
 
 
@@ -383,7 +385,21 @@ def _registered_report(el) -> m.RegisteredReport:
                               ven_id=_opt_text(el.find(_VEN_ID)))
 
 
+# Readings (payloads) one oadrUpdateReport may carry, all its reports together. A VEN reporting
+# every few seconds sends tens; a day of 1-minute HISTORY_USAGE for four points is 5,760. Beyond
+# this the message is refused (454) before a model is built for any of them, so one absurd report
+# costs its parse and no more. With the default 1 MiB body limit a message rarely gets this far
+# (about 100 bytes per reading at the most compact): the limit matters when max_body_bytes is raised.
+MAX_UPDATE_READINGS = 10_000
+
+
 def _update_report(el) -> m.UpdateReport:
+    count = 0
+    for _ in el.iter(_REPORT_PAYLOAD):
+        count += 1
+        if count > MAX_UPDATE_READINGS:
+            raise InvalidValue(f"more than {MAX_UPDATE_READINGS} readings in one oadrUpdateReport; "
+                               "send them in several messages")
     return m.UpdateReport(request_id=_text(el[0]), reports=[_report(c) for c in el if c.tag == _REPORT],
                           ven_id=_opt_text(el.find(_VEN_ID)))
 
