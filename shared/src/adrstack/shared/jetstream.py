@@ -62,9 +62,26 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def dead_letter_stream_config(settings: CommonSettings) -> StreamConfig:
+    """Dead letters outlive the facts they copy (a month by default): an operator must have time to
+    look at them. The duplicate window lets a copy re-sent after a crash (same Nats-Msg-Id) drop."""
+    return StreamConfig(
+        name=settings.dead_letter_stream,
+        subjects=[settings.subjects.all_dead_letters],
+        storage=StorageType.FILE,
+        retention=RetentionPolicy.LIMITS,
+        max_age=settings.dead_letter_max_age.total_seconds(),
+        max_bytes=settings.dead_letter_max_bytes,
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+    )
+
+
 async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
     """Create the facts stream, or bring an existing one to our config (idempotent, race-safe)."""
-    config = stream_config(settings)
+    await _ensure(js, stream_config(settings))
+
+
+async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.add_stream(config)
     except BadRequestError:
@@ -101,11 +118,12 @@ async def provision(js: JetStreamContext, settings: CommonSettings) -> list[str]
     """The init step, the one owner of the stream and the buckets: create them, or bring the stream
     to its configuration (retention may change); returns what it created."""
     created = []
-    try:
-        await js.stream_info(settings.stream_name)
-    except NotFoundError:
-        created.append(f"stream {settings.stream_name}")
-    await ensure_stream(js, settings)
+    for config in (stream_config(settings), dead_letter_stream_config(settings)):
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            created.append(f"stream {config.name}")
+        await _ensure(js, config)
     for config in bucket_configs(settings):
         try:
             await js.key_value(config.bucket)
@@ -124,6 +142,14 @@ async def bind_stream(js: JetStreamContext, settings: CommonSettings) -> None:
         await js.stream_info(settings.stream_name)
     except NotFoundError:
         raise MissingInfrastructure(f"the JetStream stream {settings.stream_name} does not exist: {INIT_HINT}") from None
+
+
+async def bind_dead_letter_stream(js: JetStreamContext, settings: CommonSettings) -> None:
+    try:
+        await js.stream_info(settings.dead_letter_stream)
+    except NotFoundError:
+        raise MissingInfrastructure(
+            f"the JetStream stream {settings.dead_letter_stream} (dead letters) does not exist: {INIT_HINT}") from None
 
 
 async def bind_kv(js: JetStreamContext, bucket: str) -> KeyValue:

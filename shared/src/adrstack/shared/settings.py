@@ -49,6 +49,11 @@ class CommonSettings(BaseSettings):
     # than this loses the facts it had not taken yet.
     stream_max_age: timedelta = Field(timedelta(days=7), gt=timedelta(0))
     stream_max_bytes: int = Field(8 * 1024**3, ge=-1)  # -1: no size limit
+    # Messages a consumer gave up on (invalid, or delivered max_deliver times), kept in a stream of
+    # their own with their own retention (adrstack.shared.messages.DeadLetter).
+    dead_letter_stream: str = "OPENADR_DEAD_LETTERS"
+    dead_letter_max_age: timedelta = Field(timedelta(days=30), gt=timedelta(0))
+    dead_letter_max_bytes: int = Field(1024**3, ge=-1)  # -1: no size limit
     # Bucket shapes, fixed when `adrstack migrate` creates the buckets: the events bucket's history
     # (the scheduler's), and the signed-message window whose nonces the nonces bucket keeps for
     # twice as long (the gateway's).
