@@ -22,10 +22,13 @@ from adrstack.shared.messages import (
     PushFailed,
     ReportData,
     ReportsRegistered,
+    ReportStatus,
     VenDeregistered,
     VenRegistered,
     VenSeen,
 )
+
+from .status import status_rows
 
 # A DR event's status only moves forward within one modification number; cancelled is last.
 STATUS_ORDER = ("far", "near", "active", "completed", "cancelled")
@@ -143,6 +146,8 @@ class RowBatch:
     push_failures: list[dict[str, Any]] = field(default_factory=list)
     # (ven_id, opt_id) -> the latest version in this batch
     opt_schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # TELEMETRY_STATUS points (adrstack.telemetry.status), in stream order.
+    statuses: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def of(cls, facts: list[Message]) -> "RowBatch":
@@ -201,6 +206,8 @@ class RowBatch:
             previous = self.events.get(fact.event_id)
             if previous is None or order >= previous[0]:
                 self.events[fact.event_id] = (order, dr_event_row(fact.event))
+        elif isinstance(fact, ReportStatus):
+            self.statuses += status_rows(fact)
         elif isinstance(fact, PushFailed):
             self.push_failures.append({
                 "id": fact.id, "ven_id": fact.ven_id, "event_ids": list(fact.event_ids), "attempt": fact.attempt,

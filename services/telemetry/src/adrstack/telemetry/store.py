@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from .rows import READING_COLUMNS, STATUS_ORDER, RowBatch
+from .status import write_statuses
 
 VEN_REGISTERED = """
 INSERT INTO vens (ven_id, ven_name, registration_id, registered_at, deregistered_at, last_seen_at,
@@ -215,6 +216,8 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
             await cur.executemany(VEN_SEEN, [{"ven_id": v, "at": batch.seen[v]} for v in sorted(batch.seen)])
         if batch.points:
             await write_readings(cur, batch.points.values())
+        if batch.statuses:
+            await write_statuses(cur, batch.statuses)
         if batch.descriptions:
             await cur.executemany(REPORT_DESCRIPTION, [batch.descriptions[k] for k in sorted(batch.descriptions)])
         if batch.responses:
