@@ -110,6 +110,7 @@ def unique_names(tag: str | None = None) -> dict[str, str]:
     return {
         "ADRSTACK_SUBJECT_PREFIX": f"bench{tag}",
         "ADRSTACK_STREAM_NAME": f"BENCH{tag.upper()}",
+        "ADRSTACK_DEAD_LETTER_STREAM": f"BENCH{tag.upper()}_DLQ",
         "ADRSTACK_VENS_BUCKET": f"bench{tag}-vens",
         "ADRSTACK_EVENTS_BUCKET": f"bench{tag}-events",
         "database": f"adrstack_bench{tag}",

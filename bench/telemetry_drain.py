@@ -32,7 +32,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from adrstack.runtime.embedded import drop_database
-from adrstack.shared.jetstream import ensure_stream
+from adrstack.shared.jetstream import ensure_dead_letter_stream, ensure_stream
 from adrstack.shared.messages import Reading, ReportData
 from adrstack.shared.settings import CommonSettings
 from stack import Bench, BenchError, cpu_seconds, run_benchmark, tail, unique_names, wait_log
@@ -90,7 +90,8 @@ async def run(args, bench: Bench) -> int:
     database_url = bench.new_database(names["database"])
     env = {k: v for k, v in names.items() if k.startswith("ADRSTACK_")}
     settings = CommonSettings(nats_url=nats_url, database_url=database_url,
-                              subject_prefix=env["ADRSTACK_SUBJECT_PREFIX"], stream_name=env["ADRSTACK_STREAM_NAME"])
+                              subject_prefix=env["ADRSTACK_SUBJECT_PREFIX"], stream_name=env["ADRSTACK_STREAM_NAME"],
+                              dead_letter_stream=env["ADRSTACK_DEAD_LETTER_STREAM"])
     print(f"nats {nats_url} ({'NATS_URL' if os.environ.get('NATS_URL') else 'embedded'}); postgres "
           f"{make_url(database_url).render_as_string(hide_password=True).rsplit('@', 1)[-1]} "
           f"({'DATABASE_URL' if os.environ.get('DATABASE_URL') else 'embedded'}); CPUs {sorted(cpus)}")
@@ -99,6 +100,7 @@ async def run(args, bench: Bench) -> int:
     children = []
     try:
         await ensure_stream(js, settings)
+        await ensure_dead_letter_stream(js, settings)
         t0 = (datetime.now(timezone.utc) - timedelta(days=1)).replace(second=0, microsecond=0)
         started = time.monotonic()
         messages, value_sum = await publish_all(js, settings, args, t0)
@@ -150,10 +152,11 @@ async def run(args, bench: Bench) -> int:
         await nc.close()
         if not args.keep:
             js_cleanup = await nats.connect(nats_url)
-            try:
-                await js_cleanup.jetstream().delete_stream(settings.stream_name)
-            except Exception:
-                pass
+            for stream in (settings.stream_name, settings.dead_letter_stream):
+                try:
+                    await js_cleanup.jetstream().delete_stream(stream)
+                except Exception:
+                    pass
             await js_cleanup.close()
             url = make_url(database_url)
             drop_database(url.set(database="postgres").render_as_string(hide_password=False), url.database)

@@ -118,6 +118,7 @@ def unique_names() -> dict[str, str]:
         "groups_bucket": f"t{tag}-groups",
         "programs_bucket": f"t{tag}-programs",
         "commands_bucket": f"t{tag}-commands",
+        "dead_letter_stream": f"T{tag.upper()}_DLQ",
         "database": f"adrstack_t{tag}",
     }
 
@@ -150,6 +151,7 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         groups_bucket=names["groups_bucket"],
         programs_bucket=names["programs_bucket"],
         commands_bucket=names["commands_bucket"],
+        dead_letter_stream=names["dead_letter_stream"],
     )
     provision_nats(settings)  # the init step: services only bind to the stream and buckets
     yield settings
@@ -182,7 +184,7 @@ def _cleanup_nats(settings: CommonSettings) -> None:
     async def run() -> None:
         nc = await nats.connect(settings.nats_url)
         js = nc.jetstream()
-        for name in (settings.stream_name, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}",
+        for name in (settings.stream_name, settings.dead_letter_stream, f"KV_{settings.vens_bucket}", f"KV_{settings.events_bucket}",
                      f"KV_{settings.provisioning_bucket}", f"KV_{settings.nonces_bucket}",
                      f"KV_{settings.groups_bucket}", f"KV_{settings.commands_bucket}",
                      f"KV_{settings.programs_bucket}"):

@@ -53,7 +53,7 @@ def wait_until(probe: Callable[[], Any], timeout: float = 15.0, interval: float 
 
 
 STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
-                     "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket")
+                     "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket", "dead_letter_stream")
 
 
 def stack_env(settings, **extra: str) -> dict[str, str]:

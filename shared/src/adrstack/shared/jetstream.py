@@ -81,6 +81,10 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
     await _ensure(js, stream_config(settings))
 
 
+async def ensure_dead_letter_stream(js: JetStreamContext, settings: CommonSettings) -> None:
+    await _ensure(js, dead_letter_stream_config(settings))
+
+
 async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.add_stream(config)

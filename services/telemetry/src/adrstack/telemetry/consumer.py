@@ -3,8 +3,9 @@
 Acks only ever follow a commit. While the database is unreachable the batch in hand is held
 and retried with backoff, its ack deadline extended (``in_progress``): a Postgres outage must
 not burn the bounded ``max_deliver`` and lose readings. Only on shutdown is a held batch naked
-for redelivery. A message that can never be stored is terminated so it cannot block the ones
-behind it.
+for redelivery. A message that can never be stored is copied to the dead-letter stream and
+terminated so it cannot block the ones behind it (:mod:`.deadletters`, which also copies what
+reaches ``max_deliver``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nats.js.errors import BadRequestError
 
 from adrstack.shared.jetstream import bind_stream, connect
 
+from .deadletters import DeadLetters
 from .decoding import InvalidFact, decode_fact
 from .partitions import maintain
 from .rows import RowBatch
@@ -58,6 +60,7 @@ class TelemetryConsumer:
         self.nc = None
         self._sub = None
         self._db: psycopg.AsyncConnection | None = None
+        self.dead_letters: DeadLetters | None = None
         self.stored = 0  # messages committed since start (for logs and tests)
         self.failed_writes = 0  # transient write failures since start
 
@@ -66,6 +69,8 @@ class TelemetryConsumer:
         self.nc = await connect(s, name="adrstack-telemetry")
         js = self.nc.jetstream()
         await bind_stream(js, s)
+        self.dead_letters = DeadLetters(self.nc, s)
+        await self.dead_letters.start()
         try:
             await js.add_consumer(s.stream_name, config=consumer_config(s))
         except BadRequestError as e:
@@ -96,6 +101,8 @@ class TelemetryConsumer:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+        if self.dead_letters is not None:
+            await self.dead_letters.stop()
         if self.nc is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
@@ -113,8 +120,7 @@ class TelemetryConsumer:
                 facts.append(decode_fact(self.settings.subjects, msg.subject, msg.data))
                 valid.append(msg)
             except InvalidFact as e:
-                log.error("terminating invalid message: %s", e)
-                await msg.term()
+                await self._terminate(msg, f"invalid: {e}")
         if not valid:
             return
         try:
@@ -136,8 +142,7 @@ class TelemetryConsumer:
             try:
                 await self._write(RowBatch.of([fact]))
             except PERMANENT_DB_ERRORS as e:
-                log.error("terminating %s: the database refuses it: %s", msg.subject, e)
-                await msg.term()
+                await self._terminate(msg, f"the database refuses it: {type(e).__name__}: {e}")
                 continue
             except Exception as e:
                 await self._retry_later([msg], e)
@@ -146,6 +151,20 @@ class TelemetryConsumer:
                 await self._after_commit([msg])
             await msg.ack()
             self.stored += 1
+
+    async def _terminate(self, msg: Msg, reason: str) -> None:
+        """Dead-letter ``msg``, then terminate it. A copy the dead-letter stream did not take leaves
+        it for redelivery instead (bounded by max_deliver, whose advisory copies it then)."""
+        log.error("terminating %s: %s", msg.subject, reason)
+        if self.dead_letters is not None:
+            try:
+                await self.dead_letters.bury(msg, reason)
+            except Exception as e:
+                log.warning("could not store the dead letter (%r); %s redelivered later", e, msg.subject)
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=self.settings.nak_delay_seconds)
+                return
+        await msg.term()
 
     async def _write_patiently(self, batch: RowBatch, msgs: list[Msg], stop: asyncio.Event | None) -> bool:
         """Write ``batch``, retrying transient failures until it commits (True) or we are
