@@ -20,6 +20,7 @@ from adrstack.shared.tables import (
     OptScheduleRow,
     PushFailureRow,
     Ven as VenRow,
+    VenStatusRow,
 )
 
 from .durations import format_duration, normalize_duration
@@ -42,9 +43,15 @@ class Ven:
     registered_at: datetime
     last_seen_at: datetime | None
     deregistered_at: datetime | None
+    status: "VenStatus | None" = strawberry.field(
+        default=None, description="its newest TELEMETRY_STATUS point, of whichever resource (null: none reported)")
+    resource_statuses: list["VenStatus"] = strawberry.field(
+        default_factory=list, description="the newest status of each resource its status reports name (and of "
+                                          "the VEN as a whole, resourceId null), by resourceId")
 
     @classmethod
-    def from_row(cls, row: VenRow) -> "Ven":
+    def from_row(cls, row: VenRow, statuses: list[VenStatusRow] | None = None) -> "Ven":
+        latest = [VenStatus.from_row(s) for s in statuses or ()]
         return cls(
             ven_id=row.ven_id,
             ven_name=row.ven_name,
@@ -52,7 +59,51 @@ class Ven:
             registered_at=utc(row.registered_at),
             last_seen_at=utc(row.last_seen_at),
             deregistered_at=utc(row.deregistered_at),
+            status=max(latest, key=lambda s: s.at, default=None),
+            resource_statuses=sorted(latest, key=lambda s: s.resource_id or ""),
         )
+
+
+@strawberry.type(description="One oadrLoadControlState quantity (oadrCapacity, oadrLevelOffset, ...)")
+class LoadControlValue:
+    current: float | None
+    normal: float | None
+    min: float | None
+    max: float | None
+
+
+@strawberry.type(description="A resource's oadrLoadControlState: the quantities its VEN reported")
+class LoadControl:
+    capacity: LoadControlValue | None = None
+    level_offset: LoadControlValue | None = None
+    percent_offset: LoadControlValue | None = None
+    set_point: LoadControlValue | None = None
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> "LoadControl":
+        return cls(**{kind: LoadControlValue(**{k: values.get(k) for k in ("current", "normal", "min", "max")})
+                      for kind, values in (stored or {}).items()
+                      if kind in ("capacity", "level_offset", "percent_offset", "set_point")})
+
+
+@strawberry.type(description="A VEN's resource status at one time (TELEMETRY_STATUS, oadrPayloadResourceStatus)")
+class VenStatus:
+    ven_id: str
+    resource_id: str | None = strawberry.field(description="the resource its report names; null: the whole VEN")
+    r_id: str
+    report_specifier_id: str
+    at: datetime = strawberry.field(description="the time of the status (its interval's dtstart)")
+    online: bool
+    manual_override: bool
+    load_control: LoadControl
+    received_at: datetime
+
+    @classmethod
+    def from_row(cls, row) -> "VenStatus":
+        return cls(ven_id=row.ven_id, resource_id=row.resource_id, r_id=row.r_id,
+                   report_specifier_id=row.report_specifier_id, at=utc(row.at), online=row.online,
+                   manual_override=row.manual_override, load_control=LoadControl.of(row.load_control),
+                   received_at=utc(row.received_at))
 
 
 @strawberry.type

@@ -17,7 +17,9 @@ from strawberry.types import ExecutionContext
 from adrstack.shared.messages import EventStatus, utcnow
 from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, list_tokens, revoke_token
 
+from . import dead_letters as dead_letter_query
 from . import pagination
+from . import ven_status as ven_status_query
 from .auth import caller_of
 from .errors import ApiError, InvalidInput, public_error
 from . import readings as readings_query
@@ -42,6 +44,7 @@ from .graphql_types import (
     Reading,
     Ven,
     VenAction,
+    VenStatus,
     UpdateProgramInput,
     VenActivity,
     utc,
@@ -76,7 +79,33 @@ def _as_graphql(error: ApiError) -> ApiError:
 class Query:
     @strawberry.field(description=f"Registered VENs, by name: {pagination.VENS.describe()}")
     async def vens(self, info: strawberry.Info, limit: int | None = None) -> list[Ven]:
-        return [Ven.from_row(r) for r in await _state(info).store.vens(pagination.VENS.limit(limit))]
+        store = _state(info).store
+        rows = await store.vens(pagination.VENS.limit(limit))
+        statuses = await ven_status_query.latest(store, [r.ven_id for r in rows])
+        return [Ven.from_row(r, statuses.get(r.ven_id)) for r in rows]
+
+    @strawberry.field(description="A VEN's resource statuses (TELEMETRY_STATUS), newest first (since <= at < "
+                                  "until), of one resource if `resourceId` is given; an unknown VEN is NOT_FOUND; "
+                                  f"{pagination.VEN_STATUS.describe()}")
+    async def ven_status(self, info: strawberry.Info, ven_id: str, since: datetime | None = None,
+                         until: datetime | None = None, resource_id: str | None = None,
+                         limit: int | None = None) -> list[VenStatus]:
+        check_aware(since, "since")
+        check_aware(until, "until")
+        limit = pagination.VEN_STATUS.limit(limit)
+        state = _state(info)
+        await readings_query.scope_vens(state, ven_id, None, None)
+        if resource_id is not None:
+            check_token(resource_id, "resourceId", "resource id")
+        rows = await ven_status_query.history(state.store, ven_id, utc(since), utc(until), resource_id, limit)
+        return [VenStatus.from_row(r) for r in rows]
+
+    @strawberry.field(description="Messages the stack gave up on (invalid, refused, or not acknowledged after "
+                                  "max_deliver deliveries), oldest first, after the cursor `after`: "
+                                  f"{pagination.DEAD_LETTERS.describe()}")
+    async def dead_letters(self, info: strawberry.Info, after: str | None = None,
+                           limit: int | None = None) -> list[dead_letter_query.DeadLetter]:
+        return await dead_letter_query.page(_state(info), after, pagination.DEAD_LETTERS.limit(limit))
 
     @strawberry.field(description="VENs' opt schedules (EiOpt), most recently sent first; withdrawn ones only "
                                   f"with includeCancelled: {pagination.OPT_SCHEDULES.describe()}")
@@ -102,8 +131,11 @@ class Query:
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:
         check_token(ven_id, "venId", "VEN id")  # e.g. a NUL would make Postgres fail the query
-        row = await _state(info).store.ven(ven_id)
-        return None if row is None else Ven.from_row(row)
+        store = _state(info).store
+        row = await store.ven(ven_id)
+        if row is None:
+            return None
+        return Ven.from_row(row, (await ven_status_query.latest(store, [ven_id])).get(ven_id))
 
     @strawberry.field(description="DR events, most recently created first: "
                                   f"{pagination.EVENTS.describe()} (or `first`); `status` keeps those in any of "
