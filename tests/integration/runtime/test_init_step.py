@@ -36,6 +36,8 @@ def stream_and_buckets(settings: CommonSettings) -> tuple[dict, list[str]]:
         js = nc.jetstream()
         try:
             info = await js.stream_info(settings.stream_name)
+            dead = await js.stream_info(settings.dead_letter_stream)
+            assert dead.config.subjects == [settings.subjects.all_dead_letters]
             present = []
             for name in STACK_NAME_FIELDS:
                 if name.endswith("_bucket"):
@@ -44,7 +46,8 @@ def stream_and_buckets(settings: CommonSettings) -> tuple[dict, list[str]]:
                         present.append(name)
                     except nats.js.errors.BucketNotFoundError:
                         pass
-            return {"max_age": info.config.max_age, "max_bytes": info.config.max_bytes}, present
+            return {"max_age": info.config.max_age, "max_bytes": info.config.max_bytes,
+                    "dead_letter_max_age": dead.config.max_age}, present
         finally:
             await nc.close()
 
@@ -60,12 +63,13 @@ def test_a_service_without_the_init_step_stops_and_says_what_to_run(fresh_names,
 
 
 def test_migrate_creates_the_stream_and_buckets_then_services_bind(fresh_names):
-    env = stack_env(fresh_names, ADRSTACK_STREAM_MAX_AGE="P2D")
+    env = stack_env(fresh_names, ADRSTACK_STREAM_MAX_AGE="P2D", ADRSTACK_DEAD_LETTER_MAX_AGE="P40D")
     done = run(["-m", "adrstack.runtime.cli", "migrate"], env)
     assert done.returncode == 0, done.stderr
     assert f"has the stream {fresh_names.stream_name}" in done.stdout and "created:" in done.stdout
     config, present = stream_and_buckets(fresh_names)
     assert config["max_age"] == 2 * 86400
+    assert config["dead_letter_max_age"] == 40 * 86400  # its own retention
     assert present == [n for n in STACK_NAME_FIELDS if n.endswith("_bucket")]
     # Again: nothing new, and a changed retention is applied to the stream.
     again = run(["-m", "adrstack.runtime.cli", "migrate"], {**env, "ADRSTACK_STREAM_MAX_AGE": "P3D"})
