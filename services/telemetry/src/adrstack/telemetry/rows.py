@@ -21,11 +21,14 @@ from adrstack.shared.messages import (
     OptSchedule,
     PushFailed,
     ReportData,
+    ReportRequestChanged,
     ReportsRegistered,
     VenDeregistered,
     VenRegistered,
     VenSeen,
 )
+
+from . import report_requests
 
 # A DR event's status only moves forward within one modification number; cancelled is last.
 STATUS_ORDER = ("far", "near", "active", "completed", "cancelled")
@@ -143,6 +146,8 @@ class RowBatch:
     push_failures: list[dict[str, Any]] = field(default_factory=list)
     # (ven_id, opt_id) -> the latest version in this batch
     opt_schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # (ven_id, report_request_id) -> the newest version in this batch
+    report_requests: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, facts: list[Message]) -> "RowBatch":
@@ -206,6 +211,8 @@ class RowBatch:
                 "id": fact.id, "ven_id": fact.ven_id, "event_ids": list(fact.event_ids), "attempt": fact.attempt,
                 "error": fact.error, "http_status": fact.http_status, "gave_up": fact.gave_up,
                 "occurred_at": fact.occurred_at})
+        elif isinstance(fact, ReportRequestChanged):
+            report_requests.collect(self.report_requests, fact)
         else:
             raise TypeError(f"no rows for {type(fact).__name__}")
 
