@@ -172,7 +172,7 @@ class ReportRecord(BaseModel):
     requests: list[ReportRequestState] = Field(default_factory=list)
 
     def unsent(self) -> list[ReportRequestState]:
-        return [r for r in self.requests if not r.sent]
+        return [r for r in self.requests if not r.sent and not r.finished]
 
     def request(self, report_request_id: str) -> ReportRequestState | None:
         for r in self.requests:
@@ -377,7 +377,7 @@ class VenStore:
             return r.model_copy(update={"sent": True, "sent_at": now, "create_request_id": create_request_id,
                                         "version": r.version + 1})
 
-        return await self.change_requests(ven_id, lambda r: sent(r) if not r.sent else None)
+        return await self.change_requests(ven_id, lambda r: sent(r) if not r.sent and not r.finished else None)
 
     async def acknowledge_requests(self, ven_id: str, report_request_ids: set[str]) -> list[ReportRequestState]:
         """The VEN listed these among its pendingReports: they are acknowledged (kept, so later
