@@ -128,17 +128,35 @@ async def test_a_cancel_piggybacks_on_the_next_update_and_names_the_delivered_re
     assert response_type == "oadrUpdatedReport" and payload["response"]["response_code"] == 200, payload
     cancel = payload["cancel_report"]
     assert cancel["report_request_id"] == request_id and cancel["report_to_follow"] is False
-    assert (await client.poll())[0] == "oadrResponse"  # told once, not again on the poll
+    _, payload = await update(client, request_id, 1.5)
+    assert "cancel_report" not in payload  # piggybacked once
 
     await canceled(client, cancel["request_id"])
+    # Answered: not sent again on the poll (which it would be for a VEN that ignored the piggyback).
+    assert (await client.poll())[0] == "oadrResponse"
     await eventually(lambda: _equal(steps(bus, client.ven_id, request_id),
                                     ["queued", "sent", "acknowledged", "cancelling", "cancelling", "cancelled"]),
                      message="cancelled")
     _, refused = await update(client, request_id, 2.0)
     assert refused["response"]["response_code"] == 452, refused
+    data = await bus.stored(bus.subjects.report_data(client.ven_id))
+    assert sorted(r["value"] for d in data for r in d["readings"]) == [1.0, 1.5]
     # Cancelling again changes nothing and answers the state.
     again = await command(bus, "cancel", CancelReportCommand(ven_id=client.ven_id, report_request_id=request_id))
     assert again["ok"] and again["request"]["status"] == "cancelled"
+
+
+async def test_a_piggybacked_cancel_the_ven_ignored_goes_out_on_its_next_poll(gateway, bus, vens):
+    client = await registered_reporter(vens, gateway, "deaf")
+    request_id = await requested(bus, client)
+    await command(bus, "cancel", CancelReportCommand(ven_id=client.ven_id, report_request_id=request_id))
+    _, payload = await update(client, request_id, 1.0)
+    assert payload["cancel_report"]["report_request_id"] == request_id
+    response_type, payload = await client.poll()
+    assert response_type == "oadrCancelReport" and payload["report_request_id"] == request_id
+    assert (await client.poll())[0] == "oadrResponse"
+    await canceled(client, payload["request_id"])
+    await eventually(lambda: _last(steps(bus, client.ven_id, request_id), "cancelled"), message="cancelled")
 
 
 async def test_a_cancel_with_report_to_follow_goes_out_on_a_poll_and_allows_one_final_update(gateway, bus, vens):

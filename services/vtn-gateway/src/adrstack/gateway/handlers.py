@@ -279,7 +279,7 @@ class Handlers:
                 return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id,
                                             request_id=request_id)
         if record.cancels_due():
-            cancel = await self._take_cancels(ven_id)
+            cancel = await self._take_cancels(ven_id, polled=True)
             if cancel is not None:
                 ids, follow, request_id = cancel
                 return render.cancel_report(ids, follow, ven_id, request_id=request_id)
@@ -576,8 +576,8 @@ class Handlers:
                 ven_id, lambda r: request_steps.final_update(r, now) if r.report_request_id in finals else None)
             await self.report_request_facts(ven_id, changed)
         cancel = None
-        if known.cancels_due():
-            taken = await self._take_cancels(ven_id)
+        if known.requests and known.cancels_unsent():
+            taken = await self._take_cancels(ven_id, polled=False)
             cancel = taken[:2] if taken is not None else None
         return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven_id, cancel=cancel)
 
@@ -631,17 +631,18 @@ class Handlers:
             await self.report_request_facts(ven.ven_id, await self.store.change_requests(ven.ven_id, step))
         return render.response(m.EiResponse(200, "OK", answer.request_id), ven.ven_id)
 
-    async def _take_cancels(self, ven_id: str) -> tuple[list[str], bool, str] | None:
-        """Mark the next oadrCancelReport's requests as sent in it: (reportRequestIDs,
-        reportToFollow, its requestID), or None when another request of the VEN's took them."""
-        plan = request_steps.cancels_to_send(self.store.report_record(ven_id))
+    async def _take_cancels(self, ven_id: str, polled: bool) -> tuple[list[str], bool, str] | None:
+        """Mark the next oadrCancelReport's requests as sent in it (on a poll, or piggybacked):
+        (reportRequestIDs, reportToFollow, its requestID), or None when another request of the
+        VEN's took them."""
+        plan = request_steps.cancels_to_send(self.store.report_record(ven_id), polled)
         if plan is None:
             return None
         wanted, follow = set(plan[0]), plan[1]
         request_id, now = render.new_request_id(), utcnow()
         changed = await self.store.change_requests(
-            ven_id, lambda r: request_steps.cancel_sent(r, request_id, now)
-            if r.report_request_id in wanted and r.cancel_due else None)
+            ven_id, lambda r: request_steps.cancel_sent(r, request_id, now, polled)
+            if r.report_request_id in wanted and (r.cancel_due if polled else r.cancel_unsent) else None)
         if not changed:
             return None
         await self.report_request_facts(ven_id, changed)

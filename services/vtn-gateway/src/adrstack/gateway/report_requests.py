@@ -154,8 +154,9 @@ def cancel(r: ReportRequestState, report_to_follow: bool, now: datetime) -> Repo
     return _step(r, cancel_requested_at=now, report_to_follow=report_to_follow)
 
 
-def cancel_sent(r: ReportRequestState, request_id: str, now: datetime) -> ReportRequestState:
-    return _step(r, cancel_request_id=request_id, cancel_sent_at=now)
+def cancel_sent(r: ReportRequestState, request_id: str, now: datetime, polled: bool) -> ReportRequestState:
+    return _step(r, cancel_request_id=request_id, cancel_sent_at=r.cancel_sent_at or now,
+                 cancel_polled_at=now if polled else r.cancel_polled_at)
 
 
 def cancelled(r: ReportRequestState, now: datetime) -> ReportRequestState | None:
@@ -182,10 +183,11 @@ def update_verdict(record: ReportRecord, report_request_id: str | None) -> str:
     return "refuse"
 
 
-def cancels_to_send(record: ReportRecord) -> tuple[list[str], bool] | None:
-    """(reportRequestIDs, reportToFollow) of the next oadrCancelReport: delivered requests only
-    (R1_3050), those with the same reportToFollow together (the message has one flag)."""
-    due = record.cancels_due()
+def cancels_to_send(record: ReportRecord, polled: bool) -> tuple[list[str], bool] | None:
+    """(reportRequestIDs, reportToFollow) of the next oadrCancelReport, on a poll or piggybacked in
+    oadrUpdatedReport: delivered requests only (R1_3050), those with the same reportToFollow
+    together (the message has one flag)."""
+    due = record.cancels_due() if polled else record.cancels_unsent()
     if not due:
         return None
     follow = due[0].report_to_follow

@@ -137,6 +137,7 @@ class ReportRequestState(BaseModel):
     report_to_follow: bool = False
     cancel_request_id: str | None = None  # the requestID of the oadrCancelReport, once sent
     cancel_sent_at: AwareDatetime | None = None
+    cancel_polled_at: AwareDatetime | None = None  # the cancel went out on a poll (not only piggybacked)
     cancelled_at: AwareDatetime | None = None
     final_update_at: AwareDatetime | None = None  # the one update accepted after a reportToFollow cancel
     failed_at: AwareDatetime | None = None
@@ -161,8 +162,16 @@ class ReportRequestState(BaseModel):
 
     @property
     def cancel_due(self) -> bool:
-        """Delivered, cancelled by the operator, and the VEN not told yet."""
-        return self.sent and self.cancel_requested_at is not None and self.cancel_sent_at is None and not self.finished
+        """Delivered, cancelled by the operator, not answered by the VEN, and not sent on a poll yet
+        (a cancel piggybacked in oadrUpdatedReport goes out on the next poll too: openleadr VENs
+        ignore piggybacked cancels)."""
+        return (self.sent and self.cancel_requested_at is not None and self.cancel_polled_at is None
+                and not self.finished)
+
+    @property
+    def cancel_unsent(self) -> bool:
+        """``cancel_due``, and not told in any way yet."""
+        return self.cancel_due and self.cancel_sent_at is None
 
 
 class ReportRecord(BaseModel):
@@ -183,6 +192,9 @@ class ReportRecord(BaseModel):
     def cancels_due(self) -> list[ReportRequestState]:
         """Delivered requests whose cancellation has not gone out to the VEN yet."""
         return [r for r in self.requests if r.cancel_due]
+
+    def cancels_unsent(self) -> list[ReportRequestState]:
+        return [r for r in self.requests if r.cancel_unsent]
 
     def description(self, report_specifier_id: str, r_id: str) -> ReportDescription | None:
         for d in self.reports.get(report_specifier_id, ()):
