@@ -631,6 +631,84 @@ class DeadLetter(Message):
         return derived_id("dead-letter", stream, stream_sequence)
 
 
+# --------------------------------------------------------------------------- report requests
+
+ReportRequestStatus = Literal["queued", "sent", "acknowledged", "cancelling", "cancelled", "failed"]
+REPORT_REQUEST_STATUSES: tuple[str, ...] = ("queued", "sent", "acknowledged", "cancelling", "cancelled", "failed")
+
+
+class ReportRequestInfo(Contract):
+    """A report request the VTN made of a VEN (oadrCreateReport) as it stands, with when each step
+    happened. ``version`` goes up with every change, so a consumer keeps the newest it has seen."""
+
+    report_request_id: str
+    report_specifier_id: str
+    report_name: str | None = None
+    r_ids: list[str] = Field(default_factory=list)
+    granularity: timedelta
+    report_back_duration: timedelta
+    interval_start: AwareDatetime | None = None
+    interval_end: AwareDatetime | None = None
+    status: ReportRequestStatus
+    origin: Literal["automatic", "operator"] = "automatic"
+    report_to_follow: bool = False
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None = None
+    acknowledged_at: AwareDatetime | None = None
+    cancel_requested_at: AwareDatetime | None = None
+    cancel_sent_at: AwareDatetime | None = None
+    cancelled_at: AwareDatetime | None = None
+    failed_at: AwareDatetime | None = None
+    failure: str | None = None
+    version: int = 0
+
+
+class ReportRequestChanged(Message):
+    """``openadr.ven.<ven_id>.report.request``: a report request of the VTN changed state (its id
+    derives from the request and its version: a re-published change is dropped as a duplicate)."""
+
+    ven_id: str
+    request: ReportRequestInfo
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
+MAX_REQUESTED_RIDS = 100
+
+
+class RequestReportCommand(Message):
+    """``<prefix>.cmd.report.request``: ask a VEN for a report (sent as oadrCreateReport on its next
+    poll). Durations None: the gateway picks them from what the VEN registered."""
+
+    ven_id: str
+    report_specifier_id: str = Field(min_length=1, max_length=256)
+    r_ids: list[str] = Field(min_length=1, max_length=MAX_REQUESTED_RIDS)
+    granularity: timedelta | None = None
+    report_back_duration: timedelta | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
+class CancelReportCommand(Message):
+    """``<prefix>.cmd.report.cancel``: cancel a report request (oadrCancelReport on the VEN's next
+    poll, or in the answer to its next oadrUpdateReport)."""
+
+    ven_id: str
+    report_request_id: str = Field(min_length=1, max_length=256)
+    report_to_follow: bool = False
+
+    _ven_id = field_validator("ven_id")(lambda v: _token(v, "ven_id"))
+
+
+class ReportRequestReply(Message):
+    ok: bool
+    ven_id: str | None = None
+    request: ReportRequestInfo | None = None
+    error: CommandError | None = None
+
+
 # Subject suffix -> message model, for consumers that decode any fact.
 VEN_FACTS: dict[str, type[Message]] = {
     "registered": VenRegistered,
@@ -642,4 +720,5 @@ VEN_FACTS: dict[str, type[Message]] = {
     "opt.schedule": OptSchedule,
     "seen": VenSeen,
     "push.failed": PushFailed,
+    "report.request": ReportRequestChanged,
 }

@@ -65,6 +65,9 @@ class Subjects:
     def opt_schedule(self, ven_id: str) -> str:
         return self._ven(ven_id, "opt.schedule")
 
+    def report_request(self, ven_id: str) -> str:
+        return self._ven(ven_id, "report.request")
+
     def seen(self, ven_id: str) -> str:
         return self._ven(ven_id, "seen")
 
@@ -91,6 +94,11 @@ class Subjects:
         if action not in ("cancel", "reregister"):
             raise ValueError(f"unknown VEN command {action!r}")
         return f"{self.prefix}.cmd.ven.{action}"
+
+    def cmd_report(self, verb: str) -> str:
+        if verb not in ("request", "cancel"):
+            raise ValueError(f"unknown report command {verb!r}")
+        return f"{self.prefix}.cmd.report.{verb}"
 
     # -- dead letters (their own stream: never captured by the facts stream) --
     def dead_letter(self, consumer: str) -> str:

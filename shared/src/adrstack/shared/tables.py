@@ -230,3 +230,36 @@ class VenStatusLatestRow(SQLModel, table=True):
     manual_override: bool
     load_control: dict[str, Any] = Field(sa_type=JSONB)
     received_at: datetime = Field(sa_type=TZ)
+
+
+class ReportRequestRow(SQLModel, table=True):
+    """A report request the VTN made of a VEN (oadrCreateReport), with when each of its steps
+    happened: queued, sent, acknowledged (listed in the VEN's pendingReports), cancel requested,
+    cancel sent, cancelled (the VEN's oadrCanceledReport) or failed. The newest version of the
+    ReportRequestChanged fact wins (``version``)."""
+
+    __tablename__ = "report_requests"
+    __table_args__ = (Index("ix_report_requests_ven_created", "ven_id", "created_at"),)
+
+    ven_id: str = Field(primary_key=True)
+    report_request_id: str = Field(primary_key=True)
+    report_specifier_id: str
+    report_name: str | None = None
+    r_ids: list[str] = Field(sa_type=JSONB)
+    granularity_seconds: float
+    report_back_duration_seconds: float
+    interval_start: datetime | None = Field(default=None, sa_type=TZ)
+    interval_end: datetime | None = Field(default=None, sa_type=TZ)
+    status: str
+    origin: str
+    report_to_follow: bool = False
+    created_at: datetime = Field(sa_type=TZ)
+    sent_at: datetime | None = Field(default=None, sa_type=TZ)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=TZ)
+    cancel_requested_at: datetime | None = Field(default=None, sa_type=TZ)
+    cancel_sent_at: datetime | None = Field(default=None, sa_type=TZ)
+    cancelled_at: datetime | None = Field(default=None, sa_type=TZ)
+    failed_at: datetime | None = Field(default=None, sa_type=TZ)
+    failure: str | None = None
+    version: int
+    updated_at: datetime = Field(sa_type=TZ)  # when the fact of this version occurred

@@ -22,6 +22,8 @@ from .groups import Groups
 from .programs import IDEMPOTENCY_NAMESPACE, Programs
 from .health import health_router
 from .provisioning import Provisioning
+from .report_requests import IDEMPOTENCY_NAMESPACE as REPORT_KEYS
+from .report_requests import ReportRequests
 from .scheduler_client import SchedulerClient
 from .ven_commands import GatewayClient
 from .schema import build_schema
@@ -60,6 +62,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             groups=groups,
             programs=Programs(programs_kv, store, groups,
                               keys=IdempotencyKeys(commands_kv, IDEMPOTENCY_NAMESPACE)),
+            report_requests=ReportRequests(nc, settings.subjects, settings.command_timeout,
+                                           keys=IdempotencyKeys(commands_kv, REPORT_KEYS)),
         )
         log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
                  settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",

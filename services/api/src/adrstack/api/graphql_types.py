@@ -10,7 +10,7 @@ import strawberry
 from pydantic import ValidationError
 
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
-from adrstack.shared.messages import DrEvent, EventBaseline, EventTransition, GroupRecord
+from adrstack.shared.messages import DrEvent, EventBaseline, EventTransition, GroupRecord, ReportRequestInfo
 from adrstack.shared.signals import SignalUnits
 from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import (
@@ -19,6 +19,7 @@ from adrstack.shared.tables import (
     EventResponseRow,
     OptScheduleRow,
     PushFailureRow,
+    ReportRequestRow,
     Ven as VenRow,
     VenStatusRow,
 )
@@ -628,6 +629,53 @@ class Group:
     def from_record(cls, record: GroupRecord) -> "Group":
         return cls(group_id=record.group_id, name=record.name, ven_ids=list(record.ven_ids),
                    updated_at=utc(record.updated_at))
+
+
+@strawberry.type(description="A report the VTN asked a VEN for (oadrCreateReport), with when each step happened")
+class ReportRequest:
+    ven_id: str
+    report_request_id: str
+    report_specifier_id: str
+    report_name: str | None = strawberry.field(description="e.g. TELEMETRY_USAGE, HISTORY_USAGE")
+    r_ids: list[str]
+    granularity: str = strawberry.field(description="ISO-8601 duration between samples (PT0S: one report)")
+    report_back_duration: str = strawberry.field(description="ISO-8601 duration between reports (PT0S: one report)")
+    start: datetime | None = strawberry.field(description="the reportInterval's start")
+    end: datetime | None = strawberry.field(description="the reportInterval's end; null: until cancelled")
+    status: str = strawberry.field(description="queued, sent, acknowledged, cancelling, cancelled or failed")
+    origin: str = strawberry.field(description="operator (requestReport) or automatic (asked for on registration)")
+    report_to_follow: bool = strawberry.field(description="the cancellation allows one final report")
+    created_at: datetime
+    sent_at: datetime | None = strawberry.field(description="oadrCreateReport sent to the VEN")
+    acknowledged_at: datetime | None = strawberry.field(description="the VEN listed it in its pendingReports")
+    cancel_requested_at: datetime | None
+    cancel_sent_at: datetime | None = strawberry.field(description="oadrCancelReport sent to the VEN")
+    cancelled_at: datetime | None = strawberry.field(description="the VEN's oadrCanceledReport (or cancelled "
+                                                                  "before it was ever sent)")
+    failed_at: datetime | None
+    failure: str | None
+
+    @classmethod
+    def from_info(cls, ven_id: str, r: ReportRequestInfo) -> "ReportRequest":
+        return cls(ven_id=ven_id, report_request_id=r.report_request_id, report_specifier_id=r.report_specifier_id,
+                   report_name=r.report_name, r_ids=list(r.r_ids), granularity=format_duration(r.granularity),
+                   report_back_duration=format_duration(r.report_back_duration), start=utc(r.interval_start),
+                   end=utc(r.interval_end), status=r.status, origin=r.origin, report_to_follow=r.report_to_follow,
+                   created_at=utc(r.created_at), sent_at=utc(r.sent_at), acknowledged_at=utc(r.acknowledged_at),
+                   cancel_requested_at=utc(r.cancel_requested_at), cancel_sent_at=utc(r.cancel_sent_at),
+                   cancelled_at=utc(r.cancelled_at), failed_at=utc(r.failed_at), failure=r.failure)
+
+    @classmethod
+    def from_row(cls, row: ReportRequestRow) -> "ReportRequest":
+        return cls(ven_id=row.ven_id, report_request_id=row.report_request_id,
+                   report_specifier_id=row.report_specifier_id, report_name=row.report_name,
+                   r_ids=list(row.r_ids or ()), granularity=normalize_duration(row.granularity_seconds),
+                   report_back_duration=normalize_duration(row.report_back_duration_seconds),
+                   start=utc(row.interval_start), end=utc(row.interval_end), status=row.status, origin=row.origin,
+                   report_to_follow=row.report_to_follow, created_at=utc(row.created_at), sent_at=utc(row.sent_at),
+                   acknowledged_at=utc(row.acknowledged_at), cancel_requested_at=utc(row.cancel_requested_at),
+                   cancel_sent_at=utc(row.cancel_sent_at), cancelled_at=utc(row.cancelled_at),
+                   failed_at=utc(row.failed_at), failure=row.failure)
 
 
 @strawberry.type(description="A push of events to a push VEN that did not get through; the VEN gets them on "

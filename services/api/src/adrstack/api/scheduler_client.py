@@ -17,7 +17,7 @@ from adrstack.shared.subjects import Subjects
 from .commands import ask
 from .errors import ApiError
 
-# The scheduler's field names are the wire (snake_case) ones; GraphQL callers wrote camelCase.
+# The services' field names are the wire (snake_case) ones; GraphQL callers wrote camelCase.
 _GRAPHQL_FIELD = {
     "ven_ids": "venIds",
     "group_ids": "groupIds",
@@ -30,6 +30,12 @@ _GRAPHQL_FIELD = {
     "response_required": "responseRequired",
     "vtn_comment": "vtnComment",
     "ramp_up": "rampUp",
+    "ven_id": "venId",
+    "report_specifier_id": "reportSpecifierId",
+    "r_ids": "rIds",
+    "report_back_duration": "reportBackDuration",
+    "report_request_id": "reportRequestId",
+    "report_to_follow": "reportToFollow",
 }
 
 

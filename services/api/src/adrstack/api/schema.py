@@ -14,7 +14,7 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from adrstack.shared.messages import EventStatus, utcnow
+from adrstack.shared.messages import REPORT_REQUEST_STATUSES, EventStatus, utcnow
 from adrstack.shared.api_tokens import InvalidTokenName, Role, create_token, list_tokens, revoke_token
 
 from . import dead_letters as dead_letter_query
@@ -25,6 +25,7 @@ from .errors import ApiError, InvalidInput, public_error
 from . import readings as readings_query
 from .performance import METHOD, event_performance
 from .readings import BUCKETS
+from . import report_requests as report_commands
 from .graphql_limits import graphql_limits
 from .graphql_types import (
     ApiRole,
@@ -42,6 +43,7 @@ from .graphql_types import (
     ProvisionedVen,
     PushFailure,
     Reading,
+    ReportRequest,
     Ven,
     VenAction,
     VenStatus,
@@ -127,6 +129,21 @@ class Query:
             check_token(ven_id, "venId", "VEN id")
         rows = await _state(info).store.push_failures(ven_id, pagination.PUSH_FAILURES.limit(limit))
         return [PushFailure.from_row(r) for r in rows]
+
+    @strawberry.field(description="A VEN's report requests (requestReport, and those asked for when it registered "
+                                  "its reports), most recently created first; `status` keeps those in any of the "
+                                  f"given states; an unknown VEN is NOT_FOUND; {pagination.REPORT_REQUESTS.describe()}")
+    async def report_requests(self, info: strawberry.Info, ven_id: str, status: list[str] | None = None,
+                              limit: int | None = None) -> list[ReportRequest]:
+        check_token(ven_id, "venId", "VEN id")
+        for s in status or ():
+            if s not in REPORT_REQUEST_STATUSES:
+                raise InvalidInput("status", f"{shown(s)} is not one of {', '.join(REPORT_REQUEST_STATUSES)}")
+        limit = pagination.REPORT_REQUESTS.limit(limit)
+        store = _state(info).store
+        if await store.ven(ven_id) is None:
+            raise ApiError("not_found", f"no VEN {shown(ven_id)}", "venId")
+        return [ReportRequest.from_row(r) for r in await store.report_requests(ven_id, status, limit)]
 
     @strawberry.field
     async def ven(self, info: strawberry.Info, ven_id: str) -> Ven | None:
@@ -401,6 +418,30 @@ class Mutation:
                                      "on its next poll")
     async def request_ven_reregistration(self, info: strawberry.Info, ven_id: str) -> VenAction:
         return await _ven_action(info, "reregister", ven_id)
+
+    @strawberry.mutation(description="Ask a VEN for a report it registered: sent as oadrCreateReport on its next "
+                                     "poll. Durations are ISO-8601 (granularity: between samples, default the "
+                                     "fastest the data points allow; reportBackDuration: between reports, default "
+                                     "the granularity); a HISTORY_USAGE report takes start and end and no "
+                                     "durations. idempotencyKey as in createEvent")
+    async def request_report(self, info: strawberry.Info, ven_id: str, report_specifier_id: str, r_ids: list[str],
+                             granularity: str | None = None, report_back_duration: str | None = None,
+                             start: datetime | None = None, end: datetime | None = None,
+                             idempotency_key: str | None = None) -> ReportRequest:
+        command = report_commands.request_command(ven_id, report_specifier_id, r_ids, granularity,
+                                                  report_back_duration, start, end)
+        ven, request = await _state(info).report_requests.request(command, idempotency_key)
+        return ReportRequest.from_info(ven, request)
+
+    @strawberry.mutation(description="Cancel a report request: sent as oadrCancelReport on the VEN's next poll (or "
+                                     "with the answer to its next report); reportToFollow lets the VEN send one "
+                                     "final report. Cancelling again changes nothing. idempotencyKey as in "
+                                     "createEvent")
+    async def cancel_report(self, info: strawberry.Info, ven_id: str, report_request_id: str,
+                            report_to_follow: bool = False, idempotency_key: str | None = None) -> ReportRequest:
+        command = report_commands.cancel_command(ven_id, report_request_id, report_to_follow)
+        ven, request = await _state(info).report_requests.cancel(command, idempotency_key)
+        return ReportRequest.from_info(ven, request)
 
     @strawberry.mutation(description="Let the certificate with this fingerprint register as this VEN name "
                                      "(and no other); the same pair again changes nothing (admin)")

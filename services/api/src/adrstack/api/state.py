@@ -11,6 +11,7 @@ from adrstack.shared.subjects import Subjects
 from .groups import Groups
 from .programs import Programs
 from .provisioning import Provisioning
+from .report_requests import ReportRequests
 from .scheduler_client import SchedulerClient
 from .settings import ApiSettings
 from .store import Store
@@ -27,6 +28,7 @@ class ApiState:
     provisioning: Provisioning
     groups: Groups
     programs: Programs
+    report_requests: ReportRequests
     # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
     live_subscriptions: int = field(default=0)
 

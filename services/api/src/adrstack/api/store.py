@@ -17,6 +17,7 @@ from adrstack.shared.tables import (
     OptScheduleRow,
     PushFailureRow,
     ReportDescriptionRow,
+    ReportRequestRow,
     Ven,
 )
 
@@ -57,6 +58,15 @@ class Store:
         if ven_id is not None:
             query = query.where(PushFailureRow.ven_id == ven_id)
         query = query.order_by(PushFailureRow.occurred_at.desc(), PushFailureRow.id).limit(limit)
+        async with self._session() as s:
+            return list((await s.execute(query)).scalars())
+
+    async def report_requests(self, ven_id: str, statuses: list[str] | None, limit: int) -> list[ReportRequestRow]:
+        """Most recently created first."""
+        query = select(ReportRequestRow).where(ReportRequestRow.ven_id == ven_id)
+        if statuses:
+            query = query.where(ReportRequestRow.status.in_(statuses))
+        query = query.order_by(ReportRequestRow.created_at.desc(), ReportRequestRow.report_request_id).limit(limit)
         async with self._session() as s:
             return list((await s.execute(query)).scalars())
 

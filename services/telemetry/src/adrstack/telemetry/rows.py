@@ -21,6 +21,7 @@ from adrstack.shared.messages import (
     OptSchedule,
     PushFailed,
     ReportData,
+    ReportRequestChanged,
     ReportsRegistered,
     ReportStatus,
     VenDeregistered,
@@ -29,6 +30,7 @@ from adrstack.shared.messages import (
 )
 
 from .status import status_rows
+from . import report_requests
 
 # A DR event's status only moves forward within one modification number; cancelled is last.
 STATUS_ORDER = ("far", "near", "active", "completed", "cancelled")
@@ -148,6 +150,8 @@ class RowBatch:
     opt_schedules: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # TELEMETRY_STATUS points (adrstack.telemetry.status), in stream order.
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    # (ven_id, report_request_id) -> the newest version in this batch
+    report_requests: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, facts: list[Message]) -> "RowBatch":
@@ -213,6 +217,8 @@ class RowBatch:
                 "id": fact.id, "ven_id": fact.ven_id, "event_ids": list(fact.event_ids), "attempt": fact.attempt,
                 "error": fact.error, "http_status": fact.http_status, "gave_up": fact.gave_up,
                 "occurred_at": fact.occurred_at})
+        elif isinstance(fact, ReportRequestChanged):
+            report_requests.collect(self.report_requests, fact)
         else:
             raise TypeError(f"no rows for {type(fact).__name__}")
 

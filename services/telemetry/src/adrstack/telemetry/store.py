@@ -17,6 +17,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from .report_requests import write_report_requests
 from .rows import READING_COLUMNS, STATUS_ORDER, RowBatch
 from .status import write_statuses
 
@@ -233,3 +234,4 @@ async def write_batch(conn: AsyncConnection, batch: RowBatch) -> None:
             await cur.executemany(EVENT_TRANSITION, batch.transitions)
         if batch.events:
             await cur.executemany(DR_EVENT, [_json_row(row) for _, row in batch.events.values()])
+        await write_report_requests(cur, batch.report_requests)

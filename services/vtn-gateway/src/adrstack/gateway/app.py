@@ -18,6 +18,7 @@ from .identity import Provisioning
 from .message_auth import MessageAuth
 from .publisher import FactPublisher
 from .push import Pusher
+from .report_commands import ReportCommands
 from .replay import NonceStore
 from .server import VtnServer
 from .settings import VTN_PATH, GatewaySettings
@@ -89,6 +90,9 @@ class Gateway:
             self.publisher = FactPublisher(self.nc)
             await self.publisher.start()
             handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning, publisher=self.publisher)
+            reports = ReportCommands(self.store, handlers.report_request_facts)
+            for verb in ("request", "cancel"):
+                await self.nc.subscribe(s.subjects.cmd_report(verb), queue=QUEUE_GROUP, cb=reports.callback(verb))
             try:
                 nonces = await NonceStore.bind(self.nc, s.nonces_bucket, s.replay_window)
             except ValueError as e:

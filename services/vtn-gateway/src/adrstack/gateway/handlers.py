@@ -32,6 +32,7 @@ from adrstack.shared.messages import (
 )
 from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 
+from . import report_requests as request_steps
 from . import reports as report_logic
 from . import status as status_logic
 from .codec import model as m
@@ -59,7 +60,16 @@ from .events import EventBook, delivery_order
 from .identity import Provisioning
 from .publisher import FactPublisher
 from .settings import GatewaySettings
-from .state import OptBook, ReportRecord, StoreUnavailable, Ven, VenStore, new_registration_id, new_ven_id
+from .state import (
+    OptBook,
+    ReportRecord,
+    ReportRequestState,
+    StoreUnavailable,
+    Ven,
+    VenStore,
+    new_registration_id,
+    new_ven_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +155,7 @@ class Handlers:
             m.RegisteredReport: self.acknowledged,
             m.UpdateReport: self.update_report,
             m.CreatedReport: self.created_report,
-            m.CanceledReport: self.acknowledged,
+            m.CanceledReport: self.canceled_report,
             m.CancelReport: self.cancel_report,
             m.CreateReport: self.create_report,
             m.CreateOpt: self.create_opt,
@@ -261,10 +271,19 @@ class Handlers:
             plan = await self._plan_and_record(ven_id, events, now)
             if plan.changed:
                 return self._distribution(ven_id, plan.items, now)
-        if self.store.report_record(ven_id).unsent():
-            requests = await self.store.take_unsent_requests(ven_id)
+        record = self.store.report_record(ven_id)
+        if record.unsent():
+            request_id = render.new_request_id()
+            requests = await self.store.take_unsent_requests(ven_id, request_id)
             if requests:
-                return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id)
+                await self.report_request_facts(ven_id, requests)
+                return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id,
+                                            request_id=request_id)
+        if record.cancels_due():
+            cancel = await self._take_cancels(ven_id, polled=True)
+            if cancel is not None:
+                ids, follow, request_id = cancel
+                return render.cancel_report(ids, follow, ven_id, request_id=request_id)
         return render.poll_ok(ven_id)
 
     async def _plan_and_record(self, ven_id: str, events, now, limit: int | None = None,
@@ -537,7 +556,10 @@ class Handlers:
         now = utcnow()
         facts: list[tuple[str, bytes]] = []
         statuses = []
+        finals: set[str] = set()
         for report in msg.reports:
+            if known.requests:
+                self._check_not_cancelled(known, report.report_request_id, finals)
             found: list = []
             try:
                 items = report_logic.points(report, known, now, found)
@@ -556,13 +578,97 @@ class Handlers:
                                    for msg_id, payload in facts))
         for fact in statuses:
             await self.publish(self.subjects.report_status(ven_id), fact, "report status")
-        return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven_id)
+        if finals:
+            changed = await self.store.change_requests(
+                ven_id, lambda r: request_steps.final_update(r, now) if r.report_request_id in finals else None)
+            await self.report_request_facts(ven_id, changed)
+        cancel = None
+        if known.requests and known.cancels_unsent():
+            taken = await self._take_cancels(ven_id, polled=False)
+            cancel = taken[:2] if taken is not None else None
+        return render.updated_report(m.EiResponse(200, "OK", msg.request_id), ven_id, cancel=cancel)
+
+    @staticmethod
+    def _check_not_cancelled(known: ReportRecord, report_request_id: str | None, finals: set[str]) -> None:
+        """Data for a request the VEN has cancelled is refused (452), but for the one final update
+        a cancel with reportToFollow=true allows (R1_3045), which is noted in ``finals``."""
+        verdict = request_steps.update_verdict(known, report_request_id)
+        if verdict == "final" and report_request_id not in finals:
+            finals.add(report_request_id)
+        elif verdict != "accept" and report_request_id not in finals:
+            raise OpenAdrError(INVALID_ID, f"report request {report_request_id[:60]!r} was cancelled")
 
     async def created_report(self, msg: m.CreatedReport) -> bytes:
         ven = await self.known_ven(msg.ven_id)
-        if msg.pending_reports:
-            await self.store.acknowledge_requests(ven.ven_id, set(msg.pending_reports))
+        answer = msg.response
+        if not answer.ok and answer.request_id:
+            # The VEN refused the oadrCreateReport (its requestID is echoed): its requests failed.
+            reason = f"the VEN answered {answer.response_code} {answer.response_description or ''}".strip()
+            now = utcnow()
+            changed = await self.store.change_requests(
+                ven.ven_id, lambda r: request_steps.failed(r, reason, now)
+                if r.create_request_id == answer.request_id and r.acknowledged_at is None else None)
+            await self.report_request_facts(ven.ven_id, changed)
+        elif msg.pending_reports:
+            changed = await self.store.acknowledge_requests(ven.ven_id, set(msg.pending_reports))
+            await self.report_request_facts(ven.ven_id, changed)
         return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
+
+    async def canceled_report(self, msg: m.CanceledReport) -> bytes:
+        """The VEN's answer to our oadrCancelReport (by its requestID; a VEN that echoes none
+        answers every cancellation it was sent)."""
+        ven = await self.known_ven(msg.ven_id)
+        record = self.store.report_record(ven.ven_id)
+        if not any(r.cancel_sent_at is not None and not r.finished for r in record.requests):
+            # The cancel may have gone out through another replica a moment ago.
+            record = (await self.store.reports.fetch(ven.ven_id))[0] or record
+        awaiting = [r for r in record.requests if r.cancel_sent_at is not None and not r.finished]
+        answer = msg.response
+        named = {r.report_request_id for r in awaiting if answer.request_id and r.cancel_request_id == answer.request_id}
+        ids = named or {r.report_request_id for r in awaiting}
+        if ids:
+            now = utcnow()
+            reason = f"the VEN answered the cancellation {answer.response_code} {answer.response_description or ''}"
+
+            def step(r: ReportRequestState) -> ReportRequestState | None:
+                if r.report_request_id not in ids:
+                    return None
+                return request_steps.cancelled(r, now) if answer.ok else request_steps.failed(r, reason.strip(), now)
+
+            await self.report_request_facts(ven.ven_id, await self.store.change_requests(ven.ven_id, step))
+        return render.response(m.EiResponse(200, "OK", answer.request_id), ven.ven_id)
+
+    async def _take_cancels(self, ven_id: str, polled: bool) -> tuple[list[str], bool, str] | None:
+        """Mark the next oadrCancelReport's requests as sent in it (on a poll, or piggybacked):
+        (reportRequestIDs, reportToFollow, its requestID), or None when another request of the
+        VEN's took them."""
+        plan = request_steps.cancels_to_send(self.store.report_record(ven_id), polled)
+        if plan is None:
+            return None
+        wanted, follow = set(plan[0]), plan[1]
+        request_id, now = render.new_request_id(), utcnow()
+        changed = await self.store.change_requests(
+            ven_id, lambda r: request_steps.cancel_sent(r, request_id, now, polled)
+            if r.report_request_id in wanted and (r.cancel_due if polled else r.cancel_unsent) else None)
+        if not changed:
+            return None
+        await self.report_request_facts(ven_id, changed)
+        return [r.report_request_id for r in changed], follow, request_id
+
+    async def report_request_facts(self, ven_id: str, changed: list[ReportRequestState],
+                                   record: ReportRecord | None = None) -> None:
+        """One ReportRequestChanged per changed request, after its step is stored. A fact that
+        cannot be published is logged, not failed: the step stands, and the next fact about the
+        request carries its whole state (and every time) again."""
+        if not changed:
+            return
+        record = record or self.store.report_record(ven_id)
+        subject = self.subjects.report_request(ven_id)
+        for r in changed:
+            try:
+                await self.publish(subject, request_steps.fact(ven_id, r, record), "report request")
+            except Unavailable:
+                pass  # publish_bytes logged it
 
     async def acknowledged(self, msg: m.RegisteredReport | m.CanceledReport) -> bytes:
         # We offer no reports and cancel none yet: nothing to record.

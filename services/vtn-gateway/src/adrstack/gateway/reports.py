@@ -97,6 +97,8 @@ def as_codec_request(request: ReportRequestState) -> m.ReportRequest:
         report_back_duration=request.report_back_duration,
         # The certification harness expects x-notApplicable in a request's specifier payloads.
         specifier_payloads=[m.SpecifierPayload(r_id=r_id, reading_type="x-notApplicable") for r_id, _ in request.r_ids],
+        interval_start=request.interval_start,
+        interval_duration=request.interval_duration,
     )
 
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import secrets
 from datetime import timedelta
-from typing import Awaitable, Callable, Generic, TypeVar
+from typing import Awaitable, Callable, Generic, Literal, TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -125,6 +125,53 @@ class ReportRequestState(BaseModel):
     r_ids: list[tuple[str, str]]  # (rID, readingType)
     created_at: AwareDatetime = Field(default_factory=utcnow)
     sent: bool = False
+    # What follows tracks the request through its exchanges with the VEN (report_requests.py);
+    # a record written before these fields existed reads as "sent" or "queued".
+    origin: Literal["automatic", "operator"] = "automatic"
+    interval_start: AwareDatetime | None = None  # reportInterval
+    interval_duration: timedelta | None = None
+    sent_at: AwareDatetime | None = None
+    create_request_id: str | None = None  # the requestID of the oadrCreateReport that carried it
+    acknowledged_at: AwareDatetime | None = None
+    cancel_requested_at: AwareDatetime | None = None
+    report_to_follow: bool = False
+    cancel_request_id: str | None = None  # the requestID of the oadrCancelReport, once sent
+    cancel_sent_at: AwareDatetime | None = None
+    cancel_polled_at: AwareDatetime | None = None  # the cancel went out on a poll (not only piggybacked)
+    cancelled_at: AwareDatetime | None = None
+    final_update_at: AwareDatetime | None = None  # the one update accepted after a reportToFollow cancel
+    failed_at: AwareDatetime | None = None
+    failure: str | None = None
+    version: int = 0
+
+    @property
+    def status(self) -> str:
+        if self.failed_at is not None:
+            return "failed"
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.cancel_requested_at is not None:
+            return "cancelling"
+        if self.acknowledged_at is not None:
+            return "acknowledged"
+        return "sent" if self.sent else "queued"
+
+    @property
+    def finished(self) -> bool:
+        return self.failed_at is not None or self.cancelled_at is not None
+
+    @property
+    def cancel_due(self) -> bool:
+        """Delivered, cancelled by the operator, not answered by the VEN, and not sent on a poll yet
+        (a cancel piggybacked in oadrUpdatedReport goes out on the next poll too: openleadr VENs
+        ignore piggybacked cancels)."""
+        return (self.sent and self.cancel_requested_at is not None and self.cancel_polled_at is None
+                and not self.finished)
+
+    @property
+    def cancel_unsent(self) -> bool:
+        """``cancel_due``, and not told in any way yet."""
+        return self.cancel_due and self.cancel_sent_at is None
 
 
 class ReportRecord(BaseModel):
@@ -134,7 +181,20 @@ class ReportRecord(BaseModel):
     requests: list[ReportRequestState] = Field(default_factory=list)
 
     def unsent(self) -> list[ReportRequestState]:
-        return [r for r in self.requests if not r.sent]
+        return [r for r in self.requests if not r.sent and not r.finished]
+
+    def request(self, report_request_id: str) -> ReportRequestState | None:
+        for r in self.requests:
+            if r.report_request_id == report_request_id:
+                return r
+        return None
+
+    def cancels_due(self) -> list[ReportRequestState]:
+        """Delivered requests whose cancellation has not gone out to the VEN yet."""
+        return [r for r in self.requests if r.cancel_due]
+
+    def cancels_unsent(self) -> list[ReportRequestState]:
+        return [r for r in self.requests if r.cancel_unsent]
 
     def description(self, report_specifier_id: str, r_id: str) -> ReportDescription | None:
         for d in self.reports.get(report_specifier_id, ()):
@@ -319,28 +379,67 @@ class VenStore:
     def report_record(self, ven_id: str) -> ReportRecord:
         return self.reports.get(ven_id) or _EMPTY_REPORTS
 
-    async def take_unsent_requests(self, ven_id: str) -> list[ReportRequestState]:
-        """Mark the unsent report requests as sent and return them (exactly one taker wins)."""
-        taken: list[ReportRequestState] = []
+    async def take_unsent_requests(self, ven_id: str, create_request_id: str | None = None
+                                   ) -> list[ReportRequestState]:
+        """Mark the unsent report requests as sent (in the oadrCreateReport ``create_request_id``)
+        and return them as now stored (exactly one taker wins)."""
+        now = utcnow()
 
-        def change(old: ReportRecord | None) -> ReportRecord | None:
-            taken.clear()
-            if old is None or not old.unsent():
+        def sent(r: ReportRequestState) -> ReportRequestState:
+            return r.model_copy(update={"sent": True, "sent_at": now, "create_request_id": create_request_id,
+                                        "version": r.version + 1})
+
+        return await self.change_requests(ven_id, lambda r: sent(r) if not r.sent and not r.finished else None)
+
+    async def acknowledge_requests(self, ven_id: str, report_request_ids: set[str]) -> list[ReportRequestState]:
+        """The VEN listed these among its pendingReports: they are acknowledged (kept, so later
+        steps, a cancellation or its data, can name them)."""
+        now = utcnow()
+
+        def acknowledged(r: ReportRequestState) -> ReportRequestState | None:
+            if r.report_request_id not in report_request_ids or r.acknowledged_at is not None or r.finished:
                 return None
-            taken.extend(old.unsent())
-            return old.model_copy(update={"requests": [r.model_copy(update={"sent": True}) for r in old.requests]})
+            return r.model_copy(update={"acknowledged_at": now, "sent": True, "version": r.version + 1})
 
-        await self.reports.mutate(ven_id, change)
-        return list(taken)
+        return await self.change_requests(ven_id, acknowledged)
 
-    async def acknowledge_requests(self, ven_id: str, report_request_ids: set[str]) -> None:
-        def change(old: ReportRecord | None) -> ReportRecord | None:
-            if old is None or not any(r.report_request_id in report_request_ids for r in old.requests):
+    async def change_requests(self, ven_id: str, change: Callable[[ReportRequestState], ReportRequestState | None],
+                              add: list[ReportRequestState] = ()) -> list[ReportRequestState]:
+        """Apply ``change`` to each of the VEN's report requests (None: unchanged) and append
+        ``add``, in one compare-and-set; return the requests that changed or were added, as stored."""
+        changed: list[ReportRequestState] = []
+
+        def update(old: ReportRecord | None) -> ReportRecord | None:
+            changed.clear()
+            if old is None:
                 return None
-            keep = [r for r in old.requests if r.report_request_id not in report_request_ids]
-            return old.model_copy(update={"requests": keep})
+            requests = []
+            for r in old.requests:
+                new = change(r)
+                if new is not None:
+                    changed.append(new)
+                requests.append(new or r)
+            changed.extend(add)
+            if not changed:
+                return None
+            requests += add
+            if add:
+                requests = _without_oldest_finished(requests)
+            return old.model_copy(update={"requests": requests})
 
-        await self.reports.mutate(ven_id, change)
+        await self.reports.mutate(ven_id, update)
+        return list(changed)
+
+
+# Finished (cancelled, failed) requests kept in KV: their history is in Postgres; KV only has to
+# recognise a late answer or a final update naming one.
+MAX_FINISHED_REQUESTS = 20
+
+
+def _without_oldest_finished(requests: list[ReportRequestState]) -> list[ReportRequestState]:
+    finished = sorted((r for r in requests if r.finished), key=lambda r: r.cancelled_at or r.failed_at)
+    drop = {id(r) for r in finished[:max(0, len(finished) - MAX_FINISHED_REQUESTS)]}
+    return [r for r in requests if id(r) not in drop]
 
 
 _EMPTY_DELIVERY = EMPTY_DELIVERY
