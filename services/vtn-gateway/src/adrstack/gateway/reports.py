@@ -71,10 +71,12 @@ def report_requests(offered: dict[str, list[ReportDescription]], wanted_interval
         granularity = wanted_interval
         lows = [d.min_sampling_period for d in items if d.min_sampling_period]
         highs = [d.max_sampling_period for d in items if d.max_sampling_period]
-        if lows:
-            granularity = max(granularity, max(lows))
         if highs:
             granularity = min(granularity, min(highs))
+        if lows:
+            # Last: never faster than a point can sample (oadrMinPeriod, R1_3010-3027), even where
+            # another point of the report cannot sample that slowly.
+            granularity = max(granularity, max(lows))
         granularity = _whole_seconds(granularity)
         back = _whole_seconds(max(wanted_interval, granularity))
         if back.total_seconds() % granularity.total_seconds():
