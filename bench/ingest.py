@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -67,25 +68,37 @@ class ReportBodies:
     built per request from a template: report ``k`` is VEN ``k % len(ven_ids)``'s, its intervals at
     BASE + k * STRIDE + i seconds."""
 
-    def __init__(self, ven_ids: list[str], intervals: int, value: float = 1.5):
+    def __init__(self, ven_ids: list[str], intervals: int, value: float = 1.5,
+                 report_request_ids: dict[str, str] | None = None):
+        """``report_request_ids``: each VEN's reportRequestID, the one the VTN issued it (rule 304)."""
         if intervals > STRIDE:
             raise BenchError(f"at most {STRIDE} intervals per report")
         self.ven_ids, self.intervals, self.value = ven_ids, intervals, value
-        body = self.rendered("VENSENTINEL", "REQSENTINEL", 0).encode()
+        self.report_request_ids = report_request_ids or {}
+        body = self._rendered("VENSENTINEL", "REQSENTINEL", "RRSENTINEL", 0).encode()
         first = f"<xcal:date-time>{_stamp(0)}</xcal:date-time>".encode()
         head, rest = body.split(b"<ei:interval>", 1)
         rest = b"<ei:interval>" + rest
         end = rest.rindex(b"</ei:interval>") + len(b"</ei:interval>")
         one_len = len(rest[:end]) // intervals
-        one, self._tail = rest[:one_len], rest[end:]
+        one, tail = rest[:one_len], rest[end:]
+        assert b"RRSENTINEL" in tail and b"VENSENTINEL" in tail, "reportRequestID and venID after the intervals"
+        self._tails = {v: tail.replace(b"VENSENTINEL", v.encode())
+                       .replace(b"RRSENTINEL", self.report_request_id(v).encode()) for v in ven_ids}
         self._head = head
         self._one = one.split(first)
         assert len(self._one) == 2, "interval template"
         self._check()
 
+    def report_request_id(self, ven_id: str) -> str:
+        return self.report_request_ids.get(ven_id, "rr-bench")
+
     def rendered(self, ven_id: str, request_id: str, k: int) -> str:
+        return self._rendered(ven_id, request_id, self.report_request_id(ven_id), k)
+
+    def _rendered(self, ven_id: str, request_id: str, report_request_id: str, k: int) -> str:
         return create_message("oadrUpdateReport", ven_id=ven_id, request_id=request_id, reports=[{
-            "report_request_id": "rr-bench", "report_specifier_id": SPEC, "report_name": "TELEMETRY_USAGE",
+            "report_request_id": report_request_id, "report_specifier_id": SPEC, "report_name": "TELEMETRY_USAGE",
             "created_date_time": BASE,
             "intervals": [{"dtstart": BASE + timedelta(seconds=k * STRIDE + i),
                            "report_payload": {"r_id": R_ID, "value": self.value}} for i in range(self.intervals)]}])
@@ -96,7 +109,7 @@ class ReportBodies:
         parts = [self._head.replace(b"REQSENTINEL", b"u-%d" % k)]
         for i in range(self.intervals):
             parts += (a, f"<xcal:date-time>{_stamp(k * STRIDE + i)}</xcal:date-time>".encode(), b)
-        parts.append(self._tail.replace(b"VENSENTINEL", ven_id.encode()))
+        parts.append(self._tails[ven_id])
         return b"".join(parts)
 
     def _check(self) -> None:
@@ -133,10 +146,24 @@ def expect_updated(status: int, body: bytes, index: int) -> str | None:
     return describe(status, body)
 
 
-def expect_registered(status: int, body: bytes, index: int) -> str | None:
-    if status == 200 and b"oadrRegisteredReport" in body and rawload._OK_CODE in body:
-        return None
-    return "report registration refused: " + describe(status, body)
+_REPORT_REQUEST_ID = re.compile(rb"<ei:reportRequestID>([^<]+)</ei:reportRequestID>")
+
+
+class Registered:
+    """Checks report registrations and keeps the reportRequestID each answer carries: the VTN's
+    request rides in its oadrRegisteredReport, and rule 304 refuses data for any other id."""
+
+    def __init__(self):
+        self.report_request_ids: dict[int, str] = {}
+
+    def __call__(self, status: int, body: bytes, index: int) -> str | None:
+        if status == 200 and b"oadrRegisteredReport" in body and rawload._OK_CODE in body:
+            found = _REPORT_REQUEST_ID.findall(body)
+            if len(found) != 1:
+                return f"expected one report request in the oadrRegisteredReport, got {len(found)}"
+            self.report_request_ids[index] = found[0].decode()
+            return None
+        return "report registration refused: " + describe(status, body)
 
 
 class ScheduledOpenLoop(OpenLoop):
@@ -331,13 +358,15 @@ async def run_adrstack(bench: Bench, args, backend: set[int]) -> tuple[StackResu
         regs = [messages.post("EiReport", template.replace(b"VENSENTINEL", v.encode())
                               .replace(b"REQSENTINEL", f"rr-{i}".encode())) for i, v in enumerate(ven_ids)]
         pool = await Pool(HOST, gw_port).open(min(args.connections, len(regs)))
-        done = await ClosedLoop(pool, regs, expect_registered, total=len(regs)).run()
+        registered = Registered()
+        done = await ClosedLoop(pool, regs, registered, total=len(regs)).run()
         pool.close()
-        if done.errors:
+        if done.errors or len(registered.report_request_ids) != len(ven_ids):
             raise BenchError(f"report registrations failed: {pool.error_report()}")
         print(f"  {len(ven_ids)} VENs registered, each with one TELEMETRY_USAGE data point")
 
-        bodies = ReportBodies(ven_ids, args.intervals)
+        bodies = ReportBodies(ven_ids, args.intervals, report_request_ids={
+            ven_ids[i]: rr for i, rr in registered.report_request_ids.items()})
         pids = {"gateway": [gateway.pid], "nats-server": [bench.nats.proc.pid], "telemetry": [telemetry.pid],
                 "postgres": bench.postgres_pids()}
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as db:

@@ -160,15 +160,22 @@ def raise_nofile(wanted: int = 8192) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+# The reportRequestID the VTN issued to each VEN registered here: rule 304 refuses any other.
+ISSUED: dict[str, str] = {}
+
+
 async def register_ven(vtn_url: str, name: str) -> str:
     """A real openleadr VEN registers with TELEMETRY_USAGE metadata; the report request that
-    produces is taken by a poll, so that every later poll of this VEN is an idle oadrResponse."""
+    produces (in the oadrRegisteredReport) is kept in ISSUED, and the VTN's own metadata is taken
+    by a poll, so that every later poll of this VEN is an idle oadrResponse."""
     client = OpenADRClient(ven_name=name, vtn_url=vtn_url)
     add_usage_report(client)
     try:
         await client.create_party_registration()
         assert client.ven_id, "registration gave no venID"
         await client.register_reports(client.reports)
+        [request] = client.report_requests
+        ISSUED[client.ven_id] = request["report_request_id"]
         kinds = []
         for _ in range(5):
             kind, _payload = await client.poll()
@@ -359,12 +366,12 @@ def _format_at(at: datetime) -> str:
 
 
 def update_report(ven_id: str, *, value: str = "1.0", at: str = "2030-01-01T12:00:00Z", duration: str = "PT1M",
-                  r_id: str = RID, report_request_id: str = "rr-catalogue", fill_to: int | None = None) -> str:
-    """An oadrUpdateReport for the registered usage-1 report with one interval carrying the given
-    (raw) value, dtstart and duration; with ``fill_to``, as many distinct intervals as fit in that
-    many bytes instead."""
+                  r_id: str = RID, fill_to: int | None = None) -> str:
+    """An oadrUpdateReport for the registered usage-1 report, answering the request the VTN issued,
+    with one interval carrying the given (raw) value, dtstart and duration; with ``fill_to``, as
+    many distinct intervals as fit in that many bytes instead."""
     xml = create_message("oadrUpdateReport", ven_id=ven_id, request_id="req-update-1", reports=[{
-        "report_id": "rep-1", "report_request_id": report_request_id, "report_specifier_id": SPEC,
+        "report_id": "rep-1", "report_request_id": ISSUED.get(ven_id, "rr-never-issued"), "report_specifier_id": SPEC,
         "report_name": "TELEMETRY_USAGE", "created_date_time": AT,
         "intervals": [{"dtstart": AT, "duration": timedelta(minutes=1), "report_payload": {"r_id": RID, "value": 1.0}}],
     }])
@@ -723,14 +730,15 @@ async def test_report_values_we_cannot_use_are_refused(gw, changes, code):
 
 
 async def test_report_with_thousands_of_intervals_is_stored_whole(gw):
-    request_id = "rr-many-" + secrets.token_hex(4)
-    body = update_report(gw.ven_id, report_request_id=request_id, fill_to=MAX_BODY - 64).encode()
+    # A VEN of its own: its subject holds this report's readings and nothing else.
+    ven_id = await register_ven(gw.vtn_url, "catalogue-many-" + secrets.token_hex(4))
+    body = update_report(ven_id, fill_to=MAX_BODY - 64).encode()
     assert MAX_BODY - 2048 < len(body) <= MAX_BODY
     sent = body.count(b"<ei:interval>")
     assert sent > 2000
     assert answer_of(await post(gw, "EiReport", body)) == ("oadrUpdatedReport", 200)
-    facts = await stored(gw, report_data_subject(gw))
-    readings = [r for f in facts if f["report_request_id"] == request_id for r in f["readings"]]
+    facts = await stored(gw, gw.settings.subjects.report_data(ven_id))
+    readings = [r for f in facts if f["report_request_id"] == ISSUED[ven_id] for r in f["readings"]]
     assert len(readings) == sent
     assert sorted(r["value"] for r in readings) == [i + 0.5 for i in range(sent)]
     await assert_still_serving(gw)

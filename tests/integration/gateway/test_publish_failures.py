@@ -11,6 +11,7 @@ from adrstack.shared import jetstream, kv_keys
 from adrstack.shared.messages import DrEvent, EventInterval, EventStatus, EventTargets, utcnow
 from tests.helpers import eventually
 
+from .test_report_ingest import issued
 from .test_reports import add_usage_report
 
 
@@ -37,7 +38,7 @@ async def test_nothing_is_acknowledged_while_the_stream_is_gone(gateway, bus, ve
 
     # Report data: not oadrUpdatedReport.
     update = create_message("oadrUpdateReport", ven_id=client.ven_id, request_id="u-1", reports=[{
-        "report_request_id": "rr-1", "report_specifier_id": "usage-1", "report_name": "TELEMETRY_USAGE",
+        "report_request_id": issued(client), "report_specifier_id": "usage-1", "report_name": "TELEMETRY_USAGE",
         "created_date_time": utcnow(),
         "intervals": [{"dtstart": utcnow(), "report_payload": {"r_id": "power-1", "value": 1.5}}]}])
     response_type, payload = await client._perform_request("EiReport", update)

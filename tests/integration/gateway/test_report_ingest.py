@@ -13,14 +13,21 @@ from .test_reports import add_usage_report
 T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 
-def update(ven_id: str, k: int, intervals: int = 10, value: float = 1.5) -> str:
-    """Report k of a VEN: its own ``intervals`` readings (times no other report of the VEN uses)."""
-    return create_message("oadrUpdateReport", ven_id=ven_id, request_id=f"u-{k}", reports=[{
-        "report_request_id": "rr-1", "report_specifier_id": "usage-1", "report_name": "TELEMETRY_USAGE",
+def update(client, k: int, intervals: int = 10, value: float = 1.5) -> str:
+    """Report k of a VEN: its own ``intervals`` readings (times no other report of the VEN uses),
+    for the report request the VTN issued to it (rule 304)."""
+    return create_message("oadrUpdateReport", ven_id=client.ven_id, request_id=f"u-{k}", reports=[{
+        "report_request_id": issued(client), "report_specifier_id": "usage-1", "report_name": "TELEMETRY_USAGE",
         "created_date_time": T0,
         "intervals": [{"dtstart": T0 + timedelta(seconds=k * 100 + i), "report_payload": {"r_id": "power-1",
                                                                                           "value": value}}
                       for i in range(intervals)]}])
+
+
+def issued(client) -> str:
+    """The reportRequestID the VTN sent the VEN in answer to its oadrRegisterReport."""
+    [request] = client.report_requests
+    return request["report_request_id"]
 
 
 async def reporting_ven(vens, gateway, name: str):
@@ -41,7 +48,7 @@ async def send(client, body: str) -> int:
 async def test_a_burst_from_several_vens_lands_exactly_once(gateway, bus, vens):
     clients = [await reporting_ven(vens, gateway, f"burst-{i}") for i in range(5)]
     per_ven = 30
-    codes = await asyncio.gather(*(send(c, update(c.ven_id, k)) for k in range(per_ven) for c in clients))
+    codes = await asyncio.gather(*(send(c, update(c, k)) for k in range(per_ven) for c in clients))
     assert codes == [200] * (per_ven * len(clients))
 
     for client in clients:
@@ -51,14 +58,14 @@ async def test_a_burst_from_several_vens_lands_exactly_once(gateway, bus, vens):
         ats = sorted(r["at"] for f in facts for r in f["readings"])
         assert len(ats) == len(set(ats)) == per_ven * 10
         for fact in facts:
-            assert fact["ven_id"] == client.ven_id and fact["report_request_id"] == "rr-1"
+            assert fact["ven_id"] == client.ven_id and fact["report_request_id"] == issued(client)
             assert {(r["r_id"], r["value"], r["unit"], r["resource_id"]) for r in fact["readings"]} == \
                 {("power-1", 1.5, "W", "meter-1")}
 
 
 async def test_a_resent_report_is_stored_once(gateway, bus, vens):
     client = await reporting_ven(vens, gateway, "resender")
-    body = update(client.ven_id, 7)
+    body = update(client, 7)
     assert await send(client, body) == 200
     assert await send(client, body) == 200  # e.g. our answer was lost on the way: the VEN sends again
     assert await asyncio.gather(send(client, body), send(client, body)) == [200, 200]
@@ -67,7 +74,7 @@ async def test_a_resent_report_is_stored_once(gateway, bus, vens):
     [fact] = await bus.stored(bus.subjects.report_data(client.ven_id))
     assert len(fact["readings"]) == 10
     # Different readings are a new fact.
-    assert await send(client, update(client.ven_id, 7, value=2.5)) == 200
+    assert await send(client, update(client, 7, value=2.5)) == 200
     assert len(await bus.stored(bus.subjects.report_data(client.ven_id))) == 2
 
 
@@ -84,14 +91,14 @@ async def test_readings_the_stream_refuses_are_not_acknowledged(gateway, bus, ve
     await bus.js.update_stream(config)
     try:
         before = (await bus.js.stream_info(gateway.settings.stream_name)).state.messages
-        codes = await asyncio.gather(*(send(c, update(c.ven_id, k)) for k in range(5) for c in clients))
+        codes = await asyncio.gather(*(send(c, update(c, k)) for k in range(5) for c in clients))
         assert set(codes) == {469}, codes
         assert (await bus.js.stream_info(gateway.settings.stream_name)).state.messages == before  # nothing stored
     finally:
         config.subjects = every_subject
         await bus.js.update_stream(config)
     # The VENs re-send: now stored, once each.
-    codes = await asyncio.gather(*(send(c, update(c.ven_id, k)) for k in range(5) for c in clients))
+    codes = await asyncio.gather(*(send(c, update(c, k)) for k in range(5) for c in clients))
     assert set(codes) == {200}
     for client in clients:
         facts = await bus.stored(bus.subjects.report_data(client.ven_id))
@@ -101,7 +108,7 @@ async def test_readings_the_stream_refuses_are_not_acknowledged(gateway, bus, ve
 async def test_readings_are_not_acknowledged_without_nats(gateway, bus, vens):
     client = await reporting_ven(vens, gateway, "nats-gone")
     await gateway.nc.close()  # as if NATS went away for good
-    assert await send(client, update(client.ven_id, 1)) == 469
+    assert await send(client, update(client, 1)) == 469
     assert await bus.stored(bus.subjects.report_data(client.ven_id)) == []
 
 
@@ -116,8 +123,8 @@ async def test_an_ack_that_never_comes_is_an_error_not_an_ok(gateway, bus, vens,
         return None  # the message never reaches the server
 
     monkeypatch.setattr(publisher.nc, "publish", swallowed)
-    assert await send(client, update(client.ven_id, 1)) == 469
+    assert await send(client, update(client, 1)) == 469
     monkeypatch.undo()
-    assert await send(client, update(client.ven_id, 1)) == 200
+    assert await send(client, update(client, 1)) == 200
     [fact] = await bus.stored(bus.subjects.report_data(client.ven_id))
     assert len(fact["readings"]) == 10

@@ -26,11 +26,13 @@ async def registered_reporter(vens, gateway, name: str):
     client = vens(name, gateway.vtn_url)
     add_usage_report(client)
     await client.create_party_registration()
+    # The automatic request rides in the oadrRegisteredReport (R1_3060); openleadr acknowledges it
+    # with an oadrCreatedReport of its own.
     await client.register_reports(client.reports)
-    response_type, payload = await client.poll()
-    assert response_type == "oadrCreateReport", response_type
-    [automatic] = payload["report_requests"]
-    await created(client, payload["request_id"], [automatic["report_request_id"]])
+    assert [r["report_specifier_id"] for r in client.report_requests] == ["usage-1"]
+    # The VTN's own METADATA comes next (N1_0020); then the VEN has nothing queued.
+    assert (await client.poll())[0] == "oadrRegisterReport"
+    assert (await client.poll())[0] == "oadrResponse"
     return client
 
 

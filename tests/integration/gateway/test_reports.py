@@ -59,7 +59,8 @@ async def _all_acknowledged(bus, ven_id):
 
 
 async def test_report_request_survives_a_restart_before_the_poll(gateway_settings, bus, vens):
-    first = Gateway(gateway_settings)
+    settings = gateway_settings.model_copy(update={"piggyback_report_requests": False})
+    first = Gateway(settings)
     await first.start()
     try:
         client = vens("late-poller", first.vtn_url)
@@ -69,7 +70,7 @@ async def test_report_request_survives_a_restart_before_the_poll(gateway_setting
         assert client.report_requests == []  # nothing requested inline; it comes with a poll
     finally:
         await first.stop()
-    second = Gateway(gateway_settings)
+    second = Gateway(settings)
     await second.start()
     try:
         response_type, payload = await client.poll()
@@ -77,7 +78,8 @@ async def test_report_request_survives_a_restart_before_the_poll(gateway_setting
         [request] = payload["report_requests"]
         assert request["report_specifier"]["report_specifier_id"] == "usage-1"
         assert request["report_specifier"]["specifier_payloads"][0]["r_id"] == "power-1"
-        # Handed out once.
+        # Handed out once; then the VTN's own metadata, then nothing.
+        assert (await client.poll())[0] == "oadrRegisterReport"
         assert (await client.poll())[0] == "oadrResponse"
     finally:
         await second.stop()

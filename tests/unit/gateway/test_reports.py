@@ -9,7 +9,7 @@ import pytest
 from adrstack.gateway import reports
 from adrstack.gateway.codec import model as m
 from adrstack.gateway.state import ReportRecord
-from adrstack.shared.messages import ReportData
+from adrstack.shared.messages import ReportData, utcnow
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -60,6 +60,47 @@ def test_requests_clamp_to_what_the_ven_offers(wanted, low, high, granularity, b
     assert sent.report_specifier_id == "usage-1"
     assert [(p.r_id, p.reading_type) for p in sent.specifier_payloads] == [("p1", "x-notApplicable"),
                                                                          ("p2", "x-notApplicable")]
+
+
+def test_a_minimum_period_wins_over_another_points_maximum():
+    fast, slow = register_payload()[0].descriptions
+    slow.sampling_rate = m.SamplingRate(timedelta(seconds=30), timedelta(minutes=5), False)
+    fast.sampling_rate = m.SamplingRate(timedelta(seconds=1), timedelta(seconds=5), False)
+    offered = reports.descriptions([m.Report("0", "usage-1", NOW, "METADATA_TELEMETRY_USAGE",
+                                             descriptions=[fast, slow])])
+    [request] = reports.report_requests(offered, timedelta(seconds=10))
+    assert request.granularity == timedelta(seconds=30)
+
+
+def test_a_periodic_request_carries_its_report_interval_and_a_one_shot_none():
+    offered = reports.descriptions(register_payload())
+    [request] = reports.report_requests(offered, timedelta(seconds=10))
+    sent = reports.as_codec_request(request)
+    assert (sent.interval_start, sent.interval_duration) == (request.created_at, timedelta(0))
+    one_shot = reports.as_codec_request(request.model_copy(update={"granularity": timedelta(0)}))
+    assert (one_shot.interval_start, one_shot.interval_duration) == (None, None)
+
+
+def requested(rr_id, spec="METADATA"):
+    return m.ReportRequest(rr_id, spec, timedelta(0), timedelta(0), [m.SpecifierPayload("x", "x-notApplicable")])
+
+
+def test_a_ven_may_ask_the_vtn_for_its_metadata_only():
+    assert reports.source_request_ids([requested("a"), requested("b")]) == ["a", "b"]
+    for bad in ([requested("a"), requested("b", "TELEMETRY_USAGE")], [requested("")], [requested("0")],
+                [requested("x" * 257)], []):
+        with pytest.raises(reports.UnknownReport):
+            reports.source_request_ids(bad)
+
+
+def test_rule_304_data_only_for_requests_the_record_holds():
+    offered = reports.descriptions(register_payload())
+    [request] = reports.report_requests(offered, timedelta(seconds=10))
+    record = ReportRecord(reports=offered, requests=[request])
+    assert record.accepts_data(request.report_request_id)
+    assert not record.accepts_data("rr-other") and not record.accepts_data("0")
+    acknowledged = record.model_copy(update={"requests": [request.model_copy(update={"acknowledged_at": utcnow()})]})
+    assert acknowledged.accepts_data(request.report_request_id)
 
 
 def test_history_reports_are_not_requested():

@@ -392,6 +392,34 @@ def test_created_and_canceled_report(renderer, r, pending, ven_id):
     round_trip(body, model(r, pending, ven_id))
 
 
+@SETTINGS
+@given(answering=_optional(ol_text), ven_id=_optional(ol_text), request_id=_optional(ol_text),
+       report_request_id=ol_text, report_id=_optional(ol_text), created=datetimes,
+       duration=_optional(durations_or_zero))
+def test_register_report_of_the_vtn(answering, ven_id, request_id, report_request_id, report_id, created, duration):
+    report = m.Report(report_request_id=report_request_id, report_specifier_id="METADATA", created_at=created,
+                      report_id=report_id, duration=duration)
+    body = render.register_report([report], ven_id, request_id=request_id, report_request_id=answering)
+    got = read(body, "oadrRegisterReport")
+    rid = got.pop("request_id")
+    check_request_id(rid, request_id)
+    ol_report = {"report_request_id": report_request_id, "report_specifier_id": "METADATA",
+                 "created_date_time": created}
+    if report_id is not None:
+        ol_report["report_id"] = report_id
+    if duration is not None:
+        ol_report["duration"] = duration
+    # openleadr reads a reportRequestID of digits as an int, the top-level one included.
+    def ol_id(value):
+        return int(value) if value.isdigit() else value
+    ol_report["report_request_id"] = ol_id(report_request_id)
+    expected = with_ven({"reports": [ol_report]}, ven_id)
+    if answering is not None:
+        expected["report_request_id"] = ol_id(answering)
+    assert got == expected
+    round_trip(body, m.RegisterReport(rid, [report], ven_id, answering))
+
+
 def test_report_renderers_refuse_what_the_schema_refuses():
     no_payloads = m.ReportRequest("rr", "spec", timedelta(minutes=1), timedelta(0), [])
     ok = m.EiResponse(200, "OK", "r")
@@ -401,6 +429,8 @@ def test_report_renderers_refuse_what_the_schema_refuses():
         render.create_report([no_payloads])
     with pytest.raises(ValueError):
         render.registered_report(ok, [no_payloads])
+    with pytest.raises(ValueError):
+        render.register_report([m.Report("0", "METADATA", T0, intervals=[m.ReportInterval([])])])
     with pytest.raises(ValueError):
         render.cancel_report([], False)
     with pytest.raises(ValueError):
@@ -467,7 +497,7 @@ def test_error_answer(message_type, code, description, vtn_id, request_id, ven_i
 
 TESTED = {"poll_ok", "response", "created_party_registration", "canceled_party_registration",
           "cancel_party_registration", "request_reregistration", "event", "distribute_event", "registered_report",
-          "create_report", "cancel_report", "updated_report", "created_report", "canceled_report", "created_opt",
+          "create_report", "cancel_report", "register_report", "updated_report", "created_report", "canceled_report", "created_opt",
           "canceled_opt", "new_request_id", "error_answer"}
 
 

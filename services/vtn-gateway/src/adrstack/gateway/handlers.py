@@ -125,6 +125,10 @@ def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
     return int((now_ts + zlib.crc32(ven_id.encode()) % interval) // interval)
 
 
+# Why the requests made of a VEN's earlier report metadata end when it registers its reports again.
+SUPERSEDED = "superseded: the VEN registered its reports again"
+
+
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
                  events: EventBook, provisioning: Provisioning | None = None,
@@ -152,7 +156,7 @@ class Handlers:
             m.RequestEvent: self.request_event,
             m.CreatedEvent: self.created_event,
             m.RegisterReport: self.register_report,
-            m.RegisteredReport: self.acknowledged,
+            m.RegisteredReport: self.registered_report,
             m.UpdateReport: self.update_report,
             m.CreatedReport: self.created_report,
             m.CanceledReport: self.canceled_report,
@@ -284,6 +288,12 @@ class Handlers:
             if cancel is not None:
                 ids, follow, request_id = cancel
                 return render.cancel_report(ids, follow, ven_id, request_id=request_id)
+        if record.metadata_to_send():
+            # Last: the VTN's own metadata waits for anything about the VEN's events and reports.
+            taken = await self.store.take_metadata(ven_id)
+            if taken:
+                return render.register_report([report_logic.vtn_metadata(taken[0], utcnow())], ven_id,
+                                              report_request_id=taken[0])
         return render.poll_ok(ven_id)
 
     async def _plan_and_record(self, ven_id: str, events, now, limit: int | None = None,
@@ -533,16 +543,46 @@ class Handlers:
     # ------------------------------------------------------------------ reports
 
     async def register_report(self, msg: m.RegisterReport) -> bytes:
+        """The VEN's metadata: requests for its telemetry (in this answer when piggybacking, R1_3060,
+        else on the next poll), and the VTN's own oadrRegisterReport due on a poll (N1_0020)."""
         ven = await self.known_ven(msg.ven_id)
         offered = report_logic.descriptions(msg.reports)
         requests = report_logic.report_requests(offered, timedelta(seconds=self.settings.report_interval))
-        await self.store.reports.mutate(ven.ven_id, lambda _old: ReportRecord(reports=offered, requests=requests))
+        inline = self.settings.piggyback_report_requests
+        now = utcnow()
+        if inline:
+            requests = [r.model_copy(update={"sent": True, "sent_at": now, "version": r.version + 1})
+                        for r in requests]
+        superseded: list[ReportRequestState] = []
+        previous: list[ReportRecord] = []
+
+        def replace(old: ReportRecord | None) -> ReportRecord:
+            # New metadata supersedes the requests made of the old (their data is refused from now
+            # on, rule 304); what the VEN asked of the VTN stays.
+            superseded.clear()
+            previous.clear()
+            if old is not None:
+                previous.append(old)
+                superseded.extend(f for f in (request_steps.failed(r, SUPERSEDED, now) for r in old.requests)
+                                  if f is not None)
+            return ReportRecord(reports=offered, requests=requests, metadata_due=True,
+                                source_requests=old.source_requests if old else [])
+
         described = [d for items in offered.values() for d in items]
         if described:
+            # The fact first: were it refused (469), the requests the VEN holds would stay valid.
             await self.publish(self.subjects.report_registered(ven.ven_id),
                                ReportsRegistered(ven_id=ven.ven_id, reports=described), "report registration")
-        # The requests themselves go out as oadrCreateReport on the VEN's next poll.
-        return render.registered_report(m.EiResponse(200, "OK", msg.request_id), ven_id=ven.ven_id)
+        record = await self.store.reports.mutate(ven.ven_id, replace)
+        # Postgres hears of the old requests' end, and of the new ones when they went out in this answer
+        # (on a poll, take_unsent_requests tells it).
+        if superseded:
+            await self.report_request_facts(ven.ven_id, superseded, previous[0])
+        if inline:
+            await self.report_request_facts(ven.ven_id, requests, record)
+        return render.registered_report(m.EiResponse(200, "OK", msg.request_id),
+                                        [report_logic.as_codec_request(r) for r in requests] if inline else (),
+                                        ven_id=ven.ven_id)
 
     async def update_report(self, msg: m.UpdateReport) -> bytes:
         """Readings to JetStream, answered oadrUpdatedReport only once the stream has every fact.
@@ -558,6 +598,12 @@ class Handlers:
         statuses = []
         finals: set[str] = set()
         for report in msg.reports:
+            if not known.accepts_data(report.report_request_id):
+                # Issued through another replica a moment ago? Only then is KV read.
+                known = (await self.store.reports.fetch(ven_id))[0] or known
+                if not known.accepts_data(report.report_request_id):
+                    raise OpenAdrError(INVALID_ID, f"unknown reportRequestID {report.report_request_id[:60]!r}: "
+                                                   "not a report the VTN requested of this VEN (rule 304)")
             if known.requests:
                 self._check_not_cancelled(known, report.report_request_id, finals)
             found: list = []
@@ -670,18 +716,44 @@ class Handlers:
             except Unavailable:
                 pass  # publish_bytes logged it
 
-    async def acknowledged(self, msg: m.RegisteredReport | m.CanceledReport) -> bytes:
-        # We offer no reports and cancel none yet: nothing to record.
+    # ------------------------------------------------------------------ the VTN as report source
+
+    def _source_request_ids(self, requests: list[m.ReportRequest]) -> list[str]:
+        try:
+            return report_logic.source_request_ids(requests)
+        except report_logic.UnknownReport as e:
+            raise OpenAdrError(INVALID_ID, str(e)) from e
+
+    async def registered_report(self, msg: m.RegisteredReport) -> bytes:
+        """The VEN's answer to the VTN's oadrRegisterReport; requests for the VTN's METADATA may
+        ride in it (R1_3060), answered like an oadrCreateReport's, minus the oadrCreatedReport."""
         ven = await self.known_ven(msg.ven_id)
+        if not msg.response.ok:
+            log.info("VEN %s refused the VTN's report registration: %s", ven.ven_id, msg.response.response_code)
+        if msg.report_requests:
+            await self.store.accept_source_requests(ven.ven_id, self._source_request_ids(msg.report_requests))
         return render.response(m.EiResponse(200, "OK", msg.response.request_id), ven.ven_id)
 
-    async def cancel_report(self, msg: m.CancelReport) -> bytes:
-        ven = await self.known_ven(msg.ven_id)
-        raise OpenAdrError(INVALID_ID, f"the VTN produces no reports; unknown reportRequestID (venID {ven.ven_id})")
-
     async def create_report(self, msg: m.CreateReport) -> bytes:
-        await self.known_ven(msg.ven_id)
-        raise OpenAdrError(REPORT_NOT_SUPPORTED, "the VTN offers no reports")
+        """A VEN asks for the VTN's METADATA (rule 306, R1_3070-3100): acknowledged with what is
+        pending, and the VTN's oadrRegisterReport follows on the next poll. Anything else: 452."""
+        ven = await self.known_ven(msg.ven_id)
+        record = await self.store.accept_source_requests(ven.ven_id, self._source_request_ids(msg.report_requests))
+        return render.created_report(m.EiResponse(200, "OK", msg.request_id), record.pending_source(), ven.ven_id)
+
+    async def cancel_report(self, msg: m.CancelReport) -> bytes:
+        """A VEN cancels its request for the VTN's METADATA; an id it never asked with is 452."""
+        ven = await self.known_ven(msg.ven_id)
+        ids = set(msg.report_request_ids)
+        record = self.store.report_record(ven.ven_id)
+        if not all(record.knows_source(i) for i in ids):
+            record = (await self.store.reports.fetch(ven.ven_id))[0] or record
+            unknown = sorted(i for i in ids if not record.knows_source(i))
+            if unknown:
+                raise OpenAdrError(INVALID_ID, f"unknown reportRequestID {unknown[0][:60]!r}: "
+                                               "not a request of this VEN for the VTN's reports")
+        record = await self.store.cancel_source_requests(ven.ven_id, ids)
+        return render.canceled_report(m.EiResponse(200, "OK", msg.request_id), record.pending_source(), ven.ven_id)
 
     # ------------------------------------------------------------------ opt
 

@@ -71,10 +71,12 @@ def report_requests(offered: dict[str, list[ReportDescription]], wanted_interval
         granularity = wanted_interval
         lows = [d.min_sampling_period for d in items if d.min_sampling_period]
         highs = [d.max_sampling_period for d in items if d.max_sampling_period]
-        if lows:
-            granularity = max(granularity, max(lows))
         if highs:
             granularity = min(granularity, min(highs))
+        if lows:
+            # Last: never faster than a point can sample (oadrMinPeriod, R1_3010-3027), even where
+            # another point of the report cannot sample that slowly.
+            granularity = max(granularity, max(lows))
         granularity = _whole_seconds(granularity)
         back = _whole_seconds(max(wanted_interval, granularity))
         if back.total_seconds() % granularity.total_seconds():
@@ -90,6 +92,7 @@ def report_requests(offered: dict[str, list[ReportDescription]], wanted_interval
 
 
 def as_codec_request(request: ReportRequestState) -> m.ReportRequest:
+    periodic = request.granularity > timedelta(0) and request.report_back_duration > timedelta(0)
     return m.ReportRequest(
         report_request_id=request.report_request_id,
         report_specifier_id=request.report_specifier_id,
@@ -97,9 +100,49 @@ def as_codec_request(request: ReportRequestState) -> m.ReportRequest:
         report_back_duration=request.report_back_duration,
         # The certification harness expects x-notApplicable in a request's specifier payloads.
         specifier_payloads=[m.SpecifierPayload(r_id=r_id, reading_type="x-notApplicable") for r_id, _ in request.r_ids],
-        interval_start=request.interval_start,
-        interval_duration=request.interval_duration,
+        # An operator's request carries its own reportInterval; an automatic periodic one is spelled
+        # out as the harness wants (R1_3010-3027): from when it was made, a duration of 0 for "until
+        # cancelled" (as an event's, rule 47).
+        interval_start=request.interval_start or (request.created_at if periodic else None),
+        interval_duration=(request.interval_duration if request.interval_start is not None
+                           else timedelta(0) if periodic else None),
     )
+
+
+# --------------------------------------------------------------------------- the VTN as report source
+
+# The one report a VEN may ask of the VTN (rule 306: reportSpecifierID METADATA): the VTN's
+# metadata, which offers no data points, so it is all a VEN can ask for.
+METADATA = "METADATA"
+VTN_REPORT_ID = "vtn-metadata"
+MAX_REQUEST_ID = 256
+
+
+class UnknownReport(LookupError):
+    """A VEN asked the VTN for a report it does not offer (452)."""
+
+
+def source_request_ids(requests: list[m.ReportRequest]) -> list[str]:
+    """The reportRequestIDs of a VEN's requests for the VTN's reports, all or none: any request
+    for something other than the VTN's METADATA, or without a usable id, refuses them all."""
+    ids = []
+    for rr in requests:
+        if rr.report_specifier_id != METADATA:
+            raise UnknownReport(f"unknown reportSpecifierID {rr.report_specifier_id[:60]!r}: "
+                                f"the VTN offers only {METADATA}")
+        if not rr.report_request_id or len(rr.report_request_id) > MAX_REQUEST_ID or rr.report_request_id == "0":
+            raise UnknownReport(f"reportRequestID must be 1-{MAX_REQUEST_ID} characters and not 0")
+        ids.append(rr.report_request_id)
+    if not ids:
+        raise UnknownReport("no oadrReportRequest")
+    return ids
+
+
+def vtn_metadata(answering: str | None, now: datetime) -> m.Report:
+    """The VTN's METADATA report (its oadrRegisterReport): no data points. ``answering``: the
+    VEN's reportRequestID it answers; unsolicited it carries 0, as a VEN's own registration does."""
+    return m.Report(report_request_id=answering or "0", report_specifier_id=METADATA, created_at=now,
+                    report_id=VTN_REPORT_ID, duration=timedelta(0))
 
 
 class UnregisteredDataPoint(LookupError):

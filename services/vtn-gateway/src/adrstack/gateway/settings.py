@@ -23,6 +23,10 @@ class GatewaySettings(CommonSettings):
     seen_interval: float = Field(60.0, ge=0)
     # How often we ask VENs to send telemetry (clamped to what each VEN offers), seconds.
     report_interval: float = Field(10.0, gt=0)
+    # The report requests made of a VEN's freshly registered reports ride in the oadrRegisteredReport
+    # answering it (R1_3060), saving a poll; off: they go out as oadrCreateReport on the next poll,
+    # for a VEN that ignores requests there.
+    piggyback_report_requests: bool = True
     # Slow clients are cut off: request headers must arrive within header_timeout of the first
     # byte (or of connecting), the body within body_timeout after them; an idle keep-alive
     # connection is closed after keepalive_timeout.

@@ -174,11 +174,27 @@ class ReportRequestState(BaseModel):
         return self.cancel_due and self.cancel_sent_at is None
 
 
+class SourceRequest(BaseModel):
+    """A VEN's request for the VTN's own report (oadrCreateReport, reportSpecifierID METADATA)."""
+
+    report_request_id: str
+    # The VTN's oadrRegisterReport answering it went out: no longer pending (one-shot).
+    delivered: bool = False
+
+
+# A VEN's requests of the VTN's reports kept per VEN: each one-shot, so only a hostile VEN has more.
+MAX_SOURCE_REQUESTS = 16
+
+
 class ReportRecord(BaseModel):
     """vens bucket, ``reports.<ven_id>``: what the VEN declared, and our requests to it."""
 
     reports: dict[str, list[ReportDescription]] = Field(default_factory=dict)  # reportSpecifierID -> points
     requests: list[ReportRequestState] = Field(default_factory=list)
+    # The VTN as report source: the VEN's requests for the VTN's METADATA, and whether the VTN's
+    # own oadrRegisterReport is due on the next poll (after the VEN registered its reports).
+    source_requests: list[SourceRequest] = Field(default_factory=list)
+    metadata_due: bool = False
 
     def unsent(self) -> list[ReportRequestState]:
         return [r for r in self.requests if not r.sent and not r.finished]
@@ -195,6 +211,23 @@ class ReportRecord(BaseModel):
 
     def cancels_unsent(self) -> list[ReportRequestState]:
         return [r for r in self.requests if r.cancel_unsent]
+
+    def accepts_data(self, report_request_id: str) -> bool:
+        """Rule 304: data only for a request the VTN made of this VEN and still holds."""
+        for r in self.requests:
+            if r.report_request_id == report_request_id:
+                return True
+        return False
+
+    def pending_source(self) -> list[str]:
+        """oadrPendingReports of the VTN as report source: requests not yet answered."""
+        return [r.report_request_id for r in self.source_requests if not r.delivered]
+
+    def knows_source(self, report_request_id: str) -> bool:
+        return any(r.report_request_id == report_request_id for r in self.source_requests)
+
+    def metadata_to_send(self) -> bool:
+        return self.metadata_due or any(not r.delivered for r in self.source_requests)
 
     def description(self, report_specifier_id: str, r_id: str) -> ReportDescription | None:
         for d in self.reports.get(report_specifier_id, ()):
@@ -429,6 +462,47 @@ class VenStore:
 
         await self.reports.mutate(ven_id, update)
         return list(changed)
+
+    # ------------------------------------------------------------------ the VTN as report source
+
+    async def accept_source_requests(self, ven_id: str, report_request_ids: list[str]) -> ReportRecord:
+        """Record the VEN's requests for the VTN's METADATA (again pending if asked again)."""
+        def change(old: ReportRecord | None) -> ReportRecord:
+            old = old or ReportRecord()
+            kept = [r for r in old.source_requests if r.report_request_id not in report_request_ids]
+            added = [SourceRequest(report_request_id=i) for i in dict.fromkeys(report_request_ids)]
+            return old.model_copy(update={"source_requests": (kept + added)[-MAX_SOURCE_REQUESTS:]})
+
+        return await self.reports.mutate(ven_id, change)
+
+    async def cancel_source_requests(self, ven_id: str, report_request_ids: set[str]) -> ReportRecord:
+        def change(old: ReportRecord | None) -> ReportRecord | None:
+            if old is None or not any(old.knows_source(i) for i in report_request_ids):
+                return None
+            return old.model_copy(update={"source_requests": [
+                r for r in old.source_requests if r.report_request_id not in report_request_ids]})
+
+        return await self.reports.mutate(ven_id, change) or _EMPTY_REPORTS
+
+    async def take_metadata(self, ven_id: str) -> list[str | None]:
+        """Take the VTN's due oadrRegisterReport (exactly one taker wins): [] when none is due,
+        else [the pending reportRequestID it answers, or None when unsolicited]. One registration
+        answers every reason it was due, but names one request; other pending ones go on later polls."""
+        taken: list[str | None] = []
+
+        def change(old: ReportRecord | None) -> ReportRecord | None:
+            taken.clear()
+            if old is None or not old.metadata_to_send():
+                return None
+            pending = old.pending_source()
+            answering = pending[0] if pending else None
+            taken.append(answering)
+            return old.model_copy(update={"metadata_due": False, "source_requests": [
+                r.model_copy(update={"delivered": True}) if r.report_request_id == answering else r
+                for r in old.source_requests]})
+
+        await self.reports.mutate(ven_id, change)
+        return list(taken)
 
 
 # Finished (cancelled, failed) requests kept in KV: their history is in Postgres; KV only has to

@@ -303,6 +303,27 @@ def _report_request(rr: m.ReportRequest) -> str:
             "</ei:reportSpecifier></oadr:oadrReportRequest>")
 
 
+def _metadata_report(report: m.Report) -> str:
+    # Describing data points would need every itemBase kind rendered; the VTN offers none.
+    if report.descriptions or report.intervals:
+        raise ValueError("the VTN's metadata report has no data point descriptions or intervals")
+    duration = "" if report.duration is None else _duration_prop("xcal:duration", report.duration)
+    report_id = "" if report.report_id is None else f"<ei:eiReportID>{_e(report.report_id)}</ei:eiReportID>"
+    name = "" if report.report_name is None else f"<ei:reportName>{_e(report.report_name)}</ei:reportName>"
+    return (f"<oadr:oadrReport>{duration}{report_id}<ei:reportRequestID>{_e(report.report_request_id)}"
+            f"</ei:reportRequestID><ei:reportSpecifierID>{_e(report.report_specifier_id)}</ei:reportSpecifierID>"
+            f"{name}<ei:createdDateTime>{format_datetime(report.created_at)}</ei:createdDateTime></oadr:oadrReport>")
+
+
+def register_report(reports: list[m.Report], ven_id: str | None = None, *, request_id: str | None = None,
+                    report_request_id: str | None = None) -> bytes:
+    """The VTN's own oadrRegisterReport; ``report_request_id``: the VEN's request it answers."""
+    answering = "" if report_request_id is None else f"<ei:reportRequestID>{_e(report_request_id)}</ei:reportRequestID>"
+    return _envelope(f"<oadr:oadrRegisterReport {_V}><pyld:requestID>{_e(request_id or new_request_id())}"
+                     f"</pyld:requestID>{''.join(_metadata_report(r) for r in reports)}{_ven_id(ven_id)}{answering}"
+                     "</oadr:oadrRegisterReport>")
+
+
 def registered_report(r: m.EiResponse, report_requests: list[m.ReportRequest] = (), ven_id: str | None = None) -> bytes:
     return _envelope(f"<oadr:oadrRegisteredReport {_V}>{_ei_response(r)}"
                      f"{''.join(_report_request(rr) for rr in report_requests)}{_ven_id(ven_id)}"
