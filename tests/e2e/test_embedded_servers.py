@@ -74,6 +74,14 @@ class CountingVen:
         self.n += 1
         return float(self.n)
 
+    def check_exactly_once(self, stored: list[float]) -> list[float]:
+        """Every acknowledged value is in ``stored`` exactly once; nothing stored twice or never sent."""
+        assert len(stored) == len(set(stored)), f"duplicated readings: {sorted(stored)}"
+        assert set(stored) <= self.sent, f"stored but never sent: {set(stored) - self.sent}"
+        missing = self.acked - set(stored)
+        assert not missing, f"acknowledged but not stored: {sorted(missing)}"
+        return stored
+
 
 class Embedded:
     """The stack, its VEN, and what they tell."""
@@ -95,12 +103,7 @@ class Embedded:
 
     def check_exactly_once(self) -> list[float]:
         """Every acknowledged value is stored exactly once; nothing stored twice or never sent."""
-        stored = self.stored()
-        assert len(stored) == len(set(stored)), f"duplicated readings: {sorted(stored)}"
-        assert set(stored) <= self.ven.sent, f"stored but never sent: {set(stored) - self.ven.sent}"
-        missing = self.ven.acked - set(stored)
-        assert not missing, f"acknowledged but not stored: {sorted(missing)}"
-        return stored
+        return self.ven.check_exactly_once(self.stored())
 
     def acked_stored_beyond(self, value: float, count: int = 2) -> bool:
         """``count`` acknowledged values above ``value`` stored, and every acknowledged one so far."""
