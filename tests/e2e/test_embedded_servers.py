@@ -1,7 +1,8 @@
-"""`adrstack up` survives its own embedded servers (issue 8): kill -9 of the embedded nats-server
-or of the embedded Postgres is reported, the server comes back on the same port and data, and the
-services resume by themselves; stopping `up` and starting it again on the same data dir keeps
-VENs, events, responses and readings, and the VEN its venID.
+"""`adrstack up` survives the faults of issue 8, in sequence, with a VEN reporting throughout:
+kill -9 of telemetry (`up` restarts it); Postgres stopped for about 10 s (SIGSTOP, then SIGCONT);
+kill -9 of the embedded nats-server or of the embedded Postgres (reported, the server comes back on
+the same port and data, and the services resume by themselves); stopping `up` and starting it
+again on the same data dir keeps VENs, events, responses and readings, and the VEN its venID.
 
 Exactly once, checked with values we control: the VEN's report callback returns 1, 2, 3, ...;
 every value the gateway acknowledged (oadrUpdatedReport, code 200) must be stored exactly once,
@@ -12,6 +13,7 @@ stored, but at most once.)
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import signal
@@ -74,6 +76,14 @@ class CountingVen:
         self.n += 1
         return float(self.n)
 
+    def check_exactly_once(self, stored: list[float]) -> list[float]:
+        """Every acknowledged value is in ``stored`` exactly once; nothing stored twice or never sent."""
+        assert len(stored) == len(set(stored)), f"duplicated readings: {sorted(stored)}"
+        assert set(stored) <= self.sent, f"stored but never sent: {set(stored) - self.sent}"
+        missing = self.acked - set(stored)
+        assert not missing, f"acknowledged but not stored: {sorted(missing)}"
+        return stored
+
 
 class Embedded:
     """The stack, its VEN, and what they tell."""
@@ -95,12 +105,7 @@ class Embedded:
 
     def check_exactly_once(self) -> list[float]:
         """Every acknowledged value is stored exactly once; nothing stored twice or never sent."""
-        stored = self.stored()
-        assert len(stored) == len(set(stored)), f"duplicated readings: {sorted(stored)}"
-        assert set(stored) <= self.ven.sent, f"stored but never sent: {set(stored) - self.ven.sent}"
-        missing = self.ven.acked - set(stored)
-        assert not missing, f"acknowledged but not stored: {sorted(missing)}"
-        return stored
+        return self.ven.check_exactly_once(self.stored())
 
     def acked_stored_beyond(self, value: float, count: int = 2) -> bool:
         """``count`` acknowledged values above ``value`` stored, and every acknowledged one so far."""
@@ -139,6 +144,53 @@ def no_zombie(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+async def test_kill_9_of_telemetry(embedded: Embedded):
+    e = embedded
+    before = set(e.check_exactly_once())
+    [old] = e.stack.service_processes("telemetry")
+    old.send_signal(signal.SIGKILL)
+
+    await eventually(lambda: e.said("telemetry", "exited with code -9 (SIGKILL); restarting in"), 10,
+                     message="the death reported")
+
+    def restarted() -> bool:
+        return any(p.pid != old.pid and no_zombie(p.pid) for p in e.stack.service_processes("telemetry"))
+
+    await eventually(restarted, 30, message="telemetry restarted by up")
+    killed_at = e.ven.n
+    await eventually(lambda: e.acked_stored_beyond(killed_at), 30, interval=0.25,
+                     message="readings sent after the restart stored")
+    assert before <= set(e.check_exactly_once())
+
+
+async def test_postgres_stopped_for_10_s(embedded: Embedded):
+    """Every process of the embedded Postgres stopped (SIGSTOP) and continued: no connection is
+    refused, every query just hangs, as on a stalled server. The gateway goes on acknowledging
+    reports (JetStream holds them); once Postgres runs again they are all stored, once."""
+    e = embedded
+    before = set(e.check_exactly_once())
+    postmaster = e.server("postgres")
+    server = [postmaster, *postmaster.children(recursive=True)]
+    stopped_at = e.ven.n
+    for p in server:
+        p.suspend()
+    try:
+        # As long as the VEN takes to have 10 reports acknowledged, at one a second.
+        await eventually(lambda: len({v for v in e.ven.acked if v > stopped_at}) >= 10, 30, interval=0.25,
+                         message="reports acknowledged while Postgres is stopped")
+        assert all(p.status() == psutil.STATUS_STOPPED for p in server if p.is_running())
+    finally:
+        for p in server:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.resume()
+    held = {v for v in e.ven.acked if v > stopped_at}
+    continued_at = e.ven.n
+    await eventually(lambda: e.acked_stored_beyond(continued_at), 30, interval=0.25,
+                     message="readings stored again once Postgres runs")
+    stored = set(e.check_exactly_once())
+    assert before | held <= stored
 
 
 async def test_kill_9_of_the_embedded_nats(embedded: Embedded):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
 from datetime import timedelta
+from typing import Callable
 
 import nats
 from nats.aio.client import Client as NATS
@@ -18,6 +21,24 @@ from .settings import CommonSettings
 log = logging.getLogger(__name__)
 
 DUPLICATE_WINDOW = timedelta(minutes=2)
+
+
+# Callbacks run each time a connection made by connect() reconnects (see on_reconnected).
+_reconnect_hooks: "weakref.WeakKeyDictionary[NATS, list[Callable[[], None]]]" = weakref.WeakKeyDictionary()
+
+
+def on_reconnected(nc: NATS, hook: Callable[[], None]) -> Callable[[], None]:
+    """Call ``hook`` each time ``nc`` (made by :func:`connect`) reconnects; returns its remover.
+    Hooks are synchronous: schedule work, do not do it. After a reconnect the server may be a
+    restarted one that lost every ephemeral consumer (KV watches): their owners start them again."""
+    hooks = _reconnect_hooks.setdefault(nc, [])
+    hooks.append(hook)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            hooks.remove(hook)
+
+    return remove
 
 
 async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
@@ -35,6 +56,11 @@ async def connect(settings: CommonSettings, name: str, **kwargs) -> NATS:
 
     async def on_reconnect() -> None:
         log.info("nats reconnected")
+        for hook in list(_reconnect_hooks.get(client, ())):
+            try:
+                hook()
+            except Exception:
+                log.exception("a reconnect hook failed")
 
     kwargs.setdefault("max_reconnect_attempts", -1)
     kwargs.setdefault("reconnect_time_wait", 1)

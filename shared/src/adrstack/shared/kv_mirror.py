@@ -16,6 +16,8 @@ from typing import Callable, Generic, Iterator, TypeVar
 
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
+from .jetstream import on_reconnected
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -52,6 +54,8 @@ class KvMirror(Generic[T]):
         self._snapshot_done = asyncio.Event()
         self._restart = False
         self._listeners: list[ChangeHook] = []
+        self._forget_reconnects: Callable[[], None] | None = None
+        self._stopping_watcher: asyncio.Task | None = None
 
     def add_listener(self, hook: ChangeHook) -> None:
         """Also call ``hook`` on every change, after ``on_change`` (so an owner's index built in
@@ -139,6 +143,11 @@ class KvMirror(Generic[T]):
 
     async def start(self, timeout: float = 60.0) -> None:
         """Start following the bucket; returns once its current content is loaded."""
+        # A NATS server restarted (or killed) loses the watch's ephemeral consumer; nats-py notices
+        # only after missed heartbeats (10-20 s of a stale mirror): watch again at once instead.
+        nc = getattr(getattr(self.kv, "_js", None), "_nc", None)
+        if nc is not None:
+            self._forget_reconnects = on_reconnected(nc, self._rewatch_soon)
         self._task = asyncio.create_task(self._run(), name=f"kv-mirror {self.name}")
         waiter = asyncio.create_task(self._loaded.wait())
         done, _ = await asyncio.wait({waiter, self._task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -149,11 +158,25 @@ class KvMirror(Generic[T]):
             raise MirrorNotReady(f"{self.name} did not load within {timeout:.0f}s")
 
     async def stop(self) -> None:
+        if self._forget_reconnects is not None:
+            self._forget_reconnects()
+            self._forget_reconnects = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+
+    def _rewatch_soon(self) -> None:
+        """Load the bucket afresh without waiting for it (the reconnect hook)."""
+        self._restart = True
+        if self._watcher is not None:
+            self._stopping_watcher = asyncio.create_task(self._stop_watcher(self._watcher))
+
+    @staticmethod
+    async def _stop_watcher(watcher) -> None:
+        with contextlib.suppress(Exception):
+            await watcher.stop()
 
     async def rewatch(self, timeout: float = 30.0) -> None:
         """Load the bucket afresh (for readers that want a periodic full resync)."""

@@ -137,6 +137,10 @@ class FactPublisher:
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
         if self._sub is None:
             raise PublishFailed("publisher not started")
+        if not self.nc.is_connected:
+            # nats-py would buffer it and send it on reconnect: the VEN, told that its fact was not
+            # stored, would find it stored after all. Refused now, never sent.
+            raise PublishFailed("NATS is not connected")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         token = self.acks.add(loop.time(), future)
