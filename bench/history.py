@@ -34,8 +34,10 @@ from datetime import datetime, timedelta, timezone
 
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from adrstack.api.readings import bucket_statement, rollup_window
+from adrstack.runtime.embedded import drop_database
 from adrstack.shared.db import async_engine
 from adrstack.shared.rollups import backfill_sql
 from adrstack.telemetry.partitions import maintain
@@ -94,7 +96,9 @@ async def timed(engine, sql: str, params: dict, runs: int) -> tuple[float, int]:
 
 async def run(args, bench: Bench) -> int:
     bench.start_postgres({SERVER_CPU})
-    database_url = bench.new_database(unique_names("history")["database"])
+    # A name of its own: on a shared server (DATABASE_URL) a database left by another run would be reused.
+    database = unique_names()["database"]
+    database_url = bench.new_database(database)
     plain = database_url.replace("postgresql+psycopg://", "postgresql://")
     end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=args.days)
@@ -135,6 +139,9 @@ async def run(args, bench: Bench) -> int:
             results.append((size, rows, month_ms, day_ms, raw_month_ms, raw_day_ms))
     finally:
         await engine.dispose()
+        if not args.keep:  # an embedded server goes with its temp dir; a shared one keeps databases
+            drop_database(make_url(plain).set(database="postgres").render_as_string(hide_password=False),
+                          database)
     size, rows, month_ms, day_ms, raw_month_ms, raw_day_ms = results[-1]
     met = "met" if max(month_ms, day_ms) < TARGET_MS else "NOT met"
     scaling = ", ".join(f"{s} VENs {m:.0f}/{d:.0f} ms" for s, _, m, d, _, _ in results)
