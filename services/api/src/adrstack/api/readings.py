@@ -114,23 +114,30 @@ _ROLLUP = timedelta(seconds=rollups.SECONDS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def _raw_parts(since: str, until: str) -> str:
-    """Readings in [since, until) as parts of one reading each (the columns of the rollup's)."""
+def _raw_parts(since: str, until: str, buckets: tuple[str, str] | None = None) -> str:
+    """Readings in [since, until) as parts of one reading each (the columns of the rollup's).
+
+    With ``buckets`` (the rollup buckets that hold that time), only the VENs those buckets have
+    readings of: the readings' key leads with the VEN, so a few minutes of every VEN are then
+    read by the key, VEN by VEN, instead of a scan of the whole day's partition."""
+    vens = _VENS if buckets is None else (
+        f"ven_id IN (SELECT ven_id FROM {rollups.TABLE} WHERE {_VENS} "
+        f"AND bucket >= {buckets[0]} AND bucket < {buckets[1]})")
     return f"""
     SELECT at, ven_id, coalesce(resource_id, '') AS resource_id, r_id, coalesce(measurement, '') AS measurement,
            coalesce(unit, '') AS unit, 1 AS n, value AS total, value AS mn, value AS mx
-    FROM readings WHERE {_VENS} AND at >= {since} AND at < {until}"""
+    FROM readings WHERE {vens} AND at >= {since} AND at < {until}"""
 
 
 # Parts of the window's readings: (at, series, n, total, mn, mx). Raw: one per reading. Rolled
 # up: 15-minute rollups over [:lo, :hi), the readings of the unaligned edges [:since, :lo) and
-# [:hi, :until) one by one.
+# [:hi, :until) one by one (:first is the start of since's bucket).
 RAW_PARTS = _raw_parts(":since", ":until")
 ROLLUP_PARTS = f"""
     SELECT bucket AS at, ven_id, resource_id, r_id, measurement, unit, n, total, mn, mx
     FROM {rollups.TABLE} WHERE {_VENS} AND bucket >= :lo AND bucket < :hi
-    UNION ALL{_raw_parts(":since", ":lo")}
-    UNION ALL{_raw_parts(":hi", ":until")}"""
+    UNION ALL{_raw_parts(":since", ":lo", (":first", ":lo"))}
+    UNION ALL{_raw_parts(":hi", ":until", (":hi", ":until"))}"""
 
 # date_bin with the epoch as origin: UTC-aligned buckets (and about 3x cheaper per row than
 # to_timestamp(floor(extract(epoch ...)))).
@@ -183,14 +190,14 @@ def bucket_statement(per_ven: bool, rolled: bool) -> str:
 def rollup_window(since: datetime, until: datetime) -> dict:
     """``lo``/``hi``: the whole 15-minute buckets inside [since, until) (read from the rollups);
     the readings before ``lo`` and from ``hi`` on are read one by one. A window inside one bucket
-    is all edge (lo = hi = until)."""
+    is all edge (lo = hi = until). ``first``: the start of since's bucket."""
     hi = until - (until - _EPOCH) % _ROLLUP
-    lo = since - (since - _EPOCH) % _ROLLUP
+    lo = first = since - (since - _EPOCH) % _ROLLUP
     if lo < since:  # since's bucket starts before the window: its part in it is an edge
         lo = lo + _ROLLUP if hi - lo > _ROLLUP else hi  # (never past hi: no overflow near datetime.max)
     if lo >= hi:
         lo = hi = until
-    return {"lo": lo, "hi": hi}
+    return {"first": first, "lo": lo, "hi": hi}
 
 
 def _none(value: str) -> str | None:
