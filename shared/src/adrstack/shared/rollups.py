@@ -11,8 +11,9 @@ shows '' as null, as it does for raw readings.
 Rows are only ever added to (``n + n'``, ``sum + sum'``, ``least``, ``greatest``), from readings
 that were actually inserted: telemetry feeds the merge's ``RETURNING`` rows (a point already
 stored inserts nothing, so a redelivered batch adds nothing), the backfill feeds stored readings.
-Any coarser bucket that 15 minutes divides (1 hour, 1 day) is an exact re-aggregation: the mean is
-sum(sum) / sum(n), the min the min of the mins, the max the max of the maxes.
+Any coarser bucket that 15 minutes divides (1 hour, 1 day) is a re-aggregation: the mean is
+sum(sum) / sum(n), the min the min of the mins, the max the max of the maxes (exact but for the
+float rounding of sums added in another order).
 """
 
 from __future__ import annotations
