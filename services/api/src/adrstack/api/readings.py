@@ -11,9 +11,9 @@ Buckets that 15 minutes divide (``PT15M``, ``PT1H``, ``P1D``) are read from the 
 (``readings_15m``, see ``adrstack.shared.rollups``) for the whole 15 minutes inside the window, and
 from ``readings`` for the unaligned edges of the window (less than 15 minutes at either end), so
 they answer what the readings give (sums added in another order: equal up to float rounding) at
-about 1/90 of the rows (10 s sampling). ``PT1M``,
-``PT5M`` and raw rows read ``readings``. A reading without resource, measurement or unit is
-grouped with those where it is '' (the rollup's key cannot hold NULL); both are shown as null.
+about 1/90 of the rows (10 s sampling). ``PT1M``, ``PT5M`` and raw rows read ``readings``. A
+reading without resource, measurement or unit is grouped with those where it is '' (the rollup's
+key cannot hold NULL); both are shown as null.
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ async def _drop(conn, day: date, done: Upkeep) -> None:
 
 
 async def _trim_default(conn, cutoff: datetime, done: Upkeep) -> None:
-    # A stray rollup bucket goes with the readings it starts with (cutoff inside it: its older part).
+    # A stray rollup bucket goes once it starts before the cutoff, though readings of it after the
+    # cutoff stay: only stray timestamps are here, and a whole day's rollups go with its partition.
     for family in FAMILIES:
         cur = await conn.execute(sql.SQL("delete from {} where {} < %s").format(
             sql.Identifier(family.default), sql.Identifier(family.column)), (cutoff,))
