@@ -132,3 +132,39 @@ def test_readings_far_from_now_are_stored_in_the_default_partition(fresh_databas
             conn.execute("insert into readings (ven_id, report_specifier_id, r_id, at, value, received_at) "
                          "values ('v', 'rs', 'r', %s, 1.0, now())", (at,))
         assert conn.execute("select count(*) from readings_default").fetchone()[0] == 3
+
+
+def test_0011_rolls_up_every_stored_reading_into_the_days_of_readings(fresh_database):
+    from alembic import command
+
+    from adrstack.runtime.migrate import alembic_config
+
+    upgrade(fresh_database, "0006")  # 0007 then gives these readings their days, 0011 the rollups theirs
+    with psycopg.connect(fresh_database) as conn:
+        # Every 5 minutes for 2.5 hours from 23:00 (two days), plus a reading the default partition holds.
+        conn.execute("insert into readings (ven_id, report_specifier_id, r_id, at, value, received_at) "
+                     "select 'v', 'rs', 'r', '2026-01-01T23:00:00Z'::timestamptz + i * interval '5 minutes', i, "
+                     "now() from generate_series(0, 29) i")
+        conn.execute("insert into readings (ven_id, report_specifier_id, r_id, unit, at, value, received_at) "
+                     "values ('v', 'rs', 'far', 'W', '2999-01-01T00:00:00Z', 42, now())")
+    upgrade(fresh_database)
+    check(fresh_database)
+    with psycopg.connect(fresh_database) as conn:
+        rolled = conn.execute("select r_id, unit, to_char(bucket at time zone 'UTC', 'DD HH24:MI'), n, total, mn, mx, "
+                              "tableoid::regclass::text from readings_15m order by bucket").fetchall()
+        days = {r[0] for r in conn.execute("select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+                                           "where i.inhparent = 'readings_15m'::regclass")}
+    assert rolled == [
+        ("r", "", f"{1 + (23 * 60 + 15 * k) // 1440:02d} {(23 + (15 * k) // 60) % 24:02d}:{15 * k % 60:02d}", 3,
+         float(9 * k + 3), float(3 * k), float(3 * k + 2), f"readings_15m_p2026010{1 + (k >= 4)}")
+        for k in range(10)] + [("far", "W", "01 00:00", 1, 42.0, 42.0, 42.0, "readings_15m_default")]
+    today = datetime.now(timezone.utc).date()
+    assert {f"readings_15m_p{today + timedelta(days=i):%Y%m%d}" for i in range(-1, 8)} | {
+        "readings_15m_default", "readings_15m_p20260101", "readings_15m_p20260102"} <= days
+
+    command.downgrade(alembic_config(fresh_database), "0008")
+    with psycopg.connect(fresh_database) as conn:
+        assert conn.execute("select to_regclass('readings_15m'), to_regclass('readings_15m_p20260101')").fetchone() \
+            == (None, None)
+    upgrade(fresh_database)
+    check(fresh_database)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adrstack.shared import kv_keys
 from adrstack.shared.messages import GroupRecord
 from adrstack.shared.programs import ProgramRecord, ProgramSchedule
+from adrstack.shared.rollups import backfill_sql
 from adrstack.shared.tables import Ven
 
 from .helpers import gql
@@ -44,6 +45,8 @@ async def fleet(engine, nc, api_settings):
             "INSERT INTO readings (ven_id, report_specifier_id, r_id, resource_id, measurement, unit, at, value, "
             "received_at) VALUES (:v, 'usage', :r, :res, 'RealPower', 'W', :at, :value, :at)"),
             [{"v": v, "r": r, "res": res, "at": at, "value": value} for v, r, res, at, value in rows])
+        # Written around telemetry: their rollups too, as the migration adds stored readings.
+        await conn.execute(text(backfill_sql()))
     js = nc.jetstream()
     await (await js.key_value(api_settings.groups_bucket)).put(
         kv_keys.group_key("north"), GroupRecord(group_id="north", ven_ids=["ven-a", "ven-b"]).to_bytes())

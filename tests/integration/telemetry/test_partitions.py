@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import psycopg
 
 from adrstack.runtime.migrate import check
+from adrstack.shared.rollups import backfill_sql
 from adrstack.telemetry.consumer import upkeep_partitions
 from adrstack.telemetry.partitions import maintain, partition_name
 
@@ -20,9 +21,9 @@ def days(first: date, last: date) -> set[str]:
     return {partition_name(first + timedelta(days=i)) for i in range((last - first).days + 1)}
 
 
-async def partitions(harness) -> set[str]:
+async def partitions(harness, parent: str = "readings") -> set[str]:
     rows = await harness.rows("select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
-                              "where i.inhparent = 'readings'::regclass")
+                              "where i.inhparent = %s::regclass", parent)
     return {name for (name,) in rows}
 
 
@@ -125,3 +126,52 @@ async def test_telemetry_upkeep_follows_its_settings(harness):
     await upkeep_partitions(settings)
     assert set(await placed(harness)) == {"new"}
     assert partition_name(TODAY + timedelta(days=10)) in await partitions(harness)
+
+
+async def rollups_placed(harness) -> dict[str, str]:
+    return dict(await harness.rows("select r_id, tableoid::regclass::text from readings_15m"))
+
+
+async def backfill(harness) -> None:
+    async with await psycopg.AsyncConnection.connect(harness.settings.database_url) as conn:
+        await conn.execute(backfill_sql())
+
+
+async def mirrored(harness) -> bool:
+    """Whether the rollups have exactly the readings' partitions (day by day, and a default)."""
+    rollups = {name.replace("readings_15m_", "readings_") for name in await partitions(harness, "readings_15m")}
+    return rollups == await partitions(harness)
+
+
+def midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), timezone.utc)
+
+
+async def test_rollups_get_their_readings_days_and_go_with_them(harness):
+    d40, d29 = TODAY - timedelta(days=40), TODAY - timedelta(days=29)
+    await insert(harness, ("d40", midnight(d40) + timedelta(hours=23, minutes=59)), ("d29", midnight(d29)),
+                 ("far", datetime(2999, 1, 1, tzinfo=timezone.utc)), ("today", NOW))
+    await backfill(harness)
+    assert await mirrored(harness)  # 0011 gave every readings day its rollup day
+    assert await rollups_placed(harness) == {"d40": "readings_15m_default", "d29": "readings_15m_default",
+                                             "far": "readings_15m_default", "today": f"readings_15m_p{TODAY:%Y%m%d}"}
+
+    later = NOW + timedelta(days=20)
+    await upkeep(harness, later)  # days ahead of `later`, and the two old days waiting in the defaults
+    assert await mirrored(harness)
+    assert await rollups_placed(harness) == {"d40": f"readings_15m_p{d40:%Y%m%d}", "d29": f"readings_15m_p{d29:%Y%m%d}",
+                                             "far": "readings_15m_default", "today": f"readings_15m_p{TODAY:%Y%m%d}"}
+
+    done = await upkeep(harness, NOW, retention_days=30)
+    assert d40 in done.dropped and d29 not in done.dropped
+    assert set(await rollups_placed(harness)) == set(await placed(harness)) == {"d29", "far", "today"}
+    assert f"readings_15m_p{d40:%Y%m%d}" not in await partitions(harness, "readings_15m")
+
+
+async def test_stray_rollups_older_than_the_retention_leave_the_default_partition(harness):
+    await insert(harness, ("stray", datetime(1971, 1, 1, tzinfo=timezone.utc)),
+                 ("far", datetime(2999, 1, 1, tzinfo=timezone.utc)))
+    await backfill(harness)
+    done = await upkeep(harness, NOW, retention_days=400)
+    assert done.deleted == 1
+    assert await rollups_placed(harness) == {"far": "readings_15m_default"}

@@ -140,6 +140,33 @@ class ReadingRow(SQLModel, table=True):
     received_at: datetime = Field(sa_type=TZ)
 
 
+class ReadingRollupRow(SQLModel, table=True):
+    """15-minute rollup of readings (``adrstack.shared.rollups``): count, sum, min and max of one
+    series' readings in one UTC-aligned bucket, kept by telemetry in the transaction that merges
+    the readings, so bucketed history reads about 1/90 of the rows (at 10 s sampling).
+
+    Partitioned by range on ``bucket`` like ``readings`` on ``at``: ``readings_15m_pYYYYMMDD`` per
+    UTC day, created and dropped with the readings' day (``adrstack.telemetry.partitions``), plus
+    ``readings_15m_default``. The key leads with the VEN and the bucket, for one VEN's history by
+    time; a day of every VEN is one partition read whole."""
+
+    __tablename__ = "readings_15m"
+    __table_args__ = (PrimaryKeyConstraint("ven_id", "bucket", "report_specifier_id", "r_id", "resource_id",
+                                           "measurement", "unit", name="readings_15m_pkey"),)
+
+    ven_id: str
+    bucket: datetime = Field(sa_type=TZ)
+    report_specifier_id: str
+    r_id: str
+    resource_id: str  # '' when the reading has none (a key column)
+    measurement: str
+    unit: str
+    n: int
+    total: float
+    mn: float
+    mx: float
+
+
 class ApiToken(SQLModel, table=True):
     """An operator's API token (``adrstack.shared.api_tokens``). Only the SHA-256 of its secret is
     kept: the token itself is shown once, when it is created."""

@@ -1,5 +1,10 @@
 """Upkeep of the readings partitions: days created ahead, old days dropped whole.
 
+Everything below holds for the 15-minute rollups too (``readings_15m``, partitioned by range on
+``bucket``, ``readings_15m_pYYYYMMDD`` and ``readings_15m_default``): a rollup bucket lies in its
+readings' day, so each day's two partitions are created, filled from their default and dropped
+together, in one transaction, and the retention drops a day's rollups with its readings.
+
 ``readings`` is partitioned by range on ``at`` (migration 0007): one partition per UTC day,
 ``readings_pYYYYMMDD`` covering [day 00:00 UTC, next day 00:00 UTC), and ``readings_default`` for a
 timestamp no day partition covers, so that no reading is ever refused for its time. Telemetry
@@ -27,16 +32,36 @@ from datetime import date, datetime, time, timedelta, timezone
 import psycopg
 from psycopg import sql
 
+from adrstack.shared import rollups
+
 log = logging.getLogger(__name__)
 
 PARENT = "readings"
 DEFAULT = "readings_default"
-DAY_NAME = re.compile(r"^readings_p(\d{8})$")
 # pg_advisory_xact_lock key shared by every telemetry replica (arbitrary: "adrspart").
 LOCK_KEY = 0x61647273_70617274
 LOCK_TIMEOUT = "2s"
 COLUMNS = ("ven_id", "report_specifier_id", "r_id", "resource_id", "measurement", "unit", "at", "value",
            "received_at")
+
+
+@dataclass(frozen=True)
+class Family:
+    """A table partitioned by UTC day on ``column``: its parent, default partition and columns."""
+
+    parent: str
+    default: str
+    column: str
+    columns: tuple[str, ...]
+
+    def partition(self, day: date) -> str:
+        return f"{self.parent}_p{day:%Y%m%d}"
+
+
+READINGS = Family(PARENT, DEFAULT, "at", COLUMNS)
+ROLLUPS = Family(rollups.TABLE, rollups.DEFAULT, "bucket", rollups.COLUMNS)
+# Locked, filled and attached in this order, the order in which telemetry writes them (no deadlock).
+FAMILIES = (READINGS, ROLLUPS)
 
 
 @dataclass
@@ -63,13 +88,14 @@ def retention_cutoff(now: datetime, retention_days: int | None) -> datetime | No
     return None if retention_days is None else now - timedelta(days=retention_days)
 
 
-async def day_partitions(conn: psycopg.AsyncConnection) -> dict[date, str]:
+async def day_partitions(conn: psycopg.AsyncConnection, family: Family = READINGS) -> dict[date, str]:
     cur = await conn.execute(
         "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
-        "where i.inhparent = %s::regclass", (PARENT,))
+        "where i.inhparent = %s::regclass", (family.parent,))
     days = {}
+    name_of_day = re.compile(rf"^{re.escape(family.parent)}_p(\d{{8}})$")
     for (name,) in await cur.fetchall():
-        m = DAY_NAME.match(name)
+        m = name_of_day.match(name)
         if m:
             days[datetime.strptime(m.group(1), "%Y%m%d").date()] = name
     return days
@@ -102,14 +128,16 @@ async def maintain(conn: psycopg.AsyncConnection, now: datetime, ahead_days: int
     if cutoff is not None:  # never create a day that the retention would drop at once
         wanted = {d for d in wanted if day_start(d + timedelta(days=1)) > cutoff}
     existing = await day_partitions(conn)
-    for day in sorted(wanted - existing.keys()):
+    existing_rollups = await day_partitions(conn, ROLLUPS)
+    complete = existing.keys() & existing_rollups.keys()
+    for day in sorted(wanted - complete):
         # Every creation needs the default partition; once it is busy, the rest waits a run.
         if not await _step(conn, done, f"create {partition_name(day)}", _create, day, done):
             break
     if cutoff is not None:
-        for day, name in sorted(existing.items()):
+        for day, name in sorted({**existing_rollups, **existing}.items()):
             if day_start(day + timedelta(days=1)) <= cutoff:
-                await _step(conn, done, f"drop {name}", _drop, day, name, done)
+                await _step(conn, done, f"drop {name}", _drop, day, done)
         await _step(conn, done, "trim the default partition", _trim_default, cutoff, done)
     return done
 
@@ -128,42 +156,67 @@ async def _step(conn, done: Upkeep, what: str, fn, *args) -> bool:
 
 
 async def _create(conn, day: date, done: Upkeep) -> None:
-    name = partition_name(day)
+    made = False
+    for family in FAMILIES:
+        moved = await _create_one(conn, family, day)
+        if moved is None:  # another replica made it first
+            continue
+        made = True
+        if family is READINGS:
+            done.moved += moved
+        log.info("%s partition %s created%s", family.parent, family.partition(day),
+                 f", {moved} row(s) moved from the default" if moved else "")
+    if made:
+        done.created.append(day)
+
+
+async def _create_one(conn, family: Family, day: date) -> int | None:
+    """Create ``family``'s partition of ``day`` with the rows of that day waiting in its default
+    partition; the rows moved, None when it exists already."""
+    name = family.partition(day)
     cur = await conn.execute("select to_regclass(%s)", (name,))
-    if (await cur.fetchone())[0] is not None:  # another replica made it first
-        return
+    if (await cur.fetchone())[0] is not None:
+        return None
     lo, hi = day_start(day), day_start(day + timedelta(days=1))
-    table, parent, default = sql.Identifier(name), sql.Identifier(PARENT), sql.Identifier(DEFAULT)
-    cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+    table, parent, default = sql.Identifier(name), sql.Identifier(family.parent), sql.Identifier(family.default)
+    cols = sql.SQL(", ").join(map(sql.Identifier, family.columns))
     # Nothing may be written into the default partition while its rows of that day move out
     # (attaching would then fail); inserts of other days are not held up.
     await conn.execute(sql.SQL("lock table {} in share row exclusive mode").format(default))
     await conn.execute(sql.SQL("create table {} (like {} including defaults including constraints)").format(
         table, parent))
     cur = await conn.execute(
-        sql.SQL("with moved as (delete from {default} where at >= %s and at < %s returning {cols}) "
-                "insert into {table} ({cols}) select {cols} from moved").format(default=default, cols=cols,
-                                                                              table=table), (lo, hi))
-    moved = cur.rowcount
-    # Attaching takes SHARE UPDATE EXCLUSIVE on readings: writers and readers go on meanwhile.
+        sql.SQL("with moved as (delete from {default} where {col} >= %s and {col} < %s returning {cols}) "
+                "insert into {table} ({cols}) select {cols} from moved").format(
+                    default=default, col=sql.Identifier(family.column), cols=cols, table=table), (lo, hi))
+    # Attaching takes SHARE UPDATE EXCLUSIVE on the parent: writers and readers go on meanwhile.
     await conn.execute(sql.SQL("alter table {} attach partition {} for values from ({}) to ({})").format(
         parent, table, sql.Literal(lo), sql.Literal(hi)))
-    done.created.append(day)
-    done.moved += moved
-    log.info("readings partition %s created%s", name, f", {moved} row(s) moved from the default" if moved else "")
+    return cur.rowcount
 
 
-async def _drop(conn, day: date, name: str, done: Upkeep) -> None:
-    cur = await conn.execute("select to_regclass(%s)", (name,))
-    if (await cur.fetchone())[0] is None:
-        return
-    await conn.execute(sql.SQL("drop table {}").format(sql.Identifier(name)))
-    done.dropped.append(day)
-    log.info("readings partition %s dropped (older than the retention)", name)
+async def _drop(conn, day: date, done: Upkeep) -> None:
+    dropped = False
+    for family in FAMILIES:
+        name = family.partition(day)
+        cur = await conn.execute("select to_regclass(%s)", (name,))
+        if (await cur.fetchone())[0] is None:
+            continue
+        await conn.execute(sql.SQL("drop table {}").format(sql.Identifier(name)))
+        dropped = True
+        log.info("%s partition %s dropped (older than the retention)", family.parent, name)
+    if dropped:
+        done.dropped.append(day)
 
 
 async def _trim_default(conn, cutoff: datetime, done: Upkeep) -> None:
-    cur = await conn.execute(sql.SQL("delete from {} where at < %s").format(sql.Identifier(DEFAULT)), (cutoff,))
-    done.deleted += cur.rowcount
-    if cur.rowcount:
-        log.info("readings: %d row(s) older than the retention deleted from the default partition", cur.rowcount)
+    # A stray rollup bucket goes once it starts before the cutoff, though readings of it after the
+    # cutoff stay: only stray timestamps are here, and a whole day's rollups go with its partition.
+    for family in FAMILIES:
+        cur = await conn.execute(sql.SQL("delete from {} where {} < %s").format(
+            sql.Identifier(family.default), sql.Identifier(family.column)), (cutoff,))
+        if family is READINGS:
+            done.deleted += cur.rowcount
+        if cur.rowcount:
+            log.info("%s: %d row(s) older than the retention deleted from the default partition", family.parent,
+                     cur.rowcount)

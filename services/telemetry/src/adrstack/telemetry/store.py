@@ -10,12 +10,18 @@ Policy for a reading whose key (VEN, report specifier, rID, timestamp) is alread
 **first wins**. The value stored first stays; a later value for the same point (a VEN re-sending
 a report with another value, or a replay) is ignored; inside one batch the first in stream order
 is the one copied (:class:`.rows.RowBatch`). It makes every redelivery a no-op that writes nothing.
+
+The same statement adds the readings it actually inserted (its ``RETURNING`` rows: a point already
+stored returns nothing) to the 15-minute rollups (``adrstack.shared.rollups``), so the rollups
+count each stored reading exactly once, whatever is redelivered or merged by two replicas at once.
 """
 
 from __future__ import annotations
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+
+from adrstack.shared import rollups
 
 from .report_requests import write_report_requests
 from .rows import READING_COLUMNS, STATUS_ORDER, RowBatch
@@ -62,12 +68,19 @@ READINGS_COPY = f"COPY readings_staging ({', '.join(READING_COLUMNS)}) FROM STDI
 READING_TYPES = ("text",) * 6 + ("timestamptz", "float8", "timestamptz")
 
 # First wins (see the module doc). Every writer inserts in key order, so two telemetry replicas
-# merging overlapping points wait on each other instead of deadlocking.
+# merging overlapping points wait on each other instead of deadlocking. The rollup rows come
+# after every reading of the statement (they are aggregated, then sorted, from all the RETURNING
+# rows) and in their key order too: a writer waiting on another's rollup row holds no reading the
+# other still has to insert.
 READINGS_MERGE = f"""
-INSERT INTO readings ({", ".join(READING_COLUMNS)})
-SELECT {", ".join(READING_COLUMNS)} FROM readings_staging
-ORDER BY ven_id, at, report_specifier_id, r_id
-ON CONFLICT (ven_id, report_specifier_id, r_id, at) DO NOTHING
+WITH inserted AS (
+    INSERT INTO readings ({", ".join(READING_COLUMNS)})
+    SELECT {", ".join(READING_COLUMNS)} FROM readings_staging
+    ORDER BY ven_id, at, report_specifier_id, r_id
+    ON CONFLICT (ven_id, report_specifier_id, r_id, at) DO NOTHING
+    RETURNING {", ".join(rollups.SOURCE_COLUMNS)}
+)
+{rollups.add_from("inserted")}
 """
 
 REPORT_DESCRIPTION = """
