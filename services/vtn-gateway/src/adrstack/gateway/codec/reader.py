@@ -23,6 +23,7 @@ from lxml import etree
 from . import model as m
 from .guard import HostileXml, check_xml
 from .names import EMIX, PAYLOAD, POWER, SCALE, SIGNATURE, ei, local, oadr, pyld, xcal
+from .report_shapes import ReportShapes
 from .schema import schema
 from .values import InvalidValue, parse_bool, parse_datetime, parse_duration, parse_float, parse_int
 
@@ -534,13 +535,18 @@ class PollShapes:
 
 _TOKEN = re.compile(rb"[A-Za-z0-9_-]{1,128}")
 _POLL_SHAPES = PollShapes()
+_REPORT_SHAPES = ReportShapes()
 
 
 def parse(body: bytes, *, keep_tree: bool = False) -> m.Envelope:
     """Read one 2.0b message. Raises HostileXml, MalformedXml or InvalidContent."""
-    ven_id = None if keep_tree else _POLL_SHAPES.match(body)
-    if ven_id is not None:
-        return m.Envelope(message=m.Poll(ven_id=ven_id), message_type="oadrPoll")
+    if not keep_tree:
+        ven_id = _POLL_SHAPES.match(body)
+        if ven_id is not None:
+            return m.Envelope(message=m.Poll(ven_id=ven_id), message_type="oadrPoll")
+        report = _REPORT_SHAPES.match(body)
+        if report is not None:
+            return m.Envelope(message=report, message_type="oadrUpdateReport")
     check_xml(body)
     try:
         root = etree.fromstring(body, _xml_parser())
@@ -562,8 +568,11 @@ def parse(body: bytes, *, keep_tree: bool = False) -> m.Envelope:
         message = reader(message_el)
     except InvalidValue as e:
         raise InvalidContent(message_type, str(e), **_context(message_el)) from None
-    if reader is _poll and signature is None:
-        _POLL_SHAPES.learn(body, message.ven_id)
+    if signature is None:
+        if reader is _poll:
+            _POLL_SHAPES.learn(body, message.ven_id)
+        elif reader is _update_report:
+            _REPORT_SHAPES.learn(body, message)
     return m.Envelope(message=message, message_type=message_type, signature=signature,
                       tree=root if keep_tree or signature is not None else None)
 
