@@ -112,3 +112,20 @@ async def vens():
                 await client.stop()
             except Exception:
                 await client.client_session.close()
+
+
+@pytest.fixture
+def fast_push(gateway_settings):
+    """Push retries in tenths of a second."""
+    return gateway_settings.model_copy(update={"push_backoff_initial": 0.05, "push_backoff_max": 0.2,
+                                               "push_timeout": 5.0})
+
+
+@pytest.fixture
+async def fast_gateway(fast_push):
+    gw = Gateway(fast_push)
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()

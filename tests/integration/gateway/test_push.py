@@ -82,22 +82,6 @@ async def push_ven():
         await ven.stop()
 
 
-@pytest.fixture
-def fast_push(gateway_settings):
-    return gateway_settings.model_copy(update={"push_backoff_initial": 0.05, "push_backoff_max": 0.2,
-                                               "push_timeout": 5.0})
-
-
-@pytest.fixture
-async def fast_gateway(fast_push):
-    gw = Gateway(fast_push)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop()
-
-
 async def register_push(vens, name: str, vtn_url: str, address: str):
     client = vens(name, vtn_url)
     _, payload = await client._perform_request("EiRegisterParty", push_registration(name, address))

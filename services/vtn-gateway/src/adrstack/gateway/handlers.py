@@ -11,6 +11,8 @@ import asyncio
 import logging
 import time
 import zlib
+from dataclasses import dataclass
+from typing import Awaitable, Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -123,6 +125,14 @@ def heartbeat_window(ven_id: str, now_ts: float, interval: float) -> int:
     if interval <= 0:
         return int(now_ts * 1000)
     return int((now_ts + zlib.crc32(ven_id.encode()) % interval) // interval)
+
+
+@dataclass(slots=True)
+class Outgoing:
+    """A message for a VEN, already recorded as sent, and how to take that back."""
+
+    body: bytes
+    undo: Callable[[], Awaitable[None]]
 
 
 # Why the requests made of a VEN's earlier report metadata end when it registers its reports again.
@@ -275,26 +285,43 @@ class Handlers:
             plan = await self._plan_and_record(ven_id, events, now)
             if plan.changed:
                 return self._distribution(ven_id, plan.items, now)
+        outgoing = await self.next_report_message(ven_id)
+        return outgoing.body if outgoing is not None else render.poll_ok(ven_id)
+
+    async def next_report_message(self, ven_id: str) -> "Outgoing | None":
+        """The next EiReport message the VTN has for the VEN, recorded as sent: report requests,
+        then cancellations, then the VTN's own metadata. A poll answers with it; a push POSTs it
+        and, if that fails, ``undo`` puts it back for the next poll or push."""
         record = self.store.report_record(ven_id)
         if record.unsent():
             request_id = render.new_request_id()
             requests = await self.store.take_unsent_requests(ven_id, request_id)
             if requests:
                 await self.report_request_facts(ven_id, requests)
-                return render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id,
-                                            request_id=request_id)
+                return Outgoing(render.create_report([report_logic.as_codec_request(r) for r in requests], ven_id,
+                                                     request_id=request_id),
+                                lambda: self._unsend(ven_id, lambda r: r.create_request_id == request_id,
+                                                     request_steps.unsent))
         if record.cancels_due():
             cancel = await self._take_cancels(ven_id, polled=True)
             if cancel is not None:
                 ids, follow, request_id = cancel
-                return render.cancel_report(ids, follow, ven_id, request_id=request_id)
+                return Outgoing(render.cancel_report(ids, follow, ven_id, request_id=request_id),
+                                lambda: self._unsend(ven_id, lambda r: r.cancel_request_id == request_id,
+                                                     request_steps.cancel_unsent))
         if record.metadata_to_send():
             # Last: the VTN's own metadata waits for anything about the VEN's events and reports.
             taken = await self.store.take_metadata(ven_id)
             if taken:
-                return render.register_report([report_logic.vtn_metadata(taken[0], utcnow())], ven_id,
-                                              report_request_id=taken[0])
-        return render.poll_ok(ven_id)
+                return Outgoing(render.register_report([report_logic.vtn_metadata(taken[0], utcnow())], ven_id,
+                                                       report_request_id=taken[0]),
+                                lambda: self.store.restore_metadata(ven_id, taken[0]))
+        return None
+
+    async def _unsend(self, ven_id: str, which: Callable[[ReportRequestState], bool],
+                      step: Callable[[ReportRequestState], ReportRequestState | None]) -> None:
+        changed = await self.store.change_requests(ven_id, lambda r: step(r) if which(r) and not r.finished else None)
+        await self.report_request_facts(ven_id, changed)
 
     async def _plan_and_record(self, ven_id: str, events, now, limit: int | None = None,
                                push_stale_after: timedelta | None = None) -> DeliveryPlan:

@@ -23,6 +23,13 @@ HTTPS with the VTN's certificate as client certificate when TLS is configured (t
 server certificate is verified against ADRSTACK_TLS_CA). The VEN's answer, an oadrResponse or
 an inline oadrCreatedEvent, goes through the same Handlers as if it had been sent to EiEvent,
 as that VEN.
+
+EiReport messages go the same way once the VEN has no event news: report requests, their
+cancellations and the VTN's own metadata (what a poll would get, ``Handlers.next_report_message``)
+are POSTed one at a time to ``<oadrTransportAddress>/EiReport``, and the VEN's answer
+(oadrCreatedReport, oadrCanceledReport, oadrRegisteredReport) is handled as if sent to EiReport.
+One that does not get through is put back (``Outgoing.undo``) for the next poll or push and
+retried with the same backoff, ``push_attempts`` times in a row until the VEN has new work.
 """
 
 from __future__ import annotations
@@ -53,8 +60,9 @@ from .state import StoreUnavailable, VenStore
 
 log = logging.getLogger(__name__)
 
-# What a VEN may answer a push with: what its EiEvent service could send the VTN.
+# What a VEN may answer a push with: what its EiEvent or EiReport service could send the VTN.
 ANSWERS = (m.CreatedEvent, m.Response)
+REPORT_ANSWERS = (m.CreatedReport, m.CanceledReport, m.RegisteredReport, m.Response)
 MAX_EXPONENT = 62
 
 
@@ -70,6 +78,11 @@ def backoff_delay(failures: int, initial: float, maximum: float,
 def push_url(transport_address: str) -> str:
     """The VEN's EiEvent endpoint under its transport address (a trailing slash or none: N0_5050)."""
     return transport_address.rstrip("/") + "/EiEvent"
+
+
+def report_url(transport_address: str) -> str:
+    """The VEN's EiReport endpoint: report requests, cancellations and the VTN's metadata."""
+    return transport_address.rstrip("/") + "/EiReport"
 
 
 class PushError(Exception):
@@ -109,6 +122,9 @@ class Pusher:
         # most; the rest allows for clocks of replicas that differ a little).
         self.stale_after = timedelta(seconds=2 * settings.push_timeout + 2)
         self._rechecks: dict[str, asyncio.TimerHandle] = {}
+        # VENs whose last report push failed, and how many times in a row: their record's changes
+        # (the failed message put back) do not wake them; the backoff, or new work, does.
+        self._report_failures: dict[str, int] = {}
 
     @property
     def idle(self) -> bool:
@@ -124,6 +140,7 @@ class Pusher:
         self._running = True
         self.store.vens.mirror.add_listener(self._ven_changed)
         self.events.mirror.add_listener(self._event_changed)
+        self.store.reports.mirror.add_listener(self._reports_changed)
         self._ven_changed(None, None, None)  # and push what changed while no gateway was running
 
     async def stop(self) -> None:
@@ -178,6 +195,18 @@ class Pusher:
         for ven_id in list(affected):
             self.wake(ven_id)
 
+    def _reports_changed(self, key: str | None, old, new) -> None:
+        if key is None:
+            for ven_id in list(self._push_vens):
+                self.wake(ven_id)
+            return
+        if key not in self._push_vens or new is None or not _report_work(new):
+            return
+        if key in self._report_failures and not _report_news(old, new):
+            return
+        self._report_failures.pop(key, None)  # new work: a fresh series of attempts
+        self.wake(key)
+
     def wake(self, ven_id: str) -> None:
         """Plan (and push, if there is something new) for this VEN soon."""
         if not self._running:
@@ -209,7 +238,10 @@ class Pusher:
                 if not plan.changed:
                     if plan.record.pushing is not None:  # another gateway's push, or a dead one's
                         self._recheck(ven_id, plan.record.pushing + self.stale_after - now)
-                    continue  # nothing new for it, or a poll or another replica has sent it
+                    # No event news (or a poll or another replica has sent it): report messages.
+                    if await self._push_report(ven):
+                        work.changed.set()  # one message per POST: look for the next
+                    continue
                 content = _content(plan)
                 if failed_content is not None and content != failed_content:
                     failures = 0  # a newer state: a fresh series of attempts
@@ -243,6 +275,7 @@ class Pusher:
                 failures, failed_content = 0, None
                 await self._confirm(ven_id, plan.record)
                 await self._answered(ven, answer)
+                work.changed.set()  # and then what else it has: report messages
         except asyncio.CancelledError:
             if in_flight is not None:  # stopped mid-push: the VEN's next poll must still get it
                 await self._unrecord(ven_id, in_flight)
@@ -256,6 +289,32 @@ class Pusher:
         finally:
             if self._work.get(ven_id) is work:
                 del self._work[ven_id]
+
+    async def _push_report(self, ven) -> bool:
+        """POST the VEN's next EiReport message, if any; True when one got through. One that does
+        not is put back (the next poll or push sends it) and retried with backoff."""
+        outgoing = await self.handlers.next_report_message(ven.ven_id)
+        if outgoing is None:
+            return False
+        try:
+            async with self._slots:
+                answer = await self._post(report_url(ven.transport_address), self.auth.sign(outgoing.body))
+        except PushError as e:
+            await outgoing.undo()
+            self.failed += 1
+            failures = self._report_failures.get(ven.ven_id, 0) + 1
+            self._report_failures[ven.ven_id] = failures
+            gave_up = failures >= self.settings.push_attempts
+            log.info("report push to VEN %s failed (%s, attempt %d%s): %s", ven.ven_id, e.kind, failures,
+                     ", giving up until there is new work for it" if gave_up else "", e)
+            if not gave_up:
+                self._recheck(ven.ven_id, timedelta(seconds=backoff_delay(
+                    failures, self.settings.push_backoff_initial, self.settings.push_backoff_max, self.rand)))
+            return False
+        self._report_failures.pop(ven.ven_id, None)
+        self.pushed += 1
+        await self._answered(ven, answer, REPORT_ANSWERS)
+        return True
 
     async def _post(self, url: str, body: bytes) -> m.Envelope | None:
         """POST one oadrDistributeEvent; the VEN's answer parsed (None: an empty body)."""
@@ -282,12 +341,12 @@ class Pusher:
         except (HostileXml, MalformedXml, InvalidContent) as e:
             raise PushError("unreadable_answer", f"{type(e).__name__}: {e}") from e
 
-    async def _answered(self, ven, envelope: m.Envelope | None) -> None:
-        """The VEN's answer, handled as if it had sent it to our EiEvent service."""
+    async def _answered(self, ven, envelope: m.Envelope | None, answers: tuple[type, ...] = ANSWERS) -> None:
+        """The VEN's answer, handled as if it had sent it to the service we pushed from."""
         if envelope is None:
             return
         message = envelope.message
-        if not isinstance(message, ANSWERS):
+        if not isinstance(message, answers):
             log.info("VEN %s answered a push with %s; ignored", ven.ven_id, envelope.message_type)
             return
         named = getattr(message, "ven_id", None)
@@ -355,6 +414,23 @@ class Pusher:
 
 def _pushes_to(ven) -> bool:
     return not ven.http_pull_model and bool(ven.transport_address)
+
+
+def _report_work(record) -> bool:
+    return bool(record.unsent() or record.cancels_due() or record.metadata_to_send())
+
+
+def _report_news(old, new) -> bool:
+    """Work the VEN's record did not hold before: a new request, a new cancellation, a new request
+    for the VTN's metadata, or reports registered again (not a failed message put back)."""
+    if old is None or old.reports != new.reports:
+        return True
+    before = {r.report_request_id: r for r in old.requests}
+    for r in new.requests:
+        was = before.get(r.report_request_id)
+        if was is None or (r.cancel_requested_at is not None and was.cancel_requested_at is None):
+            return True
+    return {r.report_request_id for r in new.source_requests} - {r.report_request_id for r in old.source_requests} != set()
 
 
 def _content(plan: DeliveryPlan) -> frozenset:

@@ -159,6 +159,20 @@ def cancel_sent(r: ReportRequestState, request_id: str, now: datetime, polled: b
                  cancel_polled_at=now if polled else r.cancel_polled_at)
 
 
+def unsent(r: ReportRequestState) -> ReportRequestState | None:
+    """Undo the send: the oadrCreateReport did not reach the VEN (a failed push)."""
+    if r.acknowledged_at is not None:
+        return None
+    return _step(r, sent=False, sent_at=None, create_request_id=None)
+
+
+def cancel_unsent(r: ReportRequestState) -> ReportRequestState:
+    """Undo ``cancel_sent`` of a cancel that did not reach the VEN (a failed push)."""
+    first = r.cancel_sent_at == r.cancel_polled_at  # this send was its first
+    return _step(r, cancel_request_id=None, cancel_polled_at=None,
+                 cancel_sent_at=None if first else r.cancel_sent_at)
+
+
 def cancelled(r: ReportRequestState, now: datetime) -> ReportRequestState | None:
     return None if r.finished else _step(r, cancelled_at=now)
 

@@ -484,6 +484,17 @@ class VenStore:
 
         return await self.reports.mutate(ven_id, change) or _EMPTY_REPORTS
 
+    async def restore_metadata(self, ven_id: str, answering: str | None) -> None:
+        """Undo ``take_metadata``: the registration did not reach the VEN (a failed push)."""
+        def change(old: ReportRecord | None) -> ReportRecord | None:
+            if old is None:
+                return None
+            return old.model_copy(update={"metadata_due": True, "source_requests": [
+                r.model_copy(update={"delivered": False}) if r.report_request_id == answering else r
+                for r in old.source_requests]})
+
+        await self.reports.mutate(ven_id, change)
+
     async def take_metadata(self, ven_id: str) -> list[str | None]:
         """Take the VTN's due oadrRegisterReport (exactly one taker wins): [] when none is due,
         else [the pending reportRequestID it answers, or None when unsolicited]. One registration
