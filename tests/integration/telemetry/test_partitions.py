@@ -175,3 +175,21 @@ async def test_stray_rollups_older_than_the_retention_leave_the_default_partitio
     done = await upkeep(harness, NOW, retention_days=400)
     assert done.deleted == 1
     assert await rollups_placed(harness) == {"far": "readings_15m_default"}
+
+
+async def test_the_status_history_older_than_the_retention_goes_and_the_latest_status_stays(harness):
+    old, recent = NOW - timedelta(days=31), NOW - timedelta(days=29)
+    async with await psycopg.AsyncConnection.connect(harness.settings.database_url) as conn:
+        for at in (old, recent):
+            await conn.execute("insert into ven_status (ven_id, report_specifier_id, r_id, at, online, manual_override, "
+                               "load_control, received_at) values ('v', 'rs', 'st', %s, true, false, '{}', now())",
+                               (at,))
+        await conn.execute("insert into ven_status_latest (ven_id, resource_key, report_specifier_id, r_id, at, online, "
+                           "manual_override, load_control, received_at) "
+                           "values ('quiet', '', 'rs', 'st', %s, true, false, '{}', now())", (old,))
+    kept = await upkeep(harness, NOW)
+    assert kept.statuses_deleted == 0 and await harness.scalar("select count(*) from ven_status") == 2
+    done = await upkeep(harness, NOW, retention_days=30)
+    assert done.statuses_deleted == 1
+    assert await harness.rows("select at from ven_status") == [(recent,)]
+    assert await harness.scalar("select count(*) from ven_status_latest") == 1

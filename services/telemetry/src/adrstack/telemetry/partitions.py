@@ -72,6 +72,7 @@ class Upkeep:
     moved: int = 0  # rows moved out of the default partition into their day's
     dropped: list[date] = field(default_factory=list)
     deleted: int = 0  # stray rows of the default partition older than the retention
+    statuses_deleted: int = 0  # TELEMETRY_STATUS history older than the retention
     skipped: list[str] = field(default_factory=list)  # steps left to the next run (lock busy)
 
 
@@ -139,7 +140,17 @@ async def maintain(conn: psycopg.AsyncConnection, now: datetime, ahead_days: int
             if day_start(day + timedelta(days=1)) <= cutoff:
                 await _step(conn, done, f"drop {name}", _drop, day, done)
         await _step(conn, done, "trim the default partition", _trim_default, cutoff, done)
+        await _step(conn, done, "trim the status history", _trim_statuses, cutoff, done)
     return done
+
+
+async def _trim_statuses(conn, cutoff: datetime, done: Upkeep) -> None:
+    # A row per status point, a few per VEN and hour: a delete is cheap enough, unlike readings.
+    # ven_status_latest keeps each VEN's newest status however old it is.
+    cur = await conn.execute("delete from ven_status where at < %s", (cutoff,))
+    done.statuses_deleted = cur.rowcount
+    if cur.rowcount:
+        log.info("ven_status: %d status point(s) older than the retention deleted", cur.rowcount)
 
 
 async def _step(conn, done: Upkeep, what: str, fn, *args) -> bool:
