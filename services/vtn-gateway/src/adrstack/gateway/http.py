@@ -91,6 +91,9 @@ class Request:
         return peername[0] if peername else None
 
     async def read(self, timeout: float) -> bytes:
+        """The whole body, waiting up to ``timeout`` for the rest of it (no wait, no timer, when it is
+        all there: every ordinary request). BodyTooLarge over max_body_bytes; TimeoutError;
+        ConnectionError if the client left or the body was malformed."""
         if not self.complete and not self.too_large:
             if self.expect_continue:
                 self.expect_continue = False
