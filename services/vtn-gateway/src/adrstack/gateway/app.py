@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import web
@@ -101,7 +102,7 @@ class Gateway:
             self.server = VtnServer(handlers, auth, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
                                     header_timeout=s.header_timeout, body_timeout=s.body_timeout,
                                     keepalive_timeout=s.keepalive_timeout, vtn_id=s.vtn_id,
-                                    extra_routes=[web.get("/health", self.health)])
+                                    extra_routes={"/health": self.health})
             await self.server.start(s.vtn_host, s.vtn_port, ssl=ssl, reuse_port=s.reuse_port)
             self.port = self.server.port
             self.pusher = Pusher(s, self.store, self.events, handlers, auth, ssl_context=push_ssl)
@@ -117,18 +118,28 @@ class Gateway:
             log.warning("development mode: %s%s", "" if s.tls else "plain HTTP, no client certificates; ",
                         "open enrollment trusts venNames as given" if s.enrollment == "open" else "")
 
-    async def health(self, request: web.Request) -> web.Response:
+    def health_status(self) -> tuple[int, dict]:
         nats_ok = bool(self.nc and self.nc.is_connected)
         body = {"status": "ok" if nats_ok else "unavailable", "nats": "connected" if nats_ok else "disconnected",
                 "events": len(self.events) if self.events else 0,
                 "vens": len(self.store.vens.mirror) if self.store else 0,
                 # Requests refused since start, by reason (each is logged at DEBUG only).
                 "refused": dict(self.server.refused) if self.server else {}}
-        return web.json_response(body, status=200 if nats_ok else 503)
+        return (200 if nats_ok else 503), body
+
+    async def health(self, _request) -> tuple[int, str, bytes]:
+        """GET /health on the VTN port."""
+        status, body = self.health_status()
+        return status, "application/json; charset=utf-8", json.dumps(body).encode()
+
+    async def _health_aiohttp(self, _request: web.Request) -> web.Response:
+        """GET /health on the health port."""
+        status, body = self.health_status()
+        return web.json_response(body, status=status)
 
     async def _serve_health(self, host: str, port: int) -> None:
         app = web.Application()
-        app.add_routes([web.get("/health", self.health)])
+        app.add_routes([web.get("/health", self._health_aiohttp)])
         self.health_runner = web.AppRunner(app, access_log=None)
         await self.health_runner.setup()
         await web.TCPSite(self.health_runner, host, port, reuse_port=self.settings.reuse_port or None).start()

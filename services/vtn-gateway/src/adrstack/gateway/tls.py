@@ -92,7 +92,7 @@ def _check_key_type(kind: str, ctx: ssl.SSLContext, cert: PathLike) -> None:
 def peer_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:
     """The 2.0b fingerprint of the client's certificate, or None (no TLS, or no certificate).
 
-    With aiohttp: ``peer_fingerprint(request.transport.get_extra_info("ssl_object"))``."""
+    From a transport: ``peer_fingerprint(transport.get_extra_info("ssl_object"))``."""
     if ssl_object is None:
         return None
     der = ssl_object.getpeercert(binary_form=True)
