@@ -15,7 +15,8 @@ from openleadr import OpenADRClient
 
 from tests.e2e.test_spine import CREATE, FactTap, gql, ven_name
 from tests.helpers import eventually
-from tests.integration.gateway.test_push import PushVen, events_of, register_push
+from tests.integration.gateway.push_ven import PushVen
+from tests.integration.gateway.test_push import events_of, register_push
 
 pytestmark = pytest.mark.e2e
 

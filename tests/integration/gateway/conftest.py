@@ -12,6 +12,7 @@ from openleadr import OpenADRClient
 from adrstack.gateway.app import Gateway
 from adrstack.gateway.settings import GatewaySettings
 from adrstack.shared import jetstream
+from tests.integration.gateway.push_ven import PushVen
 
 
 def free_port() -> int:
@@ -129,3 +130,17 @@ async def fast_gateway(fast_push):
         yield gw
     finally:
         await gw.stop()
+
+
+@pytest.fixture
+async def push_ven():
+    made: list[PushVen] = []
+
+    async def make(kind: type[PushVen] = PushVen, **kwargs) -> tuple[PushVen, str]:
+        ven = kind(**kwargs)
+        made.append(ven)
+        return ven, await ven.start()
+
+    yield make
+    for ven in made:
+        await ven.stop()

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from aiohttp import web
 from openleadr.messaging import create_message, parse_message
 
 from adrstack.shared.messages import CancelReportCommand, RequestReportCommand
 from tests.helpers import eventually
+from tests.integration.gateway.push_ven import PushVen
 from tests.integration.gateway.test_push import register_push
 from tests.integration.gateway.test_report_requests import _equal, command, steps
 from tests.integration.gateway.test_reports import add_usage_report
@@ -20,35 +20,20 @@ ANSWERS = {"oadrCreateReport": "oadrCreatedReport", "oadrCancelReport": "oadrCan
            "oadrRegisterReport": "oadrRegisteredReport"}
 
 
-class ReportPushVen:
-    """The VEN's EiReport endpoint: records what is POSTed, answers with ``statuses`` in turn (then
-    200) and, on 200, with the 2.0b answer to the message (its requests listed as pending)."""
+class ReportPushVen(PushVen):
+    """The VEN's EiReport endpoint: records what is POSTed as (status, message type, payload),
+    answers with ``statuses`` in turn (then 200) and, on 200, with the 2.0b answer to the message
+    (its requests listed as pending)."""
 
-    def __init__(self, statuses: list[int] | None = None):
-        self.statuses = list(statuses or [])
-        self.received: list[tuple[int, str, dict]] = []
-        self.ven_id: str | None = None
-        self.runner: web.AppRunner | None = None
+    SERVICE = "EiReport"
 
-    def delivered(self, message_type: str) -> list[dict]:
-        return [p for status, t, p in self.received if status == 200 and t == message_type]
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.add_routes([web.post("/ven/EiReport", self.handle)])
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        return f"http://127.0.0.1:{self.runner.addresses[0][1]}/ven/"
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+    def delivered(self, message_type: str) -> list[dict]:  # type: ignore[override]
+        return [p for status, t, p in self.requests if status == 200 and t == message_type]
 
     async def handle(self, request: web.Request) -> web.Response:
         message_type, payload = parse_message((await request.read()).decode())
         status = self.statuses.pop(0) if self.statuses else 200
-        self.received.append((status, message_type, payload))
+        self.requests.append((status, message_type, payload))
         if status != 200:
             return web.Response(status=status, text="not now")
         response = {"response_code": 200, "response_description": "OK", "request_id": payload["request_id"]}
@@ -62,22 +47,8 @@ class ReportPushVen:
         return web.Response(body=answer.encode(), content_type="application/xml")
 
 
-@pytest.fixture
-async def report_push_ven():
-    made: list[ReportPushVen] = []
-
-    async def make(**kwargs) -> tuple[ReportPushVen, str]:
-        ven = ReportPushVen(**kwargs)
-        made.append(ven)
-        return ven, await ven.start()
-
-    yield make
-    for ven in made:
-        await ven.stop()
-
-
-async def push_reporter(vens, gateway, report_push_ven, name: str, **kwargs):
-    ven, address = await report_push_ven(**kwargs)
+async def push_reporter(vens, gateway, push_ven, name: str, **kwargs):
+    ven, address = await push_ven(ReportPushVen, **kwargs)
     client = await register_push(vens, name, gateway.vtn_url, address)
     ven.ven_id = client.ven_id
     add_usage_report(client)
@@ -86,8 +57,8 @@ async def push_reporter(vens, gateway, report_push_ven, name: str, **kwargs):
 
 
 async def test_metadata_a_request_and_its_cancellation_are_pushed_and_answered(fast_gateway, bus, vens,
-                                                                               report_push_ven):
-    ven, client = await push_reporter(vens, fast_gateway, report_push_ven, "report-pusher")
+                                                                               push_ven):
+    ven, client = await push_reporter(vens, fast_gateway, push_ven, "report-pusher")
     # The VTN's own METADATA (N1_0020) is pushed, as a poll would have been answered.
     await eventually(lambda: ven.delivered("oadrRegisterReport"), 10, message="VTN metadata pushed")
 
@@ -110,15 +81,15 @@ async def test_metadata_a_request_and_its_cancellation_are_pushed_and_answered(f
     assert len(ven.delivered("oadrCreateReport")) == 1 and len(ven.delivered("oadrRegisterReport")) == 1
 
 
-async def test_a_report_push_that_fails_is_put_back_and_retried(fast_gateway, bus, vens, report_push_ven):
-    ven, client = await push_reporter(vens, fast_gateway, report_push_ven, "flaky-reporter")
+async def test_a_report_push_that_fails_is_put_back_and_retried(fast_gateway, bus, vens, push_ven):
+    ven, client = await push_reporter(vens, fast_gateway, push_ven, "flaky-reporter")
     await eventually(lambda: ven.delivered("oadrRegisterReport"), 10, message="VTN metadata pushed")
     ven.statuses = [503, 503]
     reply = await command(bus, "request", RequestReportCommand(
         ven_id=client.ven_id, report_specifier_id="usage-1", r_ids=["power-1"]))
     request_id = reply["request"]["report_request_id"]
     await eventually(lambda: ven.delivered("oadrCreateReport"), 10, message="pushed after two failures")
-    refused = [p for status, t, p in ven.received if t == "oadrCreateReport" and status != 200]
+    refused = [p for status, t, p in ven.requests if t == "oadrCreateReport" and status != 200]
     assert len(refused) == 2
     await eventually(lambda: _ends_with(steps(bus, client.ven_id, request_id), "acknowledged"), 10,
                      message="acknowledged")
