@@ -25,8 +25,8 @@ required).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from operator import itemgetter
 from typing import Callable
 
