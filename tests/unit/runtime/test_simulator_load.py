@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from adrstack.simulator.load import SIMPLE_SHED, BuildingLoad, Segment, daily_shape, segments_from_event
+from adrstack.simulator.load import SIMPLE_SHED, BuildingLoad, Segment, daily_shape, opts_out, segments_from_event
 
 NOON = datetime(2026, 6, 3, 13, 0, tzinfo=timezone.utc)
 NIGHT = datetime(2026, 6, 3, 2, 0, tzinfo=timezone.utc)
@@ -77,3 +77,35 @@ def test_forget_and_finished_events_restore_the_load():
 def test_non_simple_signals_shed_a_fixed_share():
     segs = segments_from_event(event(NOON, 50.0, name="LOAD_DISPATCH"))
     assert [s.shed for s in segs] == [0.2]
+
+
+def test_the_shed_ramps_in_over_the_ramp_up_before_the_start():
+    ev = event(NOON, 2.0)
+    ev["active_period"]["ramp_up"] = timedelta(minutes=10)
+    segs = segments_from_event(ev)
+    assert segs[0].ramp_up == timedelta(minutes=10)
+    b = BuildingLoad(3)
+    b.respond_to("e1", segs)
+    assert b.shed(NOON - timedelta(minutes=11)) == 0
+    assert b.shed(NOON - timedelta(minutes=5)) == pytest.approx(SIMPLE_SHED[2] / 2)
+    assert b.shed(NOON - timedelta(minutes=1)) == pytest.approx(SIMPLE_SHED[2] * 0.9)
+    assert b.shed(NOON) == SIMPLE_SHED[2]
+    assert b.shed(NOON + timedelta(minutes=30)) == 0
+
+
+@pytest.mark.parametrize("profile, low_hour, high_hour, peak_range", [
+    ("office", 2, 13, (40, 250)), ("home", 13, 19, (3, 12)), ("ev", 12, 20.5, (20, 150))])
+def test_profiles_have_their_own_day_and_size(profile, low_hour, high_hour, peak_range):
+    b = BuildingLoad(4, profile=profile)
+    assert peak_range[0] <= b.peak_kw <= peak_range[1]
+    day = datetime(2026, 6, 3, tzinfo=timezone.utc)
+    low = b.baseline_kw(day + timedelta(hours=low_hour))
+    high = b.baseline_kw(day + timedelta(hours=high_hour))
+    assert high == pytest.approx(b.peak_kw, rel=0.05)
+    assert low < 0.6 * high
+
+
+@pytest.mark.parametrize("count, rate, expected", [
+    (3, 0.0, []), (3, 0.3, [2]), (10, 0.3, [2, 5, 9]), (4, 0.5, [1, 3]), (3, 1.0, [1, 2, 3])])
+def test_round_n_times_rate_vens_opt_out_spread_evenly(count, rate, expected):
+    assert [i for i in range(1, count + 1) if opts_out(i, rate)] == expected
