@@ -1,5 +1,5 @@
 """The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database, ``certs`` makes
-development certificates, ``token`` manages operators' API tokens."""
+development certificates, ``token`` manages operators' API tokens, ``simulate`` runs simulated VENs."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return code
     if args.command == "certs":
         return run_certs(args.dir, args.ven, args.host_name)
+    if args.command == "simulate":
+        from adrstack.simulator.__main__ import main as simulate
+
+        return simulate(args.args, prog="adrstack simulate")
     if args.command == "token":
         from .tokens import run_token
 

@@ -159,6 +159,9 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                          "(env ADRSTACK_SECURE)")
 
     parser.up_parser = up
+    # Listed here for `adrstack --help`; its own parser (adrstack.simulator) reads its arguments.
+    sub.add_parser("simulate", add_help=False,
+                   help="run a fleet of simulated VENs against a VTN (adrstack simulate --help)")
     certs = sub.add_parser(
         "certs", help="create (or reuse) a development CA and VTN/VEN certificates",
         description="Create, or reuse when present, a development CA and the VTN's certificates in DIR: "
@@ -212,6 +215,9 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
 
 
 def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ) -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        return argparse.Namespace(command="simulate", args=argv[1:])
     parser = build_parser(env)
     args = parser.parse_args(argv)
     if args.command == "up":

@@ -1,4 +1,5 @@
-"""``python -m adrstack.simulator --count N --vtn-url URL``: a fleet of simulated buildings as VENs."""
+"""``adrstack simulate --vens N --vtn-url URL`` (also ``python -m adrstack.simulator``): a fleet of
+simulated buildings as VENs."""
 
 from __future__ import annotations
 
@@ -11,15 +12,29 @@ from pathlib import Path
 from typing import Sequence
 
 DEFAULT_VTN_URL = "http://127.0.0.1:8080/OpenADR2/Simple/2.0b"
+PROFILE_NAMES = ("office", "home", "ev")  # load.PROFILES, without importing it to parse
 
 
-def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m adrstack.simulator",
-                                description="Run N real OpenADR 2.0b VENs (openleadr) that report a building load.")
-    p.add_argument("--count", type=int, default=int(os.environ.get("ADRSTACK_DEMO") or 3),
-                   help="how many VENs (default: ADRSTACK_DEMO or 3)")
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def parse(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.simulator") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog, description="Run N real OpenADR 2.0b VENs (openleadr) that report a "
+                                "building's load, and shed it while an event they opted in to is active.")
+    p.add_argument("--vens", "--count", dest="count", type=int, metavar="N",
+                   default=int(os.environ.get("ADRSTACK_DEMO") or 3), help="how many VENs (default: ADRSTACK_DEMO or 3)")
     p.add_argument("--vtn-url", default=os.environ.get("ADRSTACK_VTN_URL") or DEFAULT_VTN_URL,
                    help=f"the VTN's OpenADR URL (default: ADRSTACK_VTN_URL or {DEFAULT_VTN_URL})")
+    p.add_argument("--opt-out-rate", type=_rate, default=0.0, metavar="R",
+                   help="share of the VENs (0..1) that opt out of every event: round(N*R) of them, the same "
+                        "ones each run (default 0)")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="office",
+                   help="daily load shape: office (40-250 kW, afternoon peak), home (3-12 kW, evening peak), "
+                        "ev (20-150 kW chargers, evening and night) (default office)")
     p.add_argument("--report-interval", type=float, default=10.0, help="seconds between readings (default 10)")
     p.add_argument("--name-prefix", default="demo-ven", help="VEN names are <prefix>-1 .. <prefix>-N")
     p.add_argument("--cert-dir", type=Path, default=os.environ.get("ADRSTACK_CERT_DIR") or None,
@@ -28,20 +43,21 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", default=os.environ.get("ADRSTACK_LOG_LEVEL") or "INFO")
     args = p.parse_args(argv)
     if args.count < 1:
-        p.error("--count must be at least 1")
+        p.error("--vens must be at least 1")
     if args.report_interval <= 0:
         p.error("--report-interval must be positive")
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.simulator") -> int:
     from adrstack.shared.runner import run_service
 
     from .fleet import MissingCertificates, build_fleet, run_fleet
 
-    args = parse(argv)
+    args = parse(argv, prog)
     try:
-        fleet = build_fleet(args.count, args.vtn_url, args.report_interval, args.name_prefix, cert_dir=args.cert_dir)
+        fleet = build_fleet(args.count, args.vtn_url, args.report_interval, args.name_prefix, cert_dir=args.cert_dir,
+                            profile=args.profile, opt_out_rate=args.opt_out_rate)
     except MissingCertificates as e:
         print(f"simulator: {e}", file=sys.stderr)
         return 2

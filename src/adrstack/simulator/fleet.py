@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from .load import BuildingLoad
+from .load import BuildingLoad, opts_out
 from .ven import SimulatedVen
 
 log = logging.getLogger("adrstack.simulator")
@@ -18,10 +18,12 @@ class MissingCertificates(Exception):
 
 
 def build_fleet(count: int, vtn_url: str, report_interval: float = 10.0, name_prefix: str = "demo-ven",
-                first_index: int = 1, cert_dir: Path | None = None) -> list[SimulatedVen]:
+                first_index: int = 1, cert_dir: Path | None = None, profile: str = "office",
+                opt_out_rate: float = 0.0) -> list[SimulatedVen]:
     fleet = [
-        SimulatedVen(index=i, vtn_url=vtn_url, building=BuildingLoad(i),
-                     report_interval=timedelta(seconds=report_interval), name_prefix=name_prefix, cert_dir=cert_dir)
+        SimulatedVen(index=i, vtn_url=vtn_url, building=BuildingLoad(i, profile=profile),
+                     report_interval=timedelta(seconds=report_interval), name_prefix=name_prefix, cert_dir=cert_dir,
+                     opts_out=opts_out(i - first_index + 1, opt_out_rate))
         for i in range(first_index, first_index + count)
     ]
     missing = [path for ven in fleet for path in ven.tls_files().values() if not Path(path).is_file()]
@@ -32,11 +34,41 @@ def build_fleet(count: int, vtn_url: str, report_interval: float = 10.0, name_pr
     return fleet
 
 
+def registered(fleet: list[SimulatedVen]) -> int:
+    return sum(ven.client is not None for ven in fleet)
+
+
+def summary(fleet: list[SimulatedVen]) -> str:
+    events = set().union(*(v.opted_in | v.opted_out for v in fleet)) if fleet else set()
+    return (f"simulator summary: {registered(fleet)}/{len(fleet)} VEN(s) registered, "
+            f"{sum(v.readings_sent for v in fleet)} reading(s) sent, {len(events)} event(s), "
+            f"{sum(len(v.opted_in) for v in fleet)} opt-in(s), {sum(len(v.opted_out) for v in fleet)} opt-out(s)")
+
+
+async def report_progress(fleet: list[SimulatedVen], stop: asyncio.Event, every: float = 0.2) -> None:
+    """One line each time another VEN registers, until all have (registration retries can take a while)."""
+    shown = -1
+    while not stop.is_set():
+        now = registered(fleet)
+        if now != shown:
+            print(f"simulator: {now}/{len(fleet)} VEN(s) registered", flush=True)
+            shown = now
+        if now == len(fleet):
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except asyncio.TimeoutError:
+            pass
+
+
 async def run_fleet(fleet: list[SimulatedVen], stop: asyncio.Event) -> None:
     log.info("simulating %d VEN(s) against %s", len(fleet), fleet[0].vtn_url if fleet else "-")
+    progress = asyncio.create_task(report_progress(fleet, stop))
     tasks = [asyncio.create_task(ven.run(stop), name=ven.name) for ven in fleet]
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    progress.cancel()
     for ven, result in zip(fleet, results):
         if isinstance(result, BaseException):
             log.error("%s stopped with %s: %s", ven.name, type(result).__name__, result)
+    print(summary(fleet), flush=True)
     log.info("simulator stopped")

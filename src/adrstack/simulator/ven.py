@@ -29,8 +29,12 @@ class SimulatedVen:
     # <cert_dir>/<name>.crt and .key are the VEN's certificate (mutual TLS, signed messages) and
     # <cert_dir>/ca.crt the CA that issued the VTN's: what `adrstack certs --ven NAME` writes.
     cert_dir: Path | None = None
+    # Answer optOut (and keep the normal load) to every event: see load.opts_out.
+    opts_out: bool = False
     client: OpenADRClient | None = field(default=None, repr=False)
     opted_in: set[str] = field(default_factory=set)
+    opted_out: set[str] = field(default_factory=set)
+    readings_sent: int = 0
 
     @property
     def name(self) -> str:
@@ -68,6 +72,7 @@ class SimulatedVen:
     def read_power(self) -> float:
         now = datetime.now(timezone.utc)
         self.building.forget_finished(now)
+        self.readings_sent += 1
         return self.building.sample_watts(now)
 
     async def on_event(self, event: dict) -> str:
@@ -78,14 +83,20 @@ class SimulatedVen:
             self.opted_in.discard(event_id)
             log.info("%s: event %s cancelled; back to normal load", self.name, event_id)
             return "optIn"
+        if self.opts_out:
+            self.opted_out.add(event_id)
+            log.info("%s: opted out of event %s; keeping the normal load", self.name, event_id)
+            return "optOut"
         segments = segments_from_event(event)
         self.building.respond_to(event_id, segments)
         self.opted_in.add(event_id)
         if segments:
             deepest = max(s.shed for s in segments)
-            log.info("%s: opted in to event %s; shedding up to %d%% from %s to %s", self.name, event_id,
-                     round(deepest * 100), min(s.start for s in segments).isoformat(timespec="seconds"),
-                     max(s.end for s in segments).isoformat(timespec="seconds"))
+            first = min(segments, key=lambda s: s.start)
+            log.info("%s: opted in to event %s; shedding up to %d%% from %s to %s%s", self.name, event_id,
+                     round(deepest * 100), first.start.isoformat(timespec="seconds"),
+                     max(s.end for s in segments).isoformat(timespec="seconds"),
+                     f", ramping in over {int(first.ramp_up.total_seconds())}s before" if first.ramp_up else "")
         else:
             log.info("%s: opted in to event %s (no load change asked)", self.name, event_id)
         return "optIn"
