@@ -47,6 +47,8 @@ class UpOptions:
     secure: bool = False
     # Whether the bind address was chosen (--host / ADRSTACK_HOST) rather than defaulted.
     host_given: bool = True
+    # With --demo: seconds from the demo VENs' registration to the start of the demo event; 0: none.
+    demo_event_in: float = 90.0
 
     @property
     def poll_interval_text(self) -> str:
@@ -87,6 +89,13 @@ COUNT = _named(_non_negative_int, "count")
 SECONDS = _named(_positive_seconds, "seconds")
 
 
+def _non_negative_seconds(text: str) -> float:
+    return 0.0 if float(text) == 0 else _positive_seconds(text)
+
+
+DELAY = _named(_non_negative_seconds, "seconds")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every other usage error of ours
         self.exit(2, f"{self.prog}: {message}\n")
@@ -113,6 +122,7 @@ UP_ENV = {
     "poll_interval": ("ADRSTACK_POLL_INTERVAL", SECONDS),
     "host": ("ADRSTACK_HOST", _named(lambda text: text, "address")),
     "secure": ("ADRSTACK_SECURE", _named(lambda text: _flag(text), "boolean")),
+    "demo_event_in": ("ADRSTACK_DEMO_EVENT_IN", DELAY),
 }
 
 
@@ -127,7 +137,7 @@ def _flag(text: str) -> bool:
 
 def _fallbacks(env: Mapping[str, str]) -> dict[str, object]:
     return {"vtn_port": 8080, "api_port": 8000, "data_dir": default_data_dir(env), "demo": 0,
-            "poll_interval": 10.0, "host": None, "secure": False}
+            "poll_interval": 10.0, "host": None, "secure": False, "demo_event_in": 90.0}
 
 
 def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
@@ -147,7 +157,11 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                     help=f"where embedded NATS/Postgres keep data and logs "
                          f"(env ADRSTACK_DATA_DIR, default {default_data_dir(env)})")
     up.add_argument("--demo", type=COUNT, metavar="N",
-                    help="also run N simulated VENs (env ADRSTACK_DEMO, default 0)")
+                    help="also run N simulated VENs (env ADRSTACK_DEMO, default 0) and, once they have "
+                         "registered, schedule a one-hour demand-response event for them")
+    up.add_argument("--demo-event-in", type=DELAY, metavar="SECONDS",
+                    help="with --demo: the demo event starts this long after the VENs registered; 0 for no "
+                         "event (env ADRSTACK_DEMO_EVENT_IN, default 90)")
     up.add_argument("--poll-interval", type=SECONDS, metavar="SECONDS",
                     help="poll frequency the VTN asks VENs for (env ADRSTACK_POLL_INTERVAL, default 10)")
     up.add_argument("--host", metavar="ADDRESS",
@@ -237,7 +251,7 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             vtn_port=args.vtn_port, api_port=args.api_port,
             data_dir=Path(os.path.abspath(args.data_dir.expanduser())),
             demo=args.demo, poll_interval=args.poll_interval, host=host, secure=args.secure,
-            host_given=host_given,
+            host_given=host_given, demo_event_in=args.demo_event_in,
         )
     elif args.command == "certs":
         if args.dir is None:

@@ -4,15 +4,14 @@ VENs provisioned through the API like an operator would."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from adrstack.shared.api_tokens import Role, authenticate, create_token
 from adrstack.shared.db import async_engine
 
+from .api_call import GraphQLFailed, graphql
 from .certs import CertSet, ensure_certs
 
 DEV_TOKEN_NAME = "adrstack-up"
@@ -65,13 +64,7 @@ class ProvisioningFailed(RuntimeError):
 
 def provision(api_url: str, token: str, ven_name: str, fingerprint: str) -> None:
     """provisionVen over GraphQL with the admin token, as an operator would."""
-    body = json.dumps({"query": PROVISION, "variables": {"name": ven_name, "fp": fingerprint}}).encode()
-    request = urllib.request.Request(f"{api_url}/graphql", data=body, method="POST", headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            answer = json.loads(r.read())
-    except (OSError, ValueError) as e:
+        graphql(api_url, PROVISION, {"name": ven_name, "fp": fingerprint}, token)
+    except GraphQLFailed as e:
         raise ProvisioningFailed(f"provisionVen {ven_name}: {e}") from e
-    if answer.get("errors"):
-        raise ProvisioningFailed(f"provisionVen {ven_name}: {answer['errors'][0].get('message')}")

@@ -27,6 +27,8 @@ VTN_PATH = "/OpenADR2/Simple/2.0b"
 NAME_WIDTH = 9  # the longest child name: "scheduler", "telemetry", "simulator"
 HEALTH_REMINDER_EVERY = 30.0
 DEMO_PREFIX = "demo-ven"
+# round(N * rate) demo VENs answer optOut (simulator.load.opts_out): with --demo 3, demo-ven-2.
+DEMO_OPT_OUT_RATE = 0.34
 DEVELOPMENT_WARNING = (
     "DEVELOPMENT MODE: plain HTTP, open enrollment (a VEN is whoever claims its venName), no API tokens. "
     "Bound to {host}. For anything reachable by others use --secure (mutual TLS, provisioned VENs, API tokens).")
@@ -123,8 +125,8 @@ def vtn_url(opts: UpOptions, host: str) -> str:
 def simulator_argv(opts: UpOptions, secured: Secured | None = None) -> list[str]:
     # The VTN certificates name localhost, and openleadr's VENs check the host name.
     host = "localhost" if secured is not None and local_host(opts.host) == "127.0.0.1" else local_host(opts.host)
-    argv = [*service_argv(SIMULATOR), "--count", str(opts.demo), "--vtn-url", vtn_url(opts, host),
-            "--name-prefix", DEMO_PREFIX]
+    argv = [*service_argv(SIMULATOR), "--vens", str(opts.demo), "--vtn-url", vtn_url(opts, host),
+            "--name-prefix", DEMO_PREFIX, "--opt-out-rate", str(DEMO_OPT_OUT_RATE)]
     if secured is not None:
         argv += ["--cert-dir", str(secured.certs.dir)]
     return argv
@@ -210,6 +212,11 @@ async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: 
                 sup.say(f"provisioned {opts.demo} simulated VEN certificate(s) through the API")
             sup.say(f"starting {opts.demo} simulated VEN(s)")
             sup.start(ChildSpec(SIMULATOR.name, simulator_argv(opts, secured), child))
+            if opts.demo_event_in:
+                from . import demo_event
+
+                await demo_event.schedule(f"http://{host}:{opts.api_port}", demo_names(opts), opts.demo_event_in,
+                                          sup.say, token=secured.token if secured is not None else None)
 
     await run_until_signalled(Supervisor(out, width=NAME_WIDTH), [], when_started)
 

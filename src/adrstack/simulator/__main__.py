@@ -35,7 +35,8 @@ def parse(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.sim
     p.add_argument("--profile", choices=PROFILE_NAMES, default="office",
                    help="daily load shape: office (40-250 kW, afternoon peak), home (3-12 kW, evening peak), "
                         "ev (20-150 kW chargers, evening and night) (default office)")
-    p.add_argument("--report-interval", type=float, default=10.0, help="seconds between readings (default 10)")
+    p.add_argument("--report-interval", type=float, default=float(os.environ.get("ADRSTACK_REPORT_INTERVAL") or 10),
+                   help="seconds between readings (default: ADRSTACK_REPORT_INTERVAL or 10)")
     p.add_argument("--name-prefix", default="demo-ven", help="VEN names are <prefix>-1 .. <prefix>-N")
     p.add_argument("--cert-dir", type=Path, default=os.environ.get("ADRSTACK_CERT_DIR") or None,
                    help="connect with mutual TLS: DIR holds ca.crt and <name>.crt/.key per VEN, as written by "

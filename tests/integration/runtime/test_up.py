@@ -111,8 +111,8 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
         assert gw["ADRSTACK_POLL_INTERVAL"] == "3" and gw["ADRSTACK_SUBJECT_PREFIX"] == "tup"
         assert gw["NATS_URL"] == nats_url and gw["DATABASE_URL"] == database_url
         sim_argv = json.loads(out.matching("simulator | argv")[0].split(" argv ", 1)[1])
-        assert sim_argv == ["--count", "2", "--vtn-url", f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
-                            "--name-prefix", "demo-ven"]
+        assert sim_argv == ["--vens", "2", "--vtn-url", f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
+                            "--name-prefix", "demo-ven", "--opt-out-rate", "0.34"]
 
         # The schema is in place (the telemetry stand-in listed the tables).
         tables = out.matching("telemetry | tables:")[0]

@@ -50,6 +50,18 @@ def test_command_line_overrides_environment():
     assert o == UpOptions(7000, 7001, Path("/data"), 5, 1.0, "::1")
 
 
+def test_demo_event_delay_from_flag_or_environment_and_zero_means_none():
+    assert up().demo_event_in == 90.0
+    assert up(["--demo-event-in", "5"], {"ADRSTACK_DEMO_EVENT_IN": "30"}).demo_event_in == 5.0
+    assert up(env={"ADRSTACK_DEMO_EVENT_IN": "30"}).demo_event_in == 30.0
+    assert up(["--demo-event-in", "0"]).demo_event_in == 0.0
+
+
+def test_simulate_hands_its_arguments_to_the_simulator_untouched():
+    args = parse(["simulate", "--vens", "4", "--profile", "ev", "--help"], {"ADRSTACK_VTN_PORT": "nope"})
+    assert (args.command, args.args) == ("simulate", ["--vens", "4", "--profile", "ev", "--help"])
+
+
 def test_empty_environment_variable_means_default():
     assert up(env={"ADRSTACK_VTN_PORT": "", "ADRSTACK_DEMO": ""}).vtn_port == 8080
 
@@ -81,6 +93,8 @@ def test_poll_interval_is_passed_on_as_the_user_wrote_whole_seconds():
     (["--vtn-port", "http"], {}, "--vtn-port"),
     (["--demo", "-1"], {}, "--demo"),
     (["--poll-interval", "0"], {}, "--poll-interval"),
+    (["--demo-event-in", "-5"], {}, "--demo-event-in"),
+    ([], {"ADRSTACK_DEMO_EVENT_IN": "later"}, "ADRSTACK_DEMO_EVENT_IN"),
     ([], {"ADRSTACK_API_PORT": "99999"}, "ADRSTACK_API_PORT='99999' is not a valid port"),
     ([], {"ADRSTACK_POLL_INTERVAL": "soon"}, "ADRSTACK_POLL_INTERVAL"),
     (["--vtn-port", "8000"], {}, "--vtn-port and --api-port are both 8000"),

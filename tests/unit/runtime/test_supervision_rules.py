@@ -44,8 +44,9 @@ def test_command_lines_name_the_service():
     assert [service_argv(s)[1:] for s in SERVICES] == [
         ["-m", "adrstack.gateway"], ["-m", "adrstack.scheduler"], ["-m", "adrstack.telemetry"], ["-m", "adrstack.api"]]
     assert service_argv(SERVICES[0])[0] == sys.executable
-    assert simulator_argv(OPTS)[1:] == ["-m", "adrstack.simulator", "--count", "3", "--vtn-url",
-                                        "http://127.0.0.1:8081/OpenADR2/Simple/2.0b", "--name-prefix", "demo-ven"]
+    assert simulator_argv(OPTS)[1:] == ["-m", "adrstack.simulator", "--vens", "3", "--vtn-url",
+                                        "http://127.0.0.1:8081/OpenADR2/Simple/2.0b", "--name-prefix", "demo-ven",
+                                        "--opt-out-rate", "0.34"]
 
 
 def test_banner_has_every_url_and_hides_passwords():
