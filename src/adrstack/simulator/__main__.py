@@ -41,6 +41,12 @@ def parse(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.sim
     p.add_argument("--cert-dir", type=Path, default=os.environ.get("ADRSTACK_CERT_DIR") or None,
                    help="connect with mutual TLS: DIR holds ca.crt and <name>.crt/.key per VEN, as written by "
                         "`adrstack certs --dir DIR --ven NAME` (env ADRSTACK_CERT_DIR)")
+    p.add_argument("--mqtt-url", metavar="URL", default=os.environ.get("ADRSTACK_MQTT_URL") or None,
+                   help="mqtt://host[:port]: publish each event a VEN receives to <topic>/<ven name>/events and "
+                        "report the number (W) last seen on <topic>/<ven name>/meter, if any; needs "
+                        "adrstack[mqtt] (env ADRSTACK_MQTT_URL)")
+    p.add_argument("--mqtt-topic", metavar="PREFIX", default="adrstack/simulator",
+                   help="topic prefix of the MQTT bridge (default adrstack/simulator)")
     p.add_argument("--log-level", default=os.environ.get("ADRSTACK_LOG_LEVEL") or "INFO")
     args = p.parse_args(argv)
     if args.count < 1:
@@ -62,12 +68,26 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.simu
     except MissingCertificates as e:
         print(f"simulator: {e}", file=sys.stderr)
         return 2
+    bridge = None
+    if args.mqtt_url:
+        from importlib.util import find_spec
+
+        from .mqtt import MqttBridge
+
+        if find_spec("aiomqtt") is None:
+            print("simulator: --mqtt-url needs the MQTT extra: pip install 'adrstack[mqtt]'", file=sys.stderr)
+            return 2
+        try:
+            bridge = MqttBridge(args.mqtt_url, args.mqtt_topic)
+        except ValueError as e:
+            print(f"simulator: --mqtt-url: {e}", file=sys.stderr)
+            return 2
 
     async def simulate(stop: asyncio.Event) -> None:
         # openleadr and its apscheduler log every sample and poll at INFO; keep warnings and errors.
         for noisy in ("openleadr", "apscheduler"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-        await run_fleet(fleet, stop)
+        await run_fleet(fleet, stop, bridge)
 
     run_service(simulate, args.log_level)
     return 0

@@ -6,9 +6,13 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .load import BuildingLoad, opts_out
 from .ven import SimulatedVen
+
+if TYPE_CHECKING:
+    from .mqtt import MqttBridge
 
 log = logging.getLogger("adrstack.simulator")
 
@@ -61,12 +65,20 @@ async def report_progress(fleet: list[SimulatedVen], stop: asyncio.Event, every:
             pass
 
 
-async def run_fleet(fleet: list[SimulatedVen], stop: asyncio.Event) -> None:
+async def run_fleet(fleet: list[SimulatedVen], stop: asyncio.Event, bridge: "MqttBridge | None" = None) -> None:
     log.info("simulating %d VEN(s) against %s", len(fleet), fleet[0].vtn_url if fleet else "-")
+    bridging = None
+    if bridge is not None:
+        bridging = asyncio.create_task(bridge.run(stop))
+        await bridge.ready.wait()  # so that no event arrives before it can be passed on
+        for ven in fleet:
+            ven.bridge = bridge
     progress = asyncio.create_task(report_progress(fleet, stop))
     tasks = [asyncio.create_task(ven.run(stop), name=ven.name) for ven in fleet]
     results = await asyncio.gather(*tasks, return_exceptions=True)
     progress.cancel()
+    if bridging is not None:
+        await bridging
     for ven, result in zip(fleet, results):
         if isinstance(result, BaseException):
             log.error("%s stopped with %s: %s", ven.name, type(result).__name__, result)

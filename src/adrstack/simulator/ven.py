@@ -7,10 +7,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from openleadr import OpenADRClient
 
-from .load import BuildingLoad, segments_from_event
+if TYPE_CHECKING:
+    from .mqtt import MqttBridge
+
+from .load import BuildingLoad, Segment, segments_from_event
 
 log = logging.getLogger("adrstack.simulator")
 
@@ -31,6 +35,7 @@ class SimulatedVen:
     cert_dir: Path | None = None
     # Answer optOut (and keep the normal load) to every event: see load.opts_out.
     opts_out: bool = False
+    bridge: "MqttBridge | None" = field(default=None, repr=False)
     client: OpenADRClient | None = field(default=None, repr=False)
     opted_in: set[str] = field(default_factory=set)
     opted_out: set[str] = field(default_factory=set)
@@ -73,9 +78,17 @@ class SimulatedVen:
         now = datetime.now(timezone.utc)
         self.building.forget_finished(now)
         self.readings_sent += 1
+        if self.bridge is not None and self.name in self.bridge.meters:
+            return self.bridge.meters[self.name]
         return self.building.sample_watts(now)
 
     async def on_event(self, event: dict) -> str:
+        opt_type = self.answer(event)
+        if self.bridge is not None:
+            await self.bridge.publish_event(self.name, bridged(event, opt_type))
+        return opt_type
+
+    def answer(self, event: dict) -> str:
         descriptor = event.get("event_descriptor") or {}
         event_id = str(descriptor.get("event_id"))
         if descriptor.get("event_status") == "cancelled":
@@ -127,6 +140,16 @@ class SimulatedVen:
         await stop.wait()
         if self.client is not None:
             await _quiet_stop(self.client)
+
+
+def bridged(event: dict, opt_type: str) -> dict:
+    """What the building side gets over MQTT: the event as this VEN understood it, and its answer."""
+    descriptor = event.get("event_descriptor") or {}
+    segments: list[Segment] = segments_from_event(event)
+    return {"eventId": descriptor.get("event_id"), "status": descriptor.get("event_status"),
+            "modificationNumber": descriptor.get("modification_number"), "optType": opt_type,
+            "shed": [{"start": s.start.isoformat(), "end": s.end.isoformat(), "share": s.shed,
+                      "rampUpSeconds": s.ramp_up.total_seconds()} for s in segments]}
 
 
 async def _quiet_stop(client: OpenADRClient) -> None:
