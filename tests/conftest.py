@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres, create_database, drop_database
 from adrstack.runtime.migrate import upgrade
 from adrstack.shared.settings import CommonSettings
+from tests.helpers import nats_container, postgres_container
 
 
 @dataclass
@@ -63,9 +64,7 @@ def infra() -> Iterator[Infra]:
     if nats_url:
         sources.append("NATS_URL")
     elif use_docker:
-        from testcontainers.nats import NatsContainer
-
-        c = NatsContainer().with_command("-js")
+        c = nats_container()
         c.start()
         cleanups.append(c.stop)
         nats_url = c.nats_uri()
@@ -78,9 +77,7 @@ def infra() -> Iterator[Infra]:
     if database_url:
         sources.append("DATABASE_URL")
     elif use_docker:
-        from testcontainers.postgres import PostgresContainer
-
-        c = PostgresContainer("postgres:16-alpine", driver=None)
+        c = postgres_container()
         c.start()
         cleanups.append(c.stop)
         database_url = c.get_connection_url()

@@ -52,6 +52,26 @@ def wait_until(probe: Callable[[], Any], timeout: float = 15.0, interval: float 
         time.sleep(interval)
 
 
+# The images compose/docker-compose.yml deploys, so that containers in tests are the ones
+# deployments run (test_compose_files keeps the two equal).
+NATS_IMAGE = "nats:2.10.24-alpine"
+POSTGRES_IMAGE = "postgres:16.4-bookworm"
+
+
+def nats_container():
+    """A JetStream NATS container of the pinned image (not started)."""
+    from testcontainers.community.nats import NatsContainer
+
+    return NatsContainer(NATS_IMAGE, jetstream=True)
+
+
+def postgres_container():
+    """A Postgres container of the pinned image (not started)."""
+    from testcontainers.postgres import PostgresContainer
+
+    return PostgresContainer(POSTGRES_IMAGE, driver=None)
+
+
 STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
                      "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket", "dead_letter_stream")
 
