@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 
@@ -70,6 +73,18 @@ def postgres_container():
     from testcontainers.postgres import PostgresContainer
 
     return PostgresContainer(POSTGRES_IMAGE, driver=None)
+
+
+def temp_prefix() -> str:
+    """What the names of this test run's temp dirs start with: the pid tells them apart from
+    those of other runs on the machine, so the end-of-session check blames only its own."""
+    return f"adrstack-t{os.getpid()}-"
+
+
+def temp_dir(name: str) -> Path:
+    """A new directory in the system temp dir, short-pathed (Postgres' socket path must stay under
+    107 bytes, which pytest's tmp_path can exceed); the caller removes it, the session checks."""
+    return Path(tempfile.mkdtemp(prefix=f"{temp_prefix()}{name}-"))
 
 
 STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",
