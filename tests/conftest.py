@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres, create_database, drop_database
 from adrstack.runtime.migrate import upgrade
 from adrstack.shared.settings import CommonSettings
+from tests.helpers import nats_container, postgres_container, temp_dir, temp_prefix
 
 
 @dataclass
@@ -52,20 +53,31 @@ def docker_answers() -> str | None:
         return f"no Docker engine answers ({type(e).__name__}: {str(e)[:120]})"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def leaves_no_temp_dirs() -> Iterator[None]:
+    """Fails the run (an error in the last test's teardown) when a temp dir made with
+    ``helpers.temp_dir`` outlives the session; set up first, so it checks after every other
+    fixture has cleaned up. pytest's own tmp_path dirs are pruned by tmp_path_retention_policy."""
+    yield
+    root = Path(tempfile.gettempdir())
+    left = sorted(root.glob(f"{temp_prefix()}*"))
+    for path in left:
+        shutil.rmtree(path, ignore_errors=True)
+    assert not left, f"tests left temp dirs behind (now removed): {[p.name for p in left]}"
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     nats_url = os.environ.get("NATS_URL")
     database_url = os.environ.get("DATABASE_URL")
     cleanups = []
     sources = []
-    tmp = Path(tempfile.mkdtemp(prefix="adrstack-tests-"))
+    tmp = temp_dir("tests")
     use_docker = (not nats_url or not database_url) and docker_answers() is None
     if nats_url:
         sources.append("NATS_URL")
     elif use_docker:
-        from testcontainers.nats import NatsContainer
-
-        c = NatsContainer().with_command("-js")
+        c = nats_container()
         c.start()
         cleanups.append(c.stop)
         nats_url = c.nats_uri()
@@ -78,9 +90,7 @@ def infra() -> Iterator[Infra]:
     if database_url:
         sources.append("DATABASE_URL")
     elif use_docker:
-        from testcontainers.postgres import PostgresContainer
-
-        c = PostgresContainer("postgres:16-alpine", driver=None)
+        c = postgres_container()
         c.start()
         cleanups.append(c.stop)
         database_url = c.get_connection_url()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 
@@ -50,6 +53,38 @@ def wait_until(probe: Callable[[], Any], timeout: float = 15.0, interval: float 
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} not met within {timeout}s: {last_error!r}") from last_error
         time.sleep(interval)
+
+
+# The images compose/docker-compose.yml deploys, so that containers in tests are the ones
+# deployments run (test_compose_files keeps the two equal).
+NATS_IMAGE = "nats:2.10.24-alpine"
+POSTGRES_IMAGE = "postgres:16.4-bookworm"
+
+
+def nats_container():
+    """A JetStream NATS container of the pinned image (not started)."""
+    from testcontainers.community.nats import NatsContainer
+
+    return NatsContainer(NATS_IMAGE, jetstream=True)
+
+
+def postgres_container():
+    """A Postgres container of the pinned image (not started)."""
+    from testcontainers.postgres import PostgresContainer
+
+    return PostgresContainer(POSTGRES_IMAGE, driver=None)
+
+
+def temp_prefix() -> str:
+    """What the names of this test run's temp dirs start with: the pid tells them apart from
+    those of other runs on the machine, so the end-of-session check blames only its own."""
+    return f"adrstack-t{os.getpid()}-"
+
+
+def temp_dir(name: str) -> Path:
+    """A new directory in the system temp dir, short-pathed (Postgres' socket path must stay under
+    107 bytes, which pytest's tmp_path can exceed); the caller removes it, the session checks."""
+    return Path(tempfile.mkdtemp(prefix=f"{temp_prefix()}{name}-"))
 
 
 STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_bucket", "provisioning_bucket",

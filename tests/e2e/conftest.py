@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import pytest
 from adrstack.runtime.embedded import create_database, drop_database
 from adrstack.runtime.ports import free_port
 from tests.conftest import Infra, _cleanup_nats, unique_names
-from tests.helpers import STACK_NAME_FIELDS, wait_until
+from tests.helpers import STACK_NAME_FIELDS, temp_dir, wait_until
 from adrstack.shared.settings import CommonSettings
 
 pytestmark = pytest.mark.e2e
@@ -107,7 +106,7 @@ def start_stack(env_overrides: dict[str, str], extra_args: list[str] = (), setti
     """Start `adrstack up`; by default on a new data dir and free ports, or (to start it again as
     it was) on the ``data_dir`` and ports given."""
     if data_dir is None:
-        data_dir = Path(tempfile.mkdtemp(prefix="adrstack-e2e-"))
+        data_dir = temp_dir("e2e")
         _DATA_DIRS.append(data_dir)
     vtn_port, api_port = vtn_port or free_port(), api_port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from adrstack.shared.settings import CommonSettings
 from tests.conftest import unique_names
 from tests.e2e.test_embedded_servers import CountingVen
 from tests.e2e.test_spine import CREATE, EVENT, gql, ven_name
-from tests.helpers import STACK_NAME_FIELDS, eventually, stack_env
+from tests.helpers import STACK_NAME_FIELDS, eventually, stack_env, temp_dir
 from tests.integration.runtime.proctools import Output
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -129,7 +128,7 @@ class Separate:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def separate(infra):
-    tmp = Path(tempfile.mkdtemp(prefix="adrstack-nats-restart-"))
+    tmp = temp_dir("nats-restart")
     nats_server = EmbeddedNats(tmp / "nats", preferred_port=0).start(tmp / "nats.log")
     names = unique_names()
     create_database(infra.admin_url, names["database"])

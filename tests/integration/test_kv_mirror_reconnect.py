@@ -8,9 +8,7 @@ events, VENs, deliveries) silently misses every change. Uses a nats-server of it
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import nats
 from nats.js.api import KeyValueConfig, StorageType
@@ -20,11 +18,11 @@ from adrstack.runtime.ports import port_answers
 from adrstack.shared.jetstream import connect
 from adrstack.shared.kv_mirror import KvMirror
 from adrstack.shared.settings import CommonSettings
-from tests.helpers import eventually
+from tests.helpers import eventually, temp_dir
 
 
 async def test_a_mirror_sees_changes_made_right_after_nats_is_back():
-    tmp = Path(tempfile.mkdtemp(prefix="adrstack-mirror-"))
+    tmp = temp_dir("mirror")
     server = EmbeddedNats(tmp / "nats", preferred_port=0).start(tmp / "nats.log")
     mirror = None
     try:

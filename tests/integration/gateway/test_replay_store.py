@@ -7,9 +7,7 @@ import json
 import secrets
 import shutil
 import subprocess
-import tempfile
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import nats
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from adrstack.gateway.replay import NonceStore, NonceStoreUnavailable, OutsideWindow, Replayed
 from adrstack.runtime.embedded import find_nats_server
 from adrstack.shared import jetstream
-from tests.helpers import eventually, wait_until
+from tests.helpers import eventually, temp_dir, wait_until
 
 WINDOW = 300.0
 SIGNER = "AB:CD:EF:01:23:45:67:89:AB:CD"
@@ -163,7 +161,7 @@ async def test_a_missing_bucket_is_unavailable_not_acceptance(connect, bucket):
 @pytest.fixture
 def own_nats():
     """A nats-server of this test's own (it gets stopped), on a port it picks itself."""
-    tmp = Path(tempfile.mkdtemp(prefix="adrstack-replay-"))
+    tmp = temp_dir("replay")
     proc = subprocess.Popen([find_nats_server(), "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", str(tmp / "js"),
                              "--ports_file_dir", str(tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -6,16 +6,14 @@ Uses an embedded Postgres of its own, so that it can be stopped without touching
 from __future__ import annotations
 
 import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import psycopg
 
 from adrstack.runtime.embedded import EmbeddedPostgres
 from adrstack.runtime.migrate import upgrade
 from adrstack.shared.messages import Reading, ReportData
-from tests.helpers import eventually
+from tests.helpers import eventually, temp_dir
 
 
 def readings(start: int, n: int) -> ReportData:
@@ -34,7 +32,7 @@ def count(url: str) -> int:
 
 
 async def test_readings_survive_a_database_outage(harness):
-    data = Path(tempfile.mkdtemp(prefix="adrstack-outage-"))
+    data = temp_dir("outage")
     pg = EmbeddedPostgres(data, preferred_port=0).start()
     try:
         upgrade(pg.url)

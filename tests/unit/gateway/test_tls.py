@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -18,11 +17,12 @@ from cryptography.hazmat.primitives import serialization
 
 from adrstack.gateway.tls import OADR_ECC_SUITE, OADR_RSA_SUITE, peer_fingerprint, server_context
 from adrstack.runtime.certs import CertSet, ensure_certs
+from tests.helpers import temp_dir
 
 
 @pytest.fixture(scope="module")
 def pki():
-    d = Path(tempfile.mkdtemp(prefix="adrstack-tls-test-"))
+    d = temp_dir("tls-test")
     try:
         yield ensure_certs(d / "ours", ["ven-1"], ["vtn.test"]), ensure_certs(d / "theirs", ["intruder"])
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import shutil
 import stat
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,13 +21,14 @@ from adrstack.runtime.certs import CertsError, check_host_name, ensure_certs
 from adrstack.runtime.cli import main
 from adrstack.runtime.options import parse
 from adrstack.shared.identity import fingerprint_of_der
+from tests.helpers import temp_dir
 
 VTN_FILES = ["ca.crt", "ca.key", "vtn-ecc.crt", "vtn-ecc.key", "vtn-rsa.crt", "vtn-rsa.key"]
 
 
 @pytest.fixture
 def scratch():
-    d = Path(tempfile.mkdtemp(prefix="adrstack-certs-test-"))
+    d = temp_dir("certs-test")
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

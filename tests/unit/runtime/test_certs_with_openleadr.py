@@ -5,8 +5,6 @@ mTLS, the VTN seeing the VEN's fingerprint as ours, and verifying the VEN's sign
 from __future__ import annotations
 
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from openleadr import OpenADRClient, OpenADRServer
@@ -14,6 +12,7 @@ from openleadr.service import VTNService
 
 from adrstack.runtime.certs import ensure_certs
 from adrstack.runtime.ports import free_port
+from tests.helpers import temp_dir
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def restore_openleadr():
 
 @pytest.mark.parametrize("tls, signing", [("ecc", "rsa"), ("rsa", "ecc")])
 async def test_openleadr_ven_and_vtn_over_mtls_with_signatures(restore_openleadr, tls, signing):
-    d = Path(tempfile.mkdtemp(prefix="adrstack-certs-openleadr-"))
+    d = temp_dir("certs-openleadr")
     server = client = None
     try:
         c = ensure_certs(d, ["ven-x"])

@@ -18,7 +18,6 @@ import base64
 import copy
 import hashlib
 import shutil
-import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from adrstack.shared.identity import fingerprint_of_der
 from .strategies import text
 from .test_parse_oracle import CASES, _for_openleadr
 from .test_render_oracle import event_parts, ei_responses, poll_ven_ids, profiles, report_requests
+from tests.helpers import temp_dir
 
 NS = {"ds": DS, "dsp": DSP, "oadr": "http://openadr.org/oadr-2.0b/2012/07",
       "ei": "http://docs.oasis-open.org/ns/energyinterop/201110"}
@@ -85,7 +85,7 @@ class Pair:
 def pki():
     """A CA and leaves signed by it: RSA-2048, P-256, and a second P-256 (for swapping certificates),
     in a temp dir removed afterwards."""
-    directory = Path(tempfile.mkdtemp(prefix="adrstack-sig-tests-"))
+    directory = temp_dir("sig-tests")
     now = datetime.now(timezone.utc)
 
     def name(cn: str) -> x509.Name:

@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# The gateway service.
+# Build from the repository root:  docker build -f compose/gateway.Dockerfile -t adrstack-gateway:dev .
+# Every image in compose/ shares this builder pattern: locked dependencies from the manifests
+# first (a code change does not reinstall them), then the workspace member itself, non-editable,
+# into /app/.venv, which alone is copied into the slim runtime stage.
+FROM python:3.11.13-slim-bookworm AS builder
+
+# The same uv that wrote uv.lock; --locked refuses to build if the lock is out of date.
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /usr/local/bin/uv
+
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+
+WORKDIR /src
+# uv --locked checks the lock against every workspace manifest, so all of them come in.
+COPY pyproject.toml uv.lock README.md ./
+COPY shared/pyproject.toml shared/
+COPY services/vtn-gateway/pyproject.toml services/vtn-gateway/
+COPY services/scheduler/pyproject.toml services/scheduler/
+COPY services/telemetry/pyproject.toml services/telemetry/
+COPY services/api/pyproject.toml services/api/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --no-install-workspace --package adrstack-gateway
+
+COPY shared shared
+COPY services/vtn-gateway services/vtn-gateway
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package adrstack-gateway \
+    && /app/.venv/bin/python -c "import adrstack.gateway"
+
+FROM python:3.11.13-slim-bookworm
+
+RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent adrstack
+COPY --from=builder /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1
+WORKDIR /app
+USER 10001
+EXPOSE 8080
+# /health on the VTN port (a secure VTN's plain health port is set in compose)
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=3)"]
+CMD ["python", "-m", "adrstack.gateway"]
