@@ -8,8 +8,11 @@ so a client asking for one VEN costs no extra NATS subscription.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import AsyncIterator, Callable
+
+from starlette.websockets import WebSocket
 
 from .errors import ApiError
 from .fanout import SLOW_CLOSE_CODE, Fact
@@ -28,12 +31,17 @@ async def hub_facts(state: ApiState, family: str, wants: Callable[[Fact], bool],
             async for fact in subscriber.facts():
                 yield fact
         except ApiError as e:
-            if e.code == "slow_subscriber" and hasattr(client, "close"):
-                # The operation's error may never get through a socket the client stopped reading;
-                # the close frame does (or the socket is aborted), and the client can tell why.
-                with contextlib.suppress(Exception):
-                    await client.close(SLOW_CLOSE_CODE, "slow subscriber: " + e.detail)
-            raise
+            if e.code != "slow_subscriber" or not isinstance(client, WebSocket):
+                raise  # over HTTP (multipart) the error ends the stream
+            # The operation's error would never get through a socket the client stopped reading;
+            # the close frame does (or the socket is aborted), and the client can tell why.
+            with contextlib.suppress(Exception):
+                await client.close(SLOW_CLOSE_CODE, "slow subscriber: " + e.detail)
+        else:
+            return
+    # Nothing may be sent after the close: wait, outside the hub, for strawberry to cancel this
+    # operation as the closed connection ends.
+    await asyncio.Event().wait()
 
 
 def _one(ident: str | None) -> Callable[[Fact], bool]:
