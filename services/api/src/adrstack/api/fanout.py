@@ -107,9 +107,13 @@ class _Ended:
         self.dropped = dropped
 
 
+def everything(fact: Fact) -> bool:
+    return True
+
+
 class Subscriber:
-    def __init__(self, family: "Family", wants: Callable[[Fact], bool], limit: int, client: object):
-        self.family = family
+    def __init__(self, ident: str | None, wants: Callable[[Fact], bool], limit: int, client: object):
+        self.ident = ident  # the one VEN or event it follows, or None for all
         self.wants = wants
         self.client = client  # the websocket it streams to, to count clients and close it when dropped
         self.queue: asyncio.Queue[Fact | _Ended] = asyncio.Queue(limit)
@@ -135,10 +139,24 @@ class Family:
     name: str
     subject: str
     subscribers: set[Subscriber] = field(default_factory=set)
+    # The subscribers by the id they follow (None: all), so a fact is offered only to its own.
+    by_ident: dict[str | None, set[Subscriber]] = field(default_factory=dict)
     nats_subscription: object | None = None
     delivered: int = 0  # facts put into subscribers' queues
     dropped: int = 0  # subscribers dropped for being slow
     recent: RecentIds = field(default_factory=RecentIds)
+
+    def add(self, subscriber: Subscriber) -> None:
+        self.subscribers.add(subscriber)
+        self.by_ident.setdefault(subscriber.ident, set()).add(subscriber)
+
+    def remove(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        followers = self.by_ident.get(subscriber.ident)
+        if followers is not None:
+            followers.discard(subscriber)
+            if not followers:
+                del self.by_ident[subscriber.ident]
 
     def stats(self) -> dict:
         return {"subject": self.subject, "subscribed": self.nats_subscription is not None,
@@ -155,16 +173,17 @@ class Hub:
         self._closed = False
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, family: str, wants: Callable[[Fact], bool], client: object = None
-                        ) -> AsyncIterator[Subscriber]:
+    async def subscribe(self, family: str, ident: str | None = None, wants: Callable[[Fact], bool] = everything,
+                        client: object = None) -> AsyncIterator[Subscriber]:
+        """A subscriber to the facts of ``family`` about ``ident`` (None: about any) that ``wants`` keeps."""
         fam = self.families[family]
         await self._open(fam)
-        subscriber = Subscriber(fam, wants, self.queue_limit, client)
-        fam.subscribers.add(subscriber)
+        subscriber = Subscriber(ident, wants, self.queue_limit, client)
+        fam.add(subscriber)
         try:
             yield subscriber
         finally:
-            fam.subscribers.discard(subscriber)
+            fam.remove(subscriber)
 
     async def _open(self, fam: Family) -> None:
         async with self._opening:  # two first subscribers at once still open one NATS subscription
@@ -186,14 +205,15 @@ class Hub:
         fact = self._decode(msg)
         if fact is None:
             return
-        for subscriber in list(fam.subscribers):
+        followers = [*fam.by_ident.get(None, ()), *fam.by_ident.get(fact.ident, ())]
+        for subscriber in followers:
             if not subscriber.wants(fact):
                 continue
             try:
                 subscriber.queue.put_nowait(fact)
                 fam.delivered += 1
             except asyncio.QueueFull:
-                fam.subscribers.discard(subscriber)
+                fam.remove(subscriber)
                 fam.dropped += 1
                 subscriber.end(dropped=True)
                 log.warning("dropped a slow %s subscriber: %d messages behind", fam.name, self.queue_limit)
@@ -227,8 +247,8 @@ class Hub:
             self._closed = True
         for fam in self.families.values():
             for subscriber in list(fam.subscribers):
+                fam.remove(subscriber)
                 subscriber.end(dropped=False)
-            fam.subscribers.clear()
             if fam.nats_subscription is not None:
                 with contextlib.suppress(Exception):  # the connection may already be closing
                     await fam.nats_subscription.unsubscribe()

@@ -15,18 +15,18 @@ from typing import AsyncIterator, Callable
 from starlette.websockets import WebSocket
 
 from .errors import ApiError
-from .fanout import SLOW_CLOSE_CODE, Fact
+from .fanout import SLOW_CLOSE_CODE, Fact, everything
 from .state import ApiState
 
 
 REGISTRATION_KINDS = ("registered", "deregistered")
 
 
-async def hub_facts(state: ApiState, family: str, wants: Callable[[Fact], bool],
+async def hub_facts(state: ApiState, family: str, ident: str | None = None, wants: Callable[[Fact], bool] = everything,
                     client: object = None) -> AsyncIterator[Fact]:
-    """The facts of ``family`` that ``wants`` keeps, from now on; ``client`` is the websocket,
-    closed (with the reason) when this subscriber is dropped for being slow."""
-    async with state.hub.subscribe(family, wants, client) as subscriber:
+    """The facts of ``family`` about ``ident`` (None: any) that ``wants`` keeps, from now on;
+    ``client`` is the websocket, closed (with the reason) when this subscriber is dropped for being slow."""
+    async with state.hub.subscribe(family, ident, wants, client) as subscriber:
         try:
             async for fact in subscriber.facts():
                 yield fact
@@ -44,27 +44,24 @@ async def hub_facts(state: ApiState, family: str, wants: Callable[[Fact], bool],
     await asyncio.Event().wait()
 
 
-def _one(ident: str | None) -> Callable[[Fact], bool]:
-    return lambda fact: ident is None or fact.ident == ident
-
-
 def event_transitions(state: ApiState, event_id: str | None, client: object = None) -> AsyncIterator[Fact]:
-    return hub_facts(state, "events", _one(event_id), client)
+    return hub_facts(state, "events", event_id, client=client)
 
 
 def ven_facts(state: ApiState, ven_id: str | None, client: object = None) -> AsyncIterator[Fact]:
     """Every VEN fact (reports too); ``kind`` is the subject suffix (e.g. ``report.data``)."""
-    return hub_facts(state, "ven", _one(ven_id), client)
+    return hub_facts(state, "ven", ven_id, client=client)
 
 
 def registrations(state: ApiState, client: object = None) -> AsyncIterator[Fact]:
-    return hub_facts(state, "lifecycle", lambda fact: fact.kind in REGISTRATION_KINDS, client)
+    return hub_facts(state, "lifecycle", None, lambda fact: fact.kind in REGISTRATION_KINDS, client)
 
 
 def opt_responses(state: ApiState, event_id: str | None, client: object = None) -> AsyncIterator[Fact]:
-    return hub_facts(state, "lifecycle", lambda fact: fact.kind == "opt" and (
+    # The event id is in the fact, not its subject (ven.<venId>.opt): a filter, not an index.
+    return hub_facts(state, "lifecycle", None, lambda fact: fact.kind == "opt" and (
         event_id is None or fact.message.event_id == event_id), client)
 
 
 def report_data(state: ApiState, ven_id: str | None, client: object = None) -> AsyncIterator[Fact]:
-    return hub_facts(state, "readings", _one(ven_id), client)
+    return hub_facts(state, "readings", ven_id, client=client)
