@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import AsyncIterator
@@ -143,6 +144,31 @@ async def served(settings: ApiSettings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 20)
+
+
+RECV_TIMEOUT = 10.0
+
+
+async def recv(ws, timeout: float = RECV_TIMEOUT) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def transport_ws_subscribe(ws, query: str, sub_id: str = "1", init: bool = True) -> None:
+    """Subscribe over graphql-transport-ws (acknowledging the connection first unless ``init`` is off)."""
+    if init:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert (await recv(ws))["type"] == "connection_ack"
+    await ws.send(json.dumps({"id": sub_id, "type": "subscribe", "payload": {"query": query}}))
+
+
+async def health(host: str) -> dict:
+    async with httpx.AsyncClient() as c:
+        return (await c.get(f"http://{host}/health")).json()
+
+
+async def live_subscriptions(host: str) -> int:
+    """GraphQL subscriptions the API's fan-out hub is serving."""
+    return (await health(host))["subscriptions"]
 
 
 ONE_HOUR = timedelta(hours=1)

@@ -13,7 +13,12 @@ import httpx
 async def test_health_ok(client):
     r = await client.get("/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "nats": True, "database": True, "subscriptions": 0}
+    body = r.json()
+    hub = body.pop("subscriptionHub")
+    assert body == {"status": "ok", "nats": True, "database": True, "subscriptions": 0}
+    # No subscriber yet, so no NATS subscription either: families open on their first subscriber.
+    assert (hub["subscribers"], hub["websocketClients"], hub["natsSubscriptions"]) == (0, 0, 0)
+    assert set(hub["families"]) == {"events", "ven", "lifecycle", "readings"}
 
 
 async def test_health_503_when_nats_is_gone(app, client):

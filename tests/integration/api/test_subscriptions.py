@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
-import httpx
 import pytest
 import websockets
 
@@ -25,9 +23,7 @@ from adrstack.shared.messages import (
 
 from tests.helpers import eventually
 
-from .helpers import served
-
-RECV_TIMEOUT = 10.0
+from .helpers import live_subscriptions, recv, served, transport_ws_subscribe
 
 
 @pytest.fixture
@@ -41,21 +37,6 @@ async def js(nc, api_settings):
     js = nc.jetstream()
     await ensure_stream(js, api_settings)
     return js
-
-
-async def live_subscriptions(host: str) -> int:
-    async with httpx.AsyncClient() as c:
-        return (await c.get(f"http://{host}/health")).json()["subscriptions"]
-
-
-async def recv(ws) -> dict:
-    return json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
-
-
-async def transport_ws_subscribe(ws, query: str, sub_id: str = "1") -> None:
-    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-    assert (await recv(ws))["type"] == "connection_ack"
-    await ws.send(json.dumps({"id": sub_id, "type": "subscribe", "payload": {"query": query}}))
 
 
 def transition(event_id: str, kind: Transition, status: EventStatus, mod: int = 0) -> EventTransition:

@@ -17,6 +17,7 @@ from adrstack.shared.jetstream import MissingInfrastructure, bind_kv, connect
 from .auth import AuthMiddleware
 from .body_limit import BodyLimitMiddleware
 from .dashboard import dashboard_router
+from .fanout import Hub
 from .graphql_router import ApiGraphQLRouter
 from .groups import Groups
 from .programs import IDEMPOTENCY_NAMESPACE, Programs
@@ -64,6 +65,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
                               keys=IdempotencyKeys(commands_kv, IDEMPOTENCY_NAMESPACE)),
             report_requests=ReportRequests(nc, settings.subjects, settings.command_timeout,
                                            keys=IdempotencyKeys(commands_kv, REPORT_KEYS)),
+            hub=Hub(nc, settings.subjects, settings.subscription_queue),
         )
         log.info("api ready: nats %s, subject prefix %s, API tokens %s%s", settings.nats_url,
                  settings.subject_prefix, "required" if settings.api_auth else "not required (ADRSTACK_API_AUTH off)",
@@ -71,6 +73,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.api.hub.close()
             # Drain: in-flight requests get their replies, subscriptions end, then close.
             try:
                 await nc.drain()

@@ -2,7 +2,8 @@
 
 GraphQL errors carry ``extensions {code, field}`` with the code in upper case
 (``INVALID``, ``UNAUTHENTICATED``, ``FORBIDDEN``, ``UNKNOWN_VEN``, ``CONFLICT``, ``NOT_FOUND``,
-``TOO_COMPLEX``, ``UNAVAILABLE``, ``INTERNAL``; and for requests refused before GraphQL reads them
+``TOO_COMPLEX``, ``UNAVAILABLE``, ``INTERNAL``, ``SLOW_SUBSCRIBER`` (a subscription dropped for
+falling behind; fanout); and for requests refused before GraphQL reads them
 ``BAD_REQUEST``, ``TOO_LARGE``, ``METHOD_NOT_ALLOWED``); ``POST /send_event`` uses the same codes in
 lower case (the scheduler's ``CommandError`` spelling) and maps them to HTTP statuses.
 

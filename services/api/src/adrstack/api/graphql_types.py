@@ -10,7 +10,9 @@ import strawberry
 from pydantic import ValidationError
 
 from adrstack.shared.identity import ProvisionedVen as ProvisionedVenRecord
-from adrstack.shared.messages import DrEvent, EventBaseline, EventTransition, GroupRecord, ReportRequestInfo
+from adrstack.shared.messages import DrEvent, EventBaseline, EventTransition, GroupRecord, ReportData, ReportRequestInfo
+from adrstack.shared.messages import OptResponse as OptResponseFact
+from adrstack.shared.messages import VenDeregistered, VenRegistered
 from adrstack.shared.signals import SignalUnits
 from adrstack.shared.tables import ApiToken as ApiTokenRow
 from adrstack.shared.tables import (
@@ -424,6 +426,47 @@ class VenActivity:
         description="registered, deregistered, report.registered, report.data, opt or seen"
     )
     occurred_at: datetime
+
+
+@strawberry.type(description="A VEN registered (or registered again) or deregistered")
+class VenRegistration:
+    ven_id: str
+    kind: str = strawberry.field(description="registered or deregistered")
+    occurred_at: datetime
+    ven_name: str | None = strawberry.field(default=None, description="null on deregistered")
+    registration_id: str | None = None
+    reregistration: bool = strawberry.field(default=False, description="a registered VEN registering again")
+    reason: str | None = strawberry.field(default=None, description="why it was deregistered, when known")
+
+    @classmethod
+    def from_fact(cls, kind: str, fact: VenRegistered | VenDeregistered) -> "VenRegistration":
+        if isinstance(fact, VenRegistered):
+            return cls(ven_id=fact.ven_id, kind=kind, occurred_at=utc(fact.occurred_at), ven_name=fact.ven_name,
+                       registration_id=fact.registration_id, reregistration=fact.reregistration)
+        return cls(ven_id=fact.ven_id, kind=kind, occurred_at=utc(fact.occurred_at),
+                   registration_id=fact.registration_id, reason=fact.reason)
+
+
+@strawberry.type(description="A VEN's answer to an event (oadrCreatedEvent or oadrCreateOpt), as it arrives")
+class OptResponseUpdate:
+    ven_id: str
+    event_id: str
+    opt_type: str = strawberry.field(description="optIn or optOut")
+    modification_number: int | None
+    source: str
+    responded_at: datetime
+
+    @classmethod
+    def from_fact(cls, fact: OptResponseFact) -> "OptResponseUpdate":
+        return cls(ven_id=fact.ven_id, event_id=fact.event_id, opt_type=fact.opt_type,
+                   modification_number=fact.modification_number, source=fact.source,
+                   responded_at=utc(fact.occurred_at))
+
+
+def readings_of_report(report: ReportData) -> list[Reading]:
+    return [Reading(at=utc(r.at), value=r.value, ven_id=report.ven_id, resource_id=r.resource_id, r_id=r.r_id,
+                    report_specifier_id=r.report_specifier_id, measurement=r.measurement, unit=r.unit)
+            for r in report.readings]
 
 
 @strawberry.type(description="A registration step the VEN is sent on its next poll")

@@ -32,7 +32,8 @@ def health_router() -> APIRouter:
                 "status": "ok" if ok else "unavailable",
                 "nats": nats_ok,
                 "database": db_ok,
-                "subscriptions": state.live_subscriptions,
+                "subscriptions": state.hub.subscriber_count,
+                "subscriptionHub": state.hub.stats(),
             },
             status_code=200 if ok else 503,
         )

@@ -35,6 +35,7 @@ from .graphql_types import (
     CreateProgramInput,
     Event,
     EventUpdate,
+    OptResponseUpdate,
     Group,
     ModifyEventInput,
     NewApiToken,
@@ -49,6 +50,8 @@ from .graphql_types import (
     VenStatus,
     UpdateProgramInput,
     VenActivity,
+    VenRegistration,
+    readings_of_report,
     utc,
 )
 from .permissions import RoleCheck
@@ -56,7 +59,7 @@ from .programs import check_program_id
 from .scheduler_client import graphql_field
 from .settings import ApiSettings
 from .state import ApiState
-from .subscriptions import event_transitions, ven_facts
+from .subscriptions import event_transitions, opt_responses, registrations, report_data, ven_facts
 from .targets import check_targets
 from .validation import cancel_command, check_aware, check_token, create_command, modify_command, shown
 
@@ -477,6 +480,11 @@ async def _ven_action(info: strawberry.Info, action: str, ven_id: str) -> VenAct
     return VenAction(ven_id=reply.ven_id or ven_id, pending_action=reply.pending_action or action)
 
 
+def _client(info: strawberry.Info) -> object:
+    """The websocket a subscription streams to (strawberry's context calls it the request)."""
+    return info.context.get("request")
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(description="Every event transition from now on (optionally one event's)")
@@ -485,9 +493,10 @@ class Subscription:
     ) -> AsyncGenerator[EventUpdate, None]:
         if event_id is not None:
             check_token(event_id, "eventId", "event id")
-        async with contextlib.aclosing(event_transitions(_state(info), event_id)) as facts:
+        # aclosing: when the client goes away mid-stream, its hub subscriber goes now, not at GC.
+        async with contextlib.aclosing(event_transitions(_state(info), event_id, _client(info))) as facts:
             async for fact in facts:
-                yield EventUpdate.from_fact(fact)
+                yield EventUpdate.from_fact(fact.message)
 
     @strawberry.subscription(description="Every VEN fact from now on (optionally one VEN's)")
     async def ven_activity(
@@ -495,9 +504,36 @@ class Subscription:
     ) -> AsyncGenerator[VenActivity, None]:
         if ven_id is not None:
             check_token(ven_id, "venId", "VEN id")
-        async with contextlib.aclosing(ven_facts(_state(info), ven_id)) as facts:
-            async for fact_ven_id, kind, message in facts:
-                yield VenActivity(ven_id=fact_ven_id, kind=kind, occurred_at=utc(message.occurred_at))
+        async with contextlib.aclosing(ven_facts(_state(info), ven_id, _client(info))) as facts:
+            async for fact in facts:
+                yield VenActivity(ven_id=fact.ident, kind=fact.kind, occurred_at=utc(fact.message.occurred_at))
+
+    @strawberry.subscription(description="Every VEN registration and deregistration from now on")
+    async def ven_registrations(self, info: strawberry.Info) -> AsyncGenerator[VenRegistration, None]:
+        async with contextlib.aclosing(registrations(_state(info), _client(info))) as facts:
+            async for fact in facts:
+                yield VenRegistration.from_fact(fact.kind, fact.message)
+
+    @strawberry.subscription(description="Every VEN's answer to an event from now on (optionally one event's)")
+    async def opt_responses(
+        self, info: strawberry.Info, event_id: str | None = None
+    ) -> AsyncGenerator[OptResponseUpdate, None]:
+        if event_id is not None:
+            check_token(event_id, "eventId", "event id")
+        async with contextlib.aclosing(opt_responses(_state(info), event_id, _client(info))) as facts:
+            async for fact in facts:
+                yield OptResponseUpdate.from_fact(fact.message)
+
+    @strawberry.subscription(description="The readings of each report from now on, one list per report "
+                                         "(optionally one VEN's)")
+    async def readings(
+        self, info: strawberry.Info, ven_id: str | None = None
+    ) -> AsyncGenerator[list[Reading], None]:
+        if ven_id is not None:
+            check_token(ven_id, "venId", "VEN id")
+        async with contextlib.aclosing(report_data(_state(info), ven_id, _client(info))) as facts:
+            async for fact in facts:
+                yield readings_of_report(fact.message)
 
 
 class ApiSchema(strawberry.Schema):

@@ -29,6 +29,9 @@ class ApiSettings(CommonSettings):
     graphql_max_tokens: int = Field(2000, gt=0)
     graphql_max_depth: int = Field(10, gt=0)
     graphql_max_aliases: int = Field(20, ge=0)
+    # Messages a GraphQL subscriber may fall behind by before it is dropped (fanout): enough for a
+    # burst of a fleet's reports, small enough that a stalled client costs little memory.
+    subscription_queue: int = Field(1000, gt=0)
 
     @property
     def graphql_body_limit(self) -> int:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 
 from adrstack.shared.subjects import Subjects
 
+from .fanout import Hub
 from .groups import Groups
 from .programs import Programs
 from .provisioning import Provisioning
@@ -29,8 +30,8 @@ class ApiState:
     groups: Groups
     programs: Programs
     report_requests: ReportRequests
-    # Live GraphQL subscriptions (each one holds a NATS subscription); shown by /health.
-    live_subscriptions: int = field(default=0)
+    # GraphQL subscriptions' one NATS subscription per subject family; its counts are in /health.
+    hub: Hub
 
     @property
     def subjects(self) -> Subjects:
