@@ -59,6 +59,7 @@ from .errors import (
     Unavailable,
 )
 from .events import EventBook, delivery_order
+from .observability import GatewayMetrics
 from .identity import Provisioning
 from .publisher import FactPublisher
 from .settings import GatewaySettings
@@ -142,10 +143,11 @@ SUPERSEDED = "superseded: the VEN registered its reports again"
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
                  events: EventBook, provisioning: Provisioning | None = None,
-                 publisher: FactPublisher | None = None):
+                 publisher: FactPublisher | None = None, metrics: GatewayMetrics | None = None):
         if settings.enrollment == "provisioned" and provisioning is None:
             raise ValueError("provisioned enrollment needs the provisioning records")
         self.settings = settings
+        self.metrics = metrics or GatewayMetrics()
         self.provisioning = provisioning
         # Provisioned enrollment: a VEN is its certificate (see identity.py).
         self.bound_to_certificate = settings.enrollment == "provisioned"
@@ -270,6 +272,7 @@ class Handlers:
 
     async def poll(self, msg: m.Poll) -> bytes:
         ven_id = checked_id(msg.ven_id, "venID")
+        self.metrics.polls.inc()
         ven = self.store.ven(ven_id) or await self.store.find_ven(ven_id)
         if ven is None:
             # An unknown (e.g. deregistered) VEN is asked to register again rather than refused.
@@ -460,6 +463,7 @@ class Handlers:
             reregistration=previous[0] is not None,
         ), "registration")
         log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "")
+        self.metrics.registrations.inc(kind="again" if previous[0] else "new")
         return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
                                                  registration_id=ven.registration_id, ven_id=ven.ven_id,
                                                  poll_freq=self.poll_freq)
@@ -624,6 +628,7 @@ class Handlers:
         facts: list[tuple[str, bytes]] = []
         statuses = []
         finals: set[str] = set()
+        readings = 0
         for report in msg.reports:
             if not known.accepts_data(report.report_request_id):
                 # Issued through another replica a moment ago? Only then is KV read.
@@ -641,6 +646,7 @@ class Handlers:
             except report_logic.UnsupportedPayload as e:
                 raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
             facts += report_logic.report_data_facts(ven_id, report, items, READINGS_PER_FACT, now)
+            readings += len(items)
             if found:
                 statuses.append(status_logic.report_status(ven_id, report, found, now))
         subject = self.subjects.report_data(ven_id)
@@ -651,6 +657,8 @@ class Handlers:
                                    for msg_id, payload in facts))
         for fact in statuses:
             await self.publish(self.subjects.report_status(ven_id), fact, "report status")
+        self.metrics.reports.inc(len(msg.reports))
+        self.metrics.readings.inc(readings)
         if finals:
             changed = await self.store.change_requests(
                 ven_id, lambda r: request_steps.final_update(r, now) if r.report_request_id in finals else None)
