@@ -32,6 +32,7 @@ from adrstack.shared.messages import (
     derived_id,
     utcnow,
 )
+from adrstack.shared.logfields import log_fields
 from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 
 from . import report_requests as request_steps
@@ -182,6 +183,10 @@ class Handlers:
     async def handle(self, message: m.Inbound, peer: str | None = None) -> bytes | None:
         """The answer to ``message`` (None: an empty HTTP 200), which came over a connection whose
         client certificate has the fingerprint ``peer`` (None: plain HTTP). Raises OpenAdrError."""
+        with log_fields(ven_id=getattr(message, "ven_id", None)):
+            return await self._handle(message, peer)
+
+    async def _handle(self, message: m.Inbound, peer: str | None) -> bytes | None:
         try:
             kind = type(message)
             if kind is m.CreatePartyRegistration:
@@ -462,7 +467,8 @@ class Handlers:
             report_only=ven.report_only,
             reregistration=previous[0] is not None,
         ), "registration")
-        log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "")
+        # A first registration carries no venID: the one just given is added here.
+        log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "", extra={"ven_id": ven_id})
         self.metrics.registrations.inc(kind="again" if previous[0] else "new")
         return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
                                                  registration_id=ven.registration_id, ven_id=ven.ven_id,
