@@ -101,3 +101,46 @@ def stack_env(settings, **extra: str) -> dict[str, str]:
     env.update({f"ADRSTACK_{name.upper()}": str(getattr(settings, name)) for name in STACK_NAME_FIELDS})
     env.update(extra)
     return env
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET, also for 4xx/5xx answers."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.headers.get("Content-Type", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type", ""), e.read().decode()
+
+
+def parse_metrics(text: str) -> dict[tuple[str, frozenset], float]:
+    """Prometheus text exposition -> {(name, frozenset of (label, value)): value}; every sample line
+    must parse and every metric must have its # TYPE, else the exposition is broken."""
+    import re
+
+    sample = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    label = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+    typed: set[str] = set()
+    samples: dict[tuple[str, frozenset], float] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            typed.add(line.split()[2])
+            continue
+        if not line or line.startswith("#"):
+            continue
+        m = sample.match(line)
+        assert m, f"not a sample line: {line!r}"
+        name, labels, value = m.groups()
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        assert name in typed or base in typed, f"{name} has no # TYPE"
+        pairs = frozenset(label.findall(labels or ""))
+        samples[(name, pairs)] = float(value)
+    return samples
+
+
+def metric(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    assert key in samples, f"{name}{labels} not in {sorted(n for n, _ in samples)}"
+    return samples[key]

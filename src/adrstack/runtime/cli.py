@@ -1,5 +1,6 @@
 """The ``adrstack`` command: ``up`` runs the stack, ``migrate`` upgrades a database, ``certs`` makes
-development certificates, ``token`` manages operators' API tokens, ``simulate`` runs simulated VENs."""
+development certificates, ``token`` manages operators' API tokens, ``simulate`` runs simulated VENs,
+``tail`` prints what is published on NATS."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         from .tokens import run_token
 
         return run_token(args)
+    if args.command == "tail":
+        from .tail import run_tail
+
+        return run_tail(args.nats_url, args.subject)
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -16,6 +16,8 @@ from typing import Callable, Mapping, Sequence, TypeVar
 T = TypeVar("T")
 
 PROG = "adrstack"
+# adrstack.shared.settings.DEFAULT_NATS_URL, without importing it to parse
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 ROLES = ("viewer", "operator", "admin")  # adrstack.shared.api_tokens.Role, without importing it to parse
 
 
@@ -222,6 +224,17 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
     token_sub.add_parser("list", help="list tokens: id, name, role, created, last used, revoked")
     revoke = token_sub.add_parser("revoke", help="revoke a token: it is refused from then on")
     revoke.add_argument("id", metavar="ID", help="the token's id (the part after adrs_, as `list` shows it)")
+    tail = sub.add_parser("tail", help="print the messages published on NATS (what `nats sub` shows)",
+                          description="Subscribe to SUBJECT on NATS and print one line per message: the subject, "
+                                      "the time it was received (ISO 8601, UTC) and the payload as compact JSON "
+                                      "(a payload that is not JSON is shown as text:\"...\" or base64:...). "
+                                      "Ctrl-C or SIGTERM stops it.")
+    tail.add_argument("subject", nargs="?", metavar="SUBJECT",
+                      help="a NATS subject, wildcards allowed (default '<prefix>.>', the prefix from env "
+                           "ADRSTACK_SUBJECT_PREFIX, default openadr)")
+    tail.add_argument("--nats-url", metavar="URL",
+                      help="nats://host:port: the NATS URL `adrstack up` prints (env NATS_URL, "
+                           "default nats://127.0.0.1:4222)")
     for action in (create, token_sub.choices["list"], revoke):
         action.add_argument("--database-url", metavar="URL",
                             help="postgresql://user@host:port/db (env DATABASE_URL)")
@@ -258,6 +271,9 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             data_dir = _from_env(parser.certs_parser, env, *UP_ENV["data_dir"], default_data_dir(env))
             args.dir = data_dir / "certs"
         args.dir = Path(os.path.abspath(args.dir.expanduser()))
+    elif args.command == "tail":
+        args.nats_url = args.nats_url or env.get("NATS_URL") or env.get("ADRSTACK_NATS_URL") or DEFAULT_NATS_URL
+        args.subject = args.subject or f"{env.get('ADRSTACK_SUBJECT_PREFIX') or 'openadr'}.>"
     elif args.command in ("migrate", "token"):
         if args.command == "migrate":
             args.nats_url = args.nats_url or env.get("NATS_URL") or env.get("ADRSTACK_NATS_URL")

@@ -132,7 +132,8 @@ def simulator_argv(opts: UpOptions, secured: Secured | None = None) -> list[str]
     return argv
 
 
-def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured | None = None) -> str:
+def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured | None = None,
+           subject_prefix: str = "openadr") -> str:
     host = display_host(opts.host)
     lines = [
         "adrstack is up:",
@@ -140,6 +141,9 @@ def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured |
         f"  GraphQL    http://{host}:{opts.api_port}/graphql",
         f"  Dashboard  http://{host}:{opts.api_port}/",
         f"  NATS       {nats_url}",
+        # The URL is explicit: another NATS on this machine's 4222 would otherwise be tailed silently.
+        f"  Tail       nats sub -s {nats_url} '{subject_prefix}.>'",
+        f"             adrstack tail --nats-url {nats_url} '{subject_prefix}.>'   (the same without the nats CLI)",
         f"  Database   {display_url(database_url)}",
     ]
     if secured is not None:
@@ -201,7 +205,7 @@ async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: 
         gateway_health = (f"http://127.0.0.1:{secured.health_port}/health" if secured is not None
                           else f"http://{host}:{opts.vtn_port}/health")
         await wait_healthy(sup, {"gateway": gateway_health, "api": f"http://{host}:{opts.api_port}/health"})
-        sup.say(banner(opts, nats_url, database_url, secured))
+        sup.say(banner(opts, nats_url, database_url, secured, child.get("ADRSTACK_SUBJECT_PREFIX") or "openadr"))
         if opts.demo:
             if secured is not None:
                 from .secure import provision

@@ -148,3 +148,12 @@ def test_token_needs_a_database(capsys):
     with pytest.raises(SystemExit):
         parse(["token", "list"], {})
     assert "DATABASE_URL" in capsys.readouterr().err
+
+
+def test_tail_defaults_to_the_environment_then_the_default_nats_and_prefix():
+    args = parse(["tail"], {})
+    assert (args.nats_url, args.subject) == ("nats://127.0.0.1:4222", "openadr.>")
+    args = parse(["tail"], {"NATS_URL": "nats://h:1", "ADRSTACK_SUBJECT_PREFIX": "t1"})
+    assert (args.nats_url, args.subject) == ("nats://h:1", "t1.>")
+    args = parse(["tail", "--nats-url", "nats://x:2", "openadr.event.>"], {"NATS_URL": "nats://h:1"})
+    assert (args.nats_url, args.subject) == ("nats://x:2", "openadr.event.>")

@@ -57,6 +57,13 @@ def test_banner_has_every_url_and_hides_passwords():
     assert "secret" not in text
 
 
+def test_banner_says_how_to_tail_the_nats_it_uses():
+    lines = banner(OPTS, "nats://127.0.0.1:4333", "postgresql://p@h/d", subject_prefix="t1").splitlines()
+    assert "  Tail       nats sub -s nats://127.0.0.1:4333 't1.>'" in lines
+    assert any(line.split()[:5] == ["adrstack", "tail", "--nats-url", "nats://127.0.0.1:4333", "'t1.>'"]
+               for line in lines)
+
+
 def test_hosts():
     assert local_host("0.0.0.0") == "127.0.0.1" and display_host("0.0.0.0") == "localhost"
     assert local_host("10.1.2.3") == display_host("10.1.2.3") == "10.1.2.3"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import sys
 from typing import Awaitable, Callable
@@ -15,12 +16,23 @@ except ImportError:  # Windows, PyPy: the standard loop
     uvloop = None
 
 
-def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+LOG_FORMATS = ("text", "json")
+
+
+def configure_logging(level: str = "INFO", log_format: str | None = None) -> None:
+    """Text lines, or with ``ADRSTACK_LOG_FORMAT=json`` one JSON object per line carrying the
+    ven_id and event_id a line is about (see logfields.py), for log pipelines that index them."""
+    log_format = (log_format or os.environ.get("ADRSTACK_LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"ADRSTACK_LOG_FORMAT={log_format!r}: use one of {', '.join(LOG_FORMATS)}")
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        from .logfields import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
 
 
 def run_service(main: Callable[[asyncio.Event], Awaitable[None]], log_level: str = "INFO") -> None:

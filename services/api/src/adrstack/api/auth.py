@@ -3,7 +3,8 @@ request) or in the websocket's ``connection_init`` payload ``{"authorization": "
 
 With ``api_auth`` off every caller is :data:`OPEN` and may do anything, as in the development
 quickstart. With it on, every HTTP path but ``/health``, the dashboard page and the GraphiQL page
-needs a valid token (so a route added later is closed by default); what each role may do is
+needs a valid token (so a route added later is closed by default; ``/healthz`` and ``/readyz``
+are open too, ``/metrics`` is not); what each role may do is
 ``permissions``' business.
 """
 
@@ -27,7 +28,7 @@ from .state import ApiState
 log = logging.getLogger(__name__)
 
 # Pages that hold no data; what they fetch is checked like any other call.
-OPEN_PATHS = frozenset({"/health", "/"})
+OPEN_PATHS = frozenset({"/health", "/healthz", "/readyz", "/"})
 
 
 @dataclass(frozen=True)

@@ -1,41 +1,51 @@
-"""``GET /health``: 200 when NATS is connected and Postgres answers, else 503."""
+"""Probes and metrics: ``/healthz`` (the process answers), ``/readyz`` and the older ``/health``
+(200 when NATS is connected and Postgres answers, else 503), ``/metrics`` (Prometheus text)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-log = logging.getLogger(__name__)
+from adrstack.shared.health import database_check, nats_check, readiness
+from adrstack.shared.metrics import CONTENT_TYPE, Gauge, Registry
 
-DB_CHECK_TIMEOUT = 2.0
+from .state import ApiState
+
+
+def api_metrics(state: ApiState) -> Registry:
+    r = Registry()
+    # Counted by the subscriptions' fan-out hub (fanout.py).
+    r.add(Gauge("adrstack_api_graphql_subscriptions", "Live GraphQL subscriptions",
+                lambda: state.hub.subscriber_count))
+    r.add(Gauge("adrstack_api_websocket_clients", "Websocket clients with a live subscription",
+                lambda: state.hub.stats()["websocketClients"]))
+    return r
 
 
 def health_router() -> APIRouter:
     router = APIRouter()
 
-    @router.get("/health")
-    async def health(request: Request) -> JSONResponse:
-        state = request.app.state.api
-        nats_ok = state.nc.is_connected
-        try:
-            await asyncio.wait_for(state.store.ping(), DB_CHECK_TIMEOUT)
-            db_ok = True
-        except Exception as e:  # any failure means "not healthy", reported, not raised
-            log.warning("health: database check failed: %s", e)
-            db_ok = False
-        ok = nats_ok and db_ok
-        return JSONResponse(
-            {
-                "status": "ok" if ok else "unavailable",
-                "nats": nats_ok,
-                "database": db_ok,
-                "subscriptions": state.hub.subscriber_count,
-                "subscriptionHub": state.hub.stats(),
-            },
-            status_code=200 if ok else 503,
-        )
+    async def ready(request: Request) -> JSONResponse:
+        state: ApiState = request.app.state.api
+        status, body = await readiness({"nats": nats_check(lambda: state.nc),
+                                        "database": database_check(state.store.ping)},
+                                       extra={"subscriptions": state.hub.subscriber_count,
+                                              "subscriptionHub": state.hub.stats()})
+        return JSONResponse(body, status_code=status)
+
+    router.add_api_route("/health", ready, methods=["GET"])
+    router.add_api_route("/readyz", ready, methods=["GET"])
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "alive"})
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        state: ApiState = request.app.state.api
+        registry = getattr(request.app.state, "metrics", None)
+        if registry is None:  # built once per app, on first scrape: nothing at import or start-up
+            registry = request.app.state.metrics = api_metrics(state)
+        return Response(registry.render(), media_type=None, headers={"Content-Type": CONTENT_TYPE})
 
     return router

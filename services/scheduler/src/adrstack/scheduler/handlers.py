@@ -16,6 +16,7 @@ from nats.js.kv import KeyValue
 
 from adrstack.shared import kv_keys
 from adrstack.shared.kv_mirror import KvMirror
+from adrstack.shared.logfields import log_fields
 from adrstack.shared.messages import (
     CancelEventCommand,
     CommandReply,
@@ -94,7 +95,9 @@ class CommandHandlers:
         handler = {"create": self.create, "modify": self.modify, "cancel": self.cancel}[verb]
 
         async def on_request(msg: Msg) -> None:
-            reply = await self.answer_once(verb, handler, msg.data)
+            # Callbacks of one subscription share a task: the fields are bound per message.
+            with log_fields(event_id=_event_id(msg.data)):
+                reply = await self.answer_once(verb, handler, msg.data)
             if not msg.reply:
                 log.warning("%s request without a reply subject; dropped", verb)
                 return
@@ -339,3 +342,12 @@ class CommandHandlers:
             await self._events.delete(key, last=revision)
         except Exception:
             log.exception("could not remove half-created event %s", event_id)
+
+
+def _event_id(data: bytes) -> str | None:
+    """The command's event_id for the log lines about it; the command itself is checked later."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    return body.get("event_id") if isinstance(body, dict) and isinstance(body.get("event_id"), str) else None

@@ -10,6 +10,7 @@ from adrstack.shared.jetstream import bind_kv, bind_stream, connect
 
 from .handlers import CommandHandlers
 from .idempotency import IdempotentCommands
+from .observability import start_health
 from .overlaps import OverlapGuard
 from .programs import ProgramPlanner
 from .settings import SchedulerSettings
@@ -91,11 +92,16 @@ class Scheduler:
 
 async def serve(settings: SchedulerSettings, stop: asyncio.Event) -> None:
     scheduler = Scheduler(settings)
+    health = None
     try:
+        if settings.scheduler_health_port is not None:
+            health = await start_health(scheduler)
         await scheduler.start()
         await stop.wait()
     finally:
         await scheduler.stop()
+        if health is not None:
+            await health.stop()
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import Field
+
 from adrstack.shared.settings import CommonSettings
 
 
@@ -22,3 +24,6 @@ class SchedulerSettings(CommonSettings):
     program_horizon: timedelta = timedelta(days=2)
     # How often programs are planned again (besides on every program change).
     program_plan_seconds: float = 60.0
+    # /healthz, /readyz and /metrics on a plain-HTTP port of their own; off when None.
+    health_host: str = "127.0.0.1"
+    scheduler_health_port: int | None = Field(None, ge=0, le=65535)

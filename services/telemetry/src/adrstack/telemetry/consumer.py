@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
@@ -26,6 +27,7 @@ from adrstack.shared.jetstream import bind_stream, connect
 
 from .deadletters import DeadLetters
 from .decoding import InvalidFact, decode_fact
+from .observability import TelemetryMetrics, start_health
 from .partitions import maintain
 from .rows import RowBatch
 from .settings import TelemetrySettings
@@ -63,6 +65,7 @@ class TelemetryConsumer:
         self.dead_letters: DeadLetters | None = None
         self.stored = 0  # messages committed since start (for logs and tests)
         self.failed_writes = 0  # transient write failures since start
+        self.metrics = TelemetryMetrics(self)
 
     async def start(self) -> None:
         s = self.settings
@@ -85,6 +88,7 @@ class TelemetryConsumer:
             try:
                 msgs = await self._sub.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout)
             except (NatsTimeoutError, asyncio.TimeoutError):
+                self.metrics.lag = 0  # nothing came within fetch_timeout: nothing is waiting
                 continue
             except Exception as e:
                 if stop.is_set():
@@ -93,6 +97,7 @@ class TelemetryConsumer:
                 await _wait(stop, 1.0)
                 continue
             await self.process(msgs, stop)
+            self.metrics.saw_batch(msgs)
 
     async def stop(self) -> None:
         # Draining a pull subscription waits for a pull request that never completes (nats-py
@@ -123,8 +128,9 @@ class TelemetryConsumer:
                 await self._terminate(msg, f"invalid: {e}")
         if not valid:
             return
+        batch = RowBatch.of(facts)
         try:
-            stored = await self._write_patiently(RowBatch.of(facts), valid, stop)
+            stored = await self._write_patiently(batch, valid, stop)
         except PERMANENT_DB_ERRORS as e:
             log.warning("batch of %d refused (%s); storing message by message", len(valid), e)
             await self._one_by_one(facts, valid)
@@ -136,6 +142,7 @@ class TelemetryConsumer:
         for msg in valid:
             await msg.ack()
         self.stored += len(valid)
+        self.metrics.stored(facts, batch_readings=len(batch.points))
 
     async def _one_by_one(self, facts, msgs: list[Msg]) -> None:
         for fact, msg in zip(facts, msgs):
@@ -192,8 +199,10 @@ class TelemetryConsumer:
 
     async def _write(self, batch: RowBatch) -> None:
         conn = await self._database()
+        started = time.perf_counter()
         async with conn.transaction():
             await write_batch(conn, batch)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
 
     async def _retry_later(self, msgs: list[Msg], error: Exception) -> None:
         log.warning("database unavailable (%r); %d message(s) redelivered later", error, len(msgs))
@@ -249,7 +258,10 @@ async def run_upkeep(settings: TelemetrySettings, stop: asyncio.Event) -> None:
 async def serve(settings: TelemetrySettings, stop: asyncio.Event) -> None:
     consumer = TelemetryConsumer(settings)
     upkeep = asyncio.create_task(run_upkeep(settings, stop))
+    health = None
     try:
+        if settings.telemetry_health_port is not None:
+            health = await start_health(consumer)
         await consumer.start()
         await consumer.run(stop)
     finally:
@@ -257,6 +269,8 @@ async def serve(settings: TelemetrySettings, stop: asyncio.Event) -> None:
         with contextlib.suppress(Exception):
             await upkeep
         await consumer.stop()
+        if health is not None:
+            await health.stop()
 
 
 def main() -> None:

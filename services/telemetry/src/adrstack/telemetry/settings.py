@@ -25,3 +25,6 @@ class TelemetrySettings(CommonSettings):
     readings_retention_days: int | None = Field(None, ge=1)
     readings_partitions_ahead_days: int = Field(7, ge=1)
     partition_upkeep_seconds: float = Field(3600.0, gt=0)
+    # /healthz, /readyz and /metrics on a plain-HTTP port of their own; off when None.
+    health_host: str = "127.0.0.1"
+    telemetry_health_port: int | None = Field(None, ge=0, le=65535)

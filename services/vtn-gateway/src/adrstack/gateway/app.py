@@ -9,6 +9,8 @@ from aiohttp import web
 from nats.aio.client import Client as NATS
 
 from adrstack.shared import jetstream
+from adrstack.shared.health import JSON, liveness
+from adrstack.shared.metrics import CONTENT_TYPE
 
 from .codec.schema import schema
 from .commands import QUEUE_GROUP, VenCommands
@@ -17,6 +19,7 @@ from .handlers import Handlers
 from .codec.signature import Signer
 from .identity import Provisioning
 from .message_auth import MessageAuth
+from .observability import GatewayMetrics
 from .publisher import FactPublisher
 from .push import Pusher
 from .report_commands import ReportCommands
@@ -44,6 +47,8 @@ class Gateway:
         self.pusher: Pusher | None = None
         self.publisher: FactPublisher | None = None
         self.port: int | None = None
+        self.metrics = GatewayMetrics()
+        self.metrics.add_state(self)
 
     @property
     def vtn_url(self) -> str:
@@ -90,7 +95,8 @@ class Gateway:
                 await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
             self.publisher = FactPublisher(self.nc)
             await self.publisher.start()
-            handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning, publisher=self.publisher)
+            handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning, publisher=self.publisher,
+                                metrics=self.metrics)
             reports = ReportCommands(self.store, handlers.report_request_facts)
             for verb in ("request", "cancel"):
                 await self.nc.subscribe(s.subjects.cmd_report(verb), queue=QUEUE_GROUP, cb=reports.callback(verb))
@@ -102,7 +108,7 @@ class Gateway:
             self.server = VtnServer(handlers, auth, path=VTN_PATH, max_body_bytes=s.max_body_bytes,
                                     header_timeout=s.header_timeout, body_timeout=s.body_timeout,
                                     keepalive_timeout=s.keepalive_timeout, vtn_id=s.vtn_id,
-                                    extra_routes={"/health": self.health})
+                                    extra_routes=self.probe_routes())
             await self.server.start(s.vtn_host, s.vtn_port, ssl=ssl, reuse_port=s.reuse_port)
             self.port = self.server.port
             self.pusher = Pusher(s, self.store, self.events, handlers, auth, ssl_context=push_ssl)
@@ -127,19 +133,31 @@ class Gateway:
                 "refused": dict(self.server.refused) if self.server else {}}
         return (200 if nats_ok else 503), body
 
-    async def health(self, _request) -> tuple[int, str, bytes]:
-        """GET /health on the VTN port."""
-        status, body = self.health_status()
-        return status, "application/json; charset=utf-8", json.dumps(body).encode()
+    def probe_routes(self) -> dict:
+        """GET routes for probes and scrapers, the same on the VTN port and the health port:
+        /health and /readyz (200 when NATS is connected; the gateway uses no Postgres), /healthz
+        (the process answers) and /metrics."""
+        async def ready(_request) -> tuple[int, str, bytes]:
+            status, body = self.health_status()
+            return status, JSON, json.dumps(body).encode()
 
-    async def _health_aiohttp(self, _request: web.Request) -> web.Response:
-        """GET /health on the health port."""
-        status, body = self.health_status()
-        return web.json_response(body, status=status)
+        async def alive(_request) -> tuple[int, str, bytes]:
+            return liveness()
+
+        async def metrics(_request) -> tuple[int, str, bytes]:
+            return 200, CONTENT_TYPE, self.metrics.registry.render()
+
+        return {"/health": ready, "/readyz": ready, "/healthz": alive, "/metrics": metrics}
 
     async def _serve_health(self, host: str, port: int) -> None:
+        def aiohttp_route(route):
+            async def handler(request: web.Request) -> web.Response:
+                status, content_type, body = await route(request)
+                return web.Response(status=status, body=body, headers={"Content-Type": content_type})
+            return handler
+
         app = web.Application()
-        app.add_routes([web.get("/health", self._health_aiohttp)])
+        app.add_routes([web.get(path, aiohttp_route(route)) for path, route in self.probe_routes().items()])
         self.health_runner = web.AppRunner(app, access_log=None)
         await self.health_runner.setup()
         await web.TCPSite(self.health_runner, host, port, reuse_port=self.settings.reuse_port or None).start()

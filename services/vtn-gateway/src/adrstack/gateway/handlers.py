@@ -32,6 +32,7 @@ from adrstack.shared.messages import (
     derived_id,
     utcnow,
 )
+from adrstack.shared.logfields import log_fields
 from adrstack.shared.subjects import TOKEN_RULE, Subjects, is_valid_token
 
 from . import report_requests as request_steps
@@ -59,6 +60,7 @@ from .errors import (
     Unavailable,
 )
 from .events import EventBook, delivery_order
+from .observability import GatewayMetrics
 from .identity import Provisioning
 from .publisher import FactPublisher
 from .settings import GatewaySettings
@@ -142,10 +144,11 @@ SUPERSEDED = "superseded: the VEN registered its reports again"
 class Handlers:
     def __init__(self, settings: GatewaySettings, nc: NATS, js: JetStreamContext, store: VenStore,
                  events: EventBook, provisioning: Provisioning | None = None,
-                 publisher: FactPublisher | None = None):
+                 publisher: FactPublisher | None = None, metrics: GatewayMetrics | None = None):
         if settings.enrollment == "provisioned" and provisioning is None:
             raise ValueError("provisioned enrollment needs the provisioning records")
         self.settings = settings
+        self.metrics = metrics or GatewayMetrics()
         self.provisioning = provisioning
         # Provisioned enrollment: a VEN is its certificate (see identity.py).
         self.bound_to_certificate = settings.enrollment == "provisioned"
@@ -180,6 +183,10 @@ class Handlers:
     async def handle(self, message: m.Inbound, peer: str | None = None) -> bytes | None:
         """The answer to ``message`` (None: an empty HTTP 200), which came over a connection whose
         client certificate has the fingerprint ``peer`` (None: plain HTTP). Raises OpenAdrError."""
+        with log_fields(ven_id=getattr(message, "ven_id", None)):
+            return await self._handle(message, peer)
+
+    async def _handle(self, message: m.Inbound, peer: str | None) -> bytes | None:
         try:
             kind = type(message)
             if kind is m.CreatePartyRegistration:
@@ -270,6 +277,7 @@ class Handlers:
 
     async def poll(self, msg: m.Poll) -> bytes:
         ven_id = checked_id(msg.ven_id, "venID")
+        self.metrics.polls.inc()
         ven = self.store.ven(ven_id) or await self.store.find_ven(ven_id)
         if ven is None:
             # An unknown (e.g. deregistered) VEN is asked to register again rather than refused.
@@ -459,7 +467,9 @@ class Handlers:
             report_only=ven.report_only,
             reregistration=previous[0] is not None,
         ), "registration")
-        log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "")
+        # A first registration carries no venID: the one just given is added here.
+        log.info("registered VEN %s%s", ven_id, " again" if previous[0] else "", extra={"ven_id": ven_id})
+        self.metrics.registrations.inc(kind="again" if previous[0] else "new")
         return render.created_party_registration(m.EiResponse(200, "OK", msg.request_id), self.vtn_id,
                                                  registration_id=ven.registration_id, ven_id=ven.ven_id,
                                                  poll_freq=self.poll_freq)
@@ -624,6 +634,7 @@ class Handlers:
         facts: list[tuple[str, bytes]] = []
         statuses = []
         finals: set[str] = set()
+        readings = 0
         for report in msg.reports:
             if not known.accepts_data(report.report_request_id):
                 # Issued through another replica a moment ago? Only then is KV read.
@@ -641,6 +652,7 @@ class Handlers:
             except report_logic.UnsupportedPayload as e:
                 raise OpenAdrError(REPORT_NOT_SUPPORTED, str(e)) from e
             facts += report_logic.report_data_facts(ven_id, report, items, READINGS_PER_FACT, now)
+            readings += len(items)
             if found:
                 statuses.append(status_logic.report_status(ven_id, report, found, now))
         subject = self.subjects.report_data(ven_id)
@@ -651,6 +663,8 @@ class Handlers:
                                    for msg_id, payload in facts))
         for fact in statuses:
             await self.publish(self.subjects.report_status(ven_id), fact, "report status")
+        self.metrics.reports.inc(len(msg.reports))
+        self.metrics.readings.inc(readings)
         if finals:
             changed = await self.store.change_requests(
                 ven_id, lambda r: request_steps.final_update(r, now) if r.report_request_id in finals else None)
