@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -144,3 +145,17 @@ def metric(samples: dict[tuple[str, frozenset], float], name: str, **labels: str
     key = (name, frozenset(labels.items()))
     assert key in samples, f"{name}{labels} not in {sorted(n for n, _ in samples)}"
     return samples[key]
+
+
+async def stop_process(proc, timeout: float = 15.0) -> int | None:
+    """SIGTERM a service subprocess and wait for it to drain; killed if it has not exited by
+    ``timeout`` (then an asyncio.TimeoutError is raised after the kill). Returns its exit code."""
+    if proc.returncode is not None:
+        return proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

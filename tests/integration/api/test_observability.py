@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 
 import httpx
 import websockets
 
 from adrstack.runtime.ports import free_port
-from tests.helpers import eventually, metric, parse_metrics, stack_env
+from tests.helpers import eventually, metric, parse_metrics, stack_env, stop_process
 
 from .helpers import bearer
 
@@ -64,14 +63,7 @@ async def test_metrics_count_a_websocket_subscription(api_settings):
             await eventually(lambda: _is(subscriptions(), (1, 1)), timeout=10, message="one subscription counted")
         await eventually(lambda: _is(subscriptions(), (0, 0)), timeout=10, message="back to none")
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 20)
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+        await stop_process(proc, 20)
 
 
 async def _is(value, expected) -> bool:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from datetime import datetime, timedelta, timezone
 
 from adrstack.runtime.ports import free_port
-from tests.helpers import eventually, http_get, metric, parse_metrics, stack_env
+from tests.helpers import eventually, http_get, metric, parse_metrics, stack_env, stop_process
 
 
 async def get(url):
@@ -49,14 +48,7 @@ async def test_health_and_events_by_state(harness):
         samples = await eventually(counted, timeout=30, message="events by state")
         assert metric(samples, "adrstack_scheduler_events", state="cancelled") == 0
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                assert await asyncio.wait_for(proc.wait(), 15) == 0
-            finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+        assert await stop_process(proc) == 0
 
 
 async def test_not_ready_while_nats_does_not_answer(isolated_settings):

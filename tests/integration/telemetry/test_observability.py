@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from datetime import datetime, timezone
 
 from adrstack.runtime.ports import free_port
 from adrstack.shared.messages import Reading, ReportData
-from tests.helpers import eventually, http_get, metric, parse_metrics, stack_env
+from tests.helpers import eventually, http_get, metric, parse_metrics, stack_env, stop_process
 
 
 async def start(env) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "adrstack.telemetry", env=env,
                                                 stderr=asyncio.subprocess.DEVNULL)
-
-
-async def stop(proc) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert await asyncio.wait_for(proc.wait(), 15) == 0
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
 
 
 async def get(url):
@@ -62,7 +50,7 @@ async def test_ready_and_metrics_follow_what_was_stored(harness):
         assert metric(samples, "adrstack_telemetry_db_batch_seconds_count") >= 1
         assert metric(samples, "adrstack_telemetry_failed_writes_total") == 0
     finally:
-        await stop(proc)
+        assert await stop_process(proc) == 0
 
 
 async def _ready(base):
@@ -87,7 +75,7 @@ async def test_not_ready_without_postgres_but_alive(harness):
         await eventually(lambda: _nats_up(base), timeout=30, message="NATS reported up")
         assert (await get(f"{base}/healthz"))[0] == 200
     finally:
-        await stop(proc)
+        assert await stop_process(proc) == 0
 
 
 async def _nats_up(base):

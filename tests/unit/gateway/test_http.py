@@ -19,9 +19,11 @@ class App:
     def __init__(self):
         self.seen: list[tuple[str, str, bytes]] = []
         self.gate: asyncio.Event | None = None
+        self.waiting = asyncio.Event()  # a /slow request is held at the gate
 
     async def __call__(self, request):
         if request.path == "/slow" and self.gate is not None:
+            self.waiting.set()
             await self.gate.wait()
         if request.content_type == "bad":
             return 415, "text/plain", b"no\n", ()
@@ -149,7 +151,7 @@ async def test_stop_answers_requests_in_progress_and_closes_idle_connections(ser
         idle_writer.write(post("/i"))
         await rawhttp.read_reply(idle_reader)
         writer.write(post("/slow", b"s"))
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(server.test_app.waiting.wait(), 5)  # in progress when the stop begins
         stopping = asyncio.create_task(server.stop())
         assert await rawhttp.read_until_closed(idle_reader, 2) == b""
         server.test_app.gate.set()
