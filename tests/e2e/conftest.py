@@ -167,17 +167,17 @@ def stack(infra: Infra) -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def isolated_stack(infra: Infra, extra_args: list[str] = ()) -> Iterator[Stack]:
-    """`adrstack up` on the test servers with its own database, subject prefix, stream and buckets;
-    stopped (it must exit 0) and cleaned up afterwards."""
+def isolated_stack(infra: Infra, extra_args: list[str] = (), env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`adrstack up` on the test servers with its own database, subject prefix, stream and buckets
+    (and ``env`` on top); stopped (it must exit 0) and cleaned up afterwards."""
     names = unique_names()
     create_database(infra.admin_url, names["database"])
     database_url = infra.database(names["database"])
     settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url,
                               **{k: names[k] for k in STACK_NAME_FIELDS})
-    env = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
-           **{f"ADRSTACK_{k.upper()}": names[k] for k in STACK_NAME_FIELDS}}
-    s = start_stack(env, extra_args=extra_args, settings=settings)
+    overrides = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
+                 **{f"ADRSTACK_{k.upper()}": names[k] for k in STACK_NAME_FIELDS}, **(env or {})}
+    s = start_stack(overrides, extra_args=extra_args, settings=settings)
     try:
         yield s
     finally:

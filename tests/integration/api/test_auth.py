@@ -3,16 +3,18 @@ operation, and what a missing, malformed, unknown, wrong or revoked token gets."
 
 from __future__ import annotations
 
-import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from adrstack.api.dashboard import PAGE
+from adrstack.api.dashboard import dashboard_operation
 from adrstack.shared.api_tokens import Role, create_token, parse_token, revoke_token
 
 from .helpers import bearer
 
-DASHBOARD_QUERY = re.search(r"const QUERY = `(.*?)`;", PAGE, re.S).group(1)
+NOW = datetime.now(timezone.utc)
+DASHBOARD_QUERY = {"query": dashboard_operation("snapshot"),
+                   "variables": {"since": (NOW - timedelta(hours=1)).isoformat(), "until": NOW.isoformat()}}
 
 # kind -> (how to call it, the least role that may)
 OPERATIONS = {
@@ -32,7 +34,8 @@ OPERATIONS = {
 async def call(client, kind: str, token: str | None):
     route, payload, _ = OPERATIONS[kind]
     if route == "graphql":
-        return await client.post("/graphql", json={"query": payload}, headers=bearer(token))
+        body = payload if isinstance(payload, dict) else {"query": payload}
+        return await client.post("/graphql", json=body, headers=bearer(token))
     return await client.post("/send_event", json=payload, headers=bearer(token))
 
 
@@ -148,7 +151,11 @@ async def test_a_bad_token_name_is_invalid(secure_client, tokens):
 async def test_pages_without_data_stay_open(secure_client):
     assert (await secure_client.get("/health")).status_code == 200
     page = await secure_client.get("/")
-    assert page.status_code == 200 and "sessionStorage" in page.text and "Authorization" in page.text
+    assert page.status_code == 200 and 'src="static/dashboard/dashboard.js"' in page.text
+    script = await secure_client.get("/static/dashboard/dashboard.js")
+    assert script.status_code == 200 and "sessionStorage" in script.text and "Authorization" in script.text
+    # Only reading the static files is open: nothing else under /static/ is.
+    assert (await secure_client.post("/static/dashboard/dashboard.js")).status_code == 401
     graphiql = await secure_client.get("/graphql", headers={"Accept": "text/html"})
     assert graphiql.status_code == 200 and "<html" in graphiql.text.lower()
 

@@ -31,6 +31,7 @@ from .schema import build_schema
 from .send_event import send_event_router
 from .settings import ApiSettings
 from .state import ApiState
+from .static_assets import STATIC_PATH, static_files
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -101,5 +102,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(graphql, prefix="/graphql")
     app.include_router(send_event_router())
     app.include_router(health_router())
-    app.include_router(dashboard_router())
+    app.include_router(dashboard_router(settings))
+    app.mount(STATIC_PATH, static_files(), name="static")
     return app

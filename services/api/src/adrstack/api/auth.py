@@ -2,8 +2,8 @@
 request) or in the websocket's ``connection_init`` payload ``{"authorization": "Bearer <token>"}``.
 
 With ``api_auth`` off every caller is :data:`OPEN` and may do anything, as in the development
-quickstart. With it on, every HTTP path but ``/health``, the dashboard page and the GraphiQL page
-needs a valid token (so a route added later is closed by default; ``/healthz`` and ``/readyz``
+quickstart. With it on, every HTTP path but ``/health``, the dashboard page, the GraphiQL page and
+their static files (``/static/``) needs a valid token (so a route added later is closed by default; ``/healthz`` and ``/readyz``
 are open too, ``/metrics`` is not); what each role may do is
 ``permissions``' business.
 """
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Pages that hold no data; what they fetch is checked like any other call.
 OPEN_PATHS = frozenset({"/health", "/healthz", "/readyz", "/"})
+# The dashboard's and GraphiQL's scripts and styles (no data; GET and HEAD only).
+OPEN_PREFIX = "/static/"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ async def authenticate_websocket(state: ApiState, websocket: HTTPConnection, pay
 def _is_open(scope: Scope) -> bool:
     path = scope.get("path", "")
     if path in OPEN_PATHS:
+        return True
+    if path.startswith(OPEN_PREFIX) and scope.get("method") in ("GET", "HEAD"):
         return True
     # GET /graphql without an operation is the GraphiQL page (development only).
     return (path == GRAPHQL_PATH and scope.get("method") == "GET"

@@ -32,6 +32,7 @@ from strawberry.types.unset import UNSET
 from .auth import authenticate_websocket
 from .errors import ApiError, public_error
 from .http_errors import GRAPHQL_PATH, error_headers, error_response, graphql_error
+from .static_assets import graphiql_page
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,10 @@ class ApiGraphQLRouter(GraphQLRouter):
     def __init__(self, schema, *, production: bool, **kwargs):
         super().__init__(schema, graphql_ide=None if production else "graphiql",
                          allow_queries_via_get=not production, **kwargs)
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_page()
 
     def parse_json(self, data: str | bytes) -> Any:
         try:

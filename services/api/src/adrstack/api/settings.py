@@ -32,6 +32,9 @@ class ApiSettings(CommonSettings):
     # Messages a GraphQL subscriber may fall behind by before it is dropped (fanout): enough for a
     # burst of a fleet's reports, small enough that a stalled client costs little memory.
     subscription_queue: int = Field(1000, gt=0)
+    # The dashboard shows a VEN offline when nothing was heard from it for this long (seconds). A
+    # polling VEN is heard at least once per the gateway's seen_interval (60 s) plus a poll.
+    dashboard_offline_after: float = Field(180.0, gt=0)
 
     @property
     def graphql_body_limit(self) -> int:
