@@ -473,7 +473,7 @@ function renderChart(series) {
   // Two points at the edges of the event's window carry the baseline line across it.
   const windowStart = event ? seconds(event.startAt) : null;
   const windowEnd = event ? (event.endAt ? seconds(event.endAt) : now + CHART_FUTURE_S) : null;
-  const extra = baseline ? [windowStart, Math.min(windowEnd, now + CHART_FUTURE_S)] : [];
+  const extra = baseline ? [windowStart, Math.min(windowEnd, chartRange()[1])] : [];
   const allTimes = [...new Set([...times, ...extra])].sort((a, b) => a - b);
   const index = new Map(times.map((t, i) => [t, i]));
   const pick = (values) => allTimes.map((t) => (index.has(t) ? values[index.get(t)] : null));
@@ -488,7 +488,7 @@ function renderChart(series) {
                      "#ff9da7", "#86bcb6", "#8cd17d", "#a0cbe8"];
     plot = new uPlot({
       width: Math.max(320, $("#chart").clientWidth || 800), height: 320,
-      scales: { x: { time: true, range: () => [Date.now() / 1000 - CHART_PAST_S, Date.now() / 1000 + CHART_FUTURE_S] },
+      scales: { x: { time: true, range: () => chartRange() },
                 y: { range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.1)] } },
       axes: [{}, { label: "kW", values: (u, ticks) => ticks.map((t) => kwFormat.format(t)) }],
       series: [
@@ -496,7 +496,8 @@ function renderChart(series) {
         { label: "aggregate", stroke: "#1d2430", width: 2.5, spanGaps: true, value: (u, v) => kw(v) },
         ...lines.map((venId, i) => ({ label: state.vens.get(venId)?.venName || venId, stroke: palette[i % palette.length],
                                       width: 1, spanGaps: true, value: (u, v) => kw(v) })),
-        ...(baseline ? [{ label: "baseline", stroke: "#d65c00", width: 2, dash: [8, 6], spanGaps: true, value: (u, v) => kw(v) }] : []),
+        ...(baseline ? [{ label: "baseline", stroke: "#d65c00", width: 2, dash: [8, 6], spanGaps: true, points: { show: false },
+                                value: (u, v) => kw(v) }] : []),
       ],
       hooks: { drawClear: [drawEventWindows] },
     }, data, $("#chart"));
@@ -518,6 +519,20 @@ function renderChart(series) {
   $("#shed-kw").dataset.kw = shed ?? "";
   $("#focus-event").dataset.eventId = event ? event.eventId : "";
   $("#baseline-method").textContent = baseline ? baseline.how : "";
+}
+
+// The last 45 minutes, or since the first reading when there is less; ahead, a third of that (at
+// least a minute, at most 15), stretched to show the start of the event the chart is about.
+function chartRange() {
+  const now = Date.now() / 1000;
+  const first = lastSeries.times.length ? lastSeries.times[0] : now;
+  const lo = Math.max(now - CHART_PAST_S, Math.min(first, now) - 60);
+  let hi = now + Math.min(CHART_FUTURE_S, Math.max(60, (now - lo) / 3));
+  const event = state.focus ? state.events.get(state.focus) : null;
+  if (event && seconds(event.startAt) > now && seconds(event.startAt) < now + CHART_FUTURE_S) {
+    hi = Math.max(hi, seconds(event.startAt) + 120);
+  }
+  return [lo, hi];
 }
 
 function drawEventWindows(u) {
