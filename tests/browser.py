@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 import urllib.request
@@ -120,8 +122,12 @@ async def chromium() -> AsyncIterator[Page]:
     if binary is None:
         raise FileNotFoundError("no chromium on PATH (Debian: apt-get install -y chromium)")
     profile = temp_dir("chromium")
+    # Its own process group: Chromium's helpers (zygote, renderers, crashpad) go with it.
+    # Chromium keeps its singleton socket dir in TMPDIR: inside the profile, removed with it.
+    env = {**os.environ, "TMPDIR": str(profile)}
     process = await asyncio.create_subprocess_exec(binary, *FLAGS, f"--user-data-dir={profile}", "about:blank",
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                                   start_new_session=True, env=env)
     try:
         port = await _devtools_port(profile, process)
         targets = await asyncio.to_thread(
@@ -136,8 +142,22 @@ async def chromium() -> AsyncIterator[Page]:
             finally:
                 page.reader.cancel()
     finally:
-        await stop_process(process)
-        shutil.rmtree(profile, ignore_errors=True)
+        try:
+            await stop_process(process)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            await _remove(profile)
+
+
+async def _remove(path: Path, timeout: float = 10.0) -> None:
+    """Removes the profile, retrying while a helper process that has not yet died still writes to it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists() or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _devtools_port(profile: Path, process: asyncio.subprocess.Process, timeout: float = 30.0) -> int:

@@ -1,6 +1,7 @@
-// The operator dashboard: one GraphQL query for the picture as it is, then GraphQL subscriptions
-// (graphql-transport-ws) for every change; nothing polls the server. After a websocket reconnect
-// the picture is fetched again, since changes made while it was down were not pushed.
+// The operator dashboard: GraphQL subscriptions (graphql-transport-ws) for every change, and one
+// GraphQL query for the picture as it is, made once the websocket is up (changes pushed meanwhile
+// are held and applied on top of it); nothing polls the server. After a websocket reconnect the
+// picture is fetched again, since changes made while it was down were not pushed.
 // Times are shown in the browser's zone; power in kW.
 
 const OFFLINE_AFTER_S = Number(document.querySelector('meta[name="adrstack-offline-after"]').content) || 180;
@@ -124,7 +125,28 @@ async function loadSnapshot() {
 
 let client = null;
 let disposers = [];
-let everConnected = false;
+let buffering = true;      // until the snapshot is in, pushed changes wait here
+const buffered = [];
+const MAX_BUFFERED = 10000;
+let loading = null;
+
+function refreshSnapshot() {
+  if (!loading) {
+    loading = (async () => {
+      try {
+        await loadSnapshot();
+      } catch (e) {
+        if (!waitingForToken) showStatus(`could not load: ${e.message}`, true);
+        return;
+      } finally {
+        loading = null;
+      }
+      buffering = false;
+      for (const apply of buffered.splice(0)) apply();
+    })();
+  }
+  return loading;
+}
 
 function wsUrl() {
   const url = new URL("graphql", window.location.href);
@@ -149,12 +171,11 @@ function startSubscriptions() {
     on: {
       connected: () => {
         setLive(true, "live");
-        // Whatever changed while the websocket was down was not pushed: fetch the picture again.
-        if (everConnected) loadSnapshot().catch((e) => showStatus(`reload failed: ${e.message}`, true));
-        everConnected = true;
+        refreshSnapshot();
       },
       closed: (event) => {
         setLive(false, "reconnecting…");
+        buffering = true;   // whatever changes until the next snapshot was not pushed
         if (event && (event.code === 4401 || event.code === 4403)) askForToken(`${event.reason}: enter an API token`);
       },
     },
@@ -175,7 +196,11 @@ function subscribe(name, onData) {
   disposers.push(client.subscribe({ query: operation(name) }, {
     next: (message) => {
       if (message.errors) showStatus(message.errors.map((e) => e.message).join("; "), true);
-      else onData(message.data);
+      else if (!buffering) onData(message.data);
+      else {
+        buffered.push(() => onData(message.data));
+        if (buffered.length > MAX_BUFFERED) buffered.shift();
+      }
     },
     error: (error) => showStatus(`subscription failed: ${error.message || error.reason || error}`, true),
     complete: () => {},
@@ -683,15 +708,12 @@ async function cancelEvent(eventId) {
 
 // ---------------------------------------------------------------- start
 
-async function start() {
+function start() {
   $("#zone").textContent = zone;
-  try {
-    await loadSnapshot();
-  } catch (e) {
-    if (!waitingForToken) showStatus(`could not load: ${e.message}`, true);
-    return;
-  }
+  buffering = true;
   startSubscriptions();
+  // Where websockets do not get through (a proxy), the page still shows the picture, not live.
+  setTimeout(() => { if (buffering && !waitingForToken) refreshSnapshot(); }, 5000);
 }
 
 // Online/offline and the chart's time axis move with the clock, not with the server.
