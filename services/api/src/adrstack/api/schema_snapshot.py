@@ -21,7 +21,8 @@ def sdl() -> str:
     from .settings import ApiSettings
 
     # graphql-core prints types sorted by name and fields in definition order: stable from run to run.
-    return build_schema(ApiSettings.model_construct()).as_str().rstrip("\n") + "\n"
+    schema = build_schema(ApiSettings.model_construct()).as_str().rstrip("\n")
+    return f"# The adrstack api's GraphQL schema, generated: do not edit.\n# Regenerate: {REGENERATE}\n\n{schema}\n"
 
 
 def main() -> None:
