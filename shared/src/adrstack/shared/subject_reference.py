@@ -109,10 +109,10 @@ SUBJECTS: tuple[SubjectDoc, ...] = (
         msg_id="derived from (ven_id, optID, requestID, createdDateTime); a withdrawal from (ven_id, optID, "
                "the schedule's id)"),
     SubjectDoc(
-        lambda s: s.seen(VEN_ID), m.VenSeen, "gateway (oadrPoll and other requests; at most once per "
+        lambda s: s.seen(VEN_ID), m.VenSeen, "gateway (on an oadrPoll, at most once per "
         "`ADRSTACK_SEEN_INTERVAL` per VEN)",
         (f"{TELEMETRY} → table `vens` (`last_seen_at`)", API_VEN_ACTIVITY),
-        "heartbeat: the VEN was heard from",
+        "heartbeat: the VEN polled",
         msg_id="derived from (ven_id, heartbeat window): replicas and restarts within a window send the same id",
         transport="core NATS publish (not awaited; the stream stores it)"),
     SubjectDoc(
