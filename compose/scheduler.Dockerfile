@@ -39,6 +39,6 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 WORKDIR /app
 USER 10001
-# No HTTP port of its own yet: compose checks that its named NATS connection is up
-# (a HEALTHCHECK here would need the NATS monitoring address, which only compose knows).
+# Its probes (/healthz, /readyz, /metrics) are off unless ADRSTACK_SCHEDULER_HEALTH_PORT is set: compose
+# sets it and checks /readyz there (compose/docker-compose.yml).
 CMD ["python", "-m", "adrstack.scheduler"]

@@ -264,3 +264,33 @@ async def test_invalid_create_event_input_names_the_field_and_stores_nothing(sta
         assert field in json.dumps(result["errors"]), f"{field} not named in {result['errors']}"
         assert not (result.get("data") or {}).get("createEvent")
     assert await event_keys(stack) == before
+
+
+async def test_the_printed_health_endpoints_answer_and_tail_finds_this_up(stack):
+    """The banner's Health line names the scheduler's and telemetry's /readyz, which answer 200; and
+    `adrstack tail` with neither --nats-url nor NATS_URL tails the NATS of the up on its data dir."""
+    import asyncio
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from tests.helpers import http_get
+
+    [line] = [line for line in list(stack.output) if "  Health  " in line]
+    urls = dict(re.findall(r"(scheduler|telemetry) (http://127\.0\.0\.1:\d+/readyz)", line))
+    assert set(urls) == {"scheduler", "telemetry"}, line
+    for url in urls.values():
+        status, _, body = await asyncio.to_thread(http_get, url)
+        assert status == 200 and json.loads(body)["status"] == "ok", (url, status, body)
+
+    env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "ADRSTACK_NATS_URL", "ADRSTACK_SUBJECT_PREFIX")}
+    proc = subprocess.Popen([sys.executable, "-m", "adrstack.runtime.cli", "tail", "--data-dir", str(stack.data_dir)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        said = (await asyncio.to_thread(proc.stderr.readline)).decode()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert said.startswith(f"adrstack tail: {stack.subjects.prefix}.> on {stack.settings.nats_url} (the NATS of "
+                           f"the adrstack up running on {stack.data_dir}, pid {stack.proc.pid})"), said

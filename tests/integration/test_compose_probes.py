@@ -1,60 +1,63 @@
 """The compose health checks of the scheduler and telemetry, run as compose runs them (minus the
-container) against a real NATS server's monitoring port: healthy only while the NATS server
-lists the service's named connection."""
+container) against the real services: healthy only while the service's /readyz answers 200 on the
+health port its ADRSTACK_*_HEALTH_PORT variable names."""
 
 from __future__ import annotations
 
-import shutil
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
-import nats
 import pytest
 
-from adrstack.runtime.embedded import find_nats_server
-from adrstack.runtime.ports import free_port, port_answers
-from tests.helpers import eventually, temp_dir, wait_until
+from adrstack.runtime.ports import free_port
+from adrstack.shared.health import HealthServer
+from tests.helpers import eventually, stack_env, stop_process
 
 yaml = pytest.importorskip("yaml")
 COMPOSE = Path(__file__).resolve().parents[2] / "compose" / "docker-compose.yml"
 
 
-@pytest.fixture
-def monitored_nats():
-    """(client URL, monitoring URL) of a NATS server of our own with its monitoring port on."""
-    tmp = temp_dir("probe")
-    port, monitor = free_port(), free_port()
-    proc = subprocess.Popen([find_nats_server(), "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor),
-                             "-js", "-sd", str(tmp / "nats")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: port_answers(port) and port_answers(monitor), 15, message="nats-server listening")
-        yield f"nats://127.0.0.1:{port}", f"http://127.0.0.1:{monitor}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def probe(service: str, monitor_url: str) -> int:
+def healthcheck(service: str) -> list[str]:
     test = yaml.safe_load(COMPOSE.read_text())["services"][service]["healthcheck"]["test"]
     assert test[:2] == ["CMD", "python"]
-    return subprocess.run([sys.executable, *test[2:]], env={"NATS_MONITOR_URL": monitor_url},
-                          capture_output=True, timeout=30).returncode
+    return test[2:]
+
+
+def probe(service: str, port: int) -> int:
+    """The exit status of the service's compose health check, its port variable set to ``port``."""
+    args = healthcheck(service)
+    return subprocess.run([sys.executable, *args], env={args[-1]: str(port)}, capture_output=True,
+                          timeout=30).returncode
+
+
+async def aprobe(service: str, port: int) -> int:
+    return await asyncio.to_thread(probe, service, port)
 
 
 @pytest.mark.parametrize("service", ["scheduler", "telemetry"])
-async def test_healthy_only_while_the_named_connection_is_up(monitored_nats, service):
-    url, monitor = monitored_nats
-    assert probe(service, monitor) != 0, "healthy with no connection"
-    # Another service's connection must not count.
-    other = await nats.connect(url, name="adrstack-api")
+async def test_healthy_only_while_the_service_is_ready(isolated_settings, service):
+    port = free_port()
+    assert await aprobe(service, port) != 0, "healthy with nothing listening"
+    variable = healthcheck(service)[-1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"adrstack.{service}", env=stack_env(isolated_settings, **{variable: str(port)}),
+        stderr=asyncio.subprocess.DEVNULL)
     try:
-        nc = await nats.connect(url, name=f"adrstack-{service}")
-        try:
-            await eventually(lambda: probe(service, monitor) == 0, 10, message=f"{service} probe healthy")
-        finally:
-            await nc.close()
-        await eventually(lambda: probe(service, monitor) != 0, 10, message=f"{service} probe unhealthy once gone")
+        async def healthy() -> bool:
+            return await aprobe(service, port) == 0
+
+        await eventually(healthy, 30, interval=0.25, message=f"{service} probe healthy")
     finally:
-        await other.close()
+        assert await stop_process(proc) == 0
+    assert await aprobe(service, port) != 0, "healthy once the service has stopped"
+
+
+async def test_a_port_that_answers_503_is_unhealthy():
+    server = HealthServer({"nats": lambda: False})
+    await server.start("127.0.0.1", 0)
+    try:
+        assert await aprobe("scheduler", server.port) != 0
+    finally:
+        await server.stop()

@@ -35,9 +35,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
         return run_token(args)
     if args.command == "tail":
-        from .tail import run_tail
+        from .tail import resolve, run_tail
 
-        return run_tail(args.nats_url, args.subject)
+        return run_tail(resolve(args.nats_url, args.nats_url_source, args.subject, args.data_dir))
     raise AssertionError(f"unhandled command {args.command}")
 
 

@@ -233,8 +233,12 @@ def build_parser(env: Mapping[str, str] = os.environ) -> argparse.ArgumentParser
                       help="a NATS subject, wildcards allowed (default '<prefix>.>', the prefix from env "
                            "ADRSTACK_SUBJECT_PREFIX, default openadr)")
     tail.add_argument("--nats-url", metavar="URL",
-                      help="nats://host:port: the NATS URL `adrstack up` prints (env NATS_URL, "
-                           "default nats://127.0.0.1:4222)")
+                      help="nats://host:port: the NATS URL `adrstack up` prints (env NATS_URL; else the NATS of "
+                           "the `adrstack up` running on the data dir; else nats://127.0.0.1:4222)")
+    tail.add_argument("--data-dir", type=Path, metavar="DIR",
+                      help=f"the data dir of the `adrstack up` whose NATS to tail when no URL is given "
+                           f"(env ADRSTACK_DATA_DIR, default {default_data_dir(env)})")
+    parser.tail_parser = tail
     for action in (create, token_sub.choices["list"], revoke):
         action.add_argument("--database-url", metavar="URL",
                             help="postgresql://user@host:port/db (env DATABASE_URL)")
@@ -272,8 +276,17 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ
             args.dir = data_dir / "certs"
         args.dir = Path(os.path.abspath(args.dir.expanduser()))
     elif args.command == "tail":
-        args.nats_url = args.nats_url or env.get("NATS_URL") or env.get("ADRSTACK_NATS_URL") or DEFAULT_NATS_URL
-        args.subject = args.subject or f"{env.get('ADRSTACK_SUBJECT_PREFIX') or 'openadr'}.>"
+        # Given or from the environment; else (None) adrstack.runtime.tail.resolve looks for a running
+        # `up` on the data dir, then falls back to the default.
+        args.nats_url_source = "--nats-url" if args.nats_url else None
+        for name in ("NATS_URL", "ADRSTACK_NATS_URL"):
+            if not args.nats_url and env.get(name):
+                args.nats_url, args.nats_url_source = env[name], name
+        prefix = env.get("ADRSTACK_SUBJECT_PREFIX")
+        args.subject = args.subject or (f"{prefix}.>" if prefix else None)
+        if args.data_dir is None:
+            args.data_dir = _from_env(parser.tail_parser, env, *UP_ENV["data_dir"], default_data_dir(env))
+        args.data_dir = Path(os.path.abspath(args.data_dir.expanduser()))
     elif args.command in ("migrate", "token"):
         if args.command == "migrate":
             args.nats_url = args.nats_url or env.get("NATS_URL") or env.get("ADRSTACK_NATS_URL")

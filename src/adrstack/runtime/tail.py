@@ -8,8 +8,38 @@ import base64
 import json
 import signal
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TextIO
+
+from . import endpoints
+from .options import DEFAULT_NATS_URL
+
+DEFAULT_PREFIX = "openadr"
+
+
+@dataclass(frozen=True)
+class Target:
+    nats_url: str
+    subject: str
+    origin: str  # where the URL came from, said on stderr
+
+
+def resolve(nats_url: str | None, source: str | None, subject: str | None, data_dir: Path) -> Target:
+    """The NATS to tail: the one given (--nats-url, NATS_URL), else that of the `adrstack up` running
+    on ``data_dir`` (its endpoints file), else the default. The subject defaults to ``<prefix>.>``,
+    the prefix that `up`'s if its NATS is the one tailed."""
+    if nats_url:
+        return Target(nats_url, subject or f"{DEFAULT_PREFIX}.>", f"from {source}")
+    found = endpoints.read(data_dir)
+    if found is not None and found.get("nats_url"):
+        prefix = found.get("subject_prefix") or DEFAULT_PREFIX
+        return Target(found["nats_url"], subject or f"{prefix}.>",
+                      f"the NATS of the adrstack up running on {data_dir}, pid {found['pid']}")
+    return Target(DEFAULT_NATS_URL, subject or f"{DEFAULT_PREFIX}.>",
+                  f"the default: no adrstack up runs on {data_dir}; --nats-url or NATS_URL names another")
+
 
 def render_payload(data: bytes) -> str:
     """Compact JSON when the payload is JSON; otherwise a marked, escaped form that cannot break the
@@ -28,8 +58,11 @@ def format_line(subject: str, received: datetime, data: bytes) -> str:
     return f"{subject} {received.isoformat(timespec='milliseconds')} {render_payload(data)}"
 
 
-async def tail(nats_url: str, subject: str, out: TextIO, err: TextIO, connect_deadline: float = 10.0) -> int:
+async def tail(nats_url: str, subject: str, out: TextIO, err: TextIO, connect_deadline: float = 10.0,
+               origin: str | None = None) -> int:
     import nats
+
+    where = f"{nats_url} ({origin})" if origin else nats_url
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -62,7 +95,7 @@ async def tail(nats_url: str, subject: str, out: TextIO, err: TextIO, connect_de
         await asyncio.gather(connecting, stopping, return_exceptions=True)
         if stop.is_set():
             return 0
-        print(f"adrstack tail: cannot connect to {nats_url} ({why} within {connect_deadline:g}s)",
+        print(f"adrstack tail: cannot connect to {where}: {why} within {connect_deadline:g}s",
               file=err, flush=True)
         return 1
     stopping.cancel()
@@ -78,7 +111,7 @@ async def tail(nats_url: str, subject: str, out: TextIO, err: TextIO, connect_de
     try:
         await nc.subscribe(subject, cb=on_message)
         await nc.flush()
-        print(f"adrstack tail: {subject} on {nats_url} (Ctrl-C to stop)", file=err, flush=True)
+        print(f"adrstack tail: {subject} on {where}; Ctrl-C to stop", file=err, flush=True)
         await stop.wait()
     finally:
         try:
@@ -88,8 +121,8 @@ async def tail(nats_url: str, subject: str, out: TextIO, err: TextIO, connect_de
     return 0
 
 
-def run_tail(nats_url: str, subject: str) -> int:
+def run_tail(target: Target) -> int:
     try:
-        return asyncio.run(tail(nats_url, subject, sys.stdout, sys.stderr))
+        return asyncio.run(tail(target.nats_url, target.subject, sys.stdout, sys.stderr, origin=target.origin))
     except BrokenPipeError:
         return 0

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, TextIO
 
-from . import migrate
+from . import endpoints, migrate
 from .nats_init import init_nats
 from .infra import Infra, display_url
 from .logprefix import prefix
@@ -81,12 +81,31 @@ class Secured:
     health_port: int
 
 
+@dataclass(frozen=True)
+class HealthPorts:
+    """The scheduler's and telemetry's /healthz, /readyz and /metrics (they serve no other HTTP)."""
+
+    scheduler: int
+    telemetry: int
+
+    ENV = {"scheduler": "ADRSTACK_SCHEDULER_HEALTH_PORT", "telemetry": "ADRSTACK_TELEMETRY_HEALTH_PORT"}
+
+    @classmethod
+    def choose(cls, env: Mapping[str, str]) -> "HealthPorts":
+        """The ports the environment sets, else free ones."""
+        return cls(**{name: int(env.get(var) or 0) or free_port() for name, var in cls.ENV.items()})
+
+    def urls(self) -> dict[str, str]:
+        return {"scheduler": f"http://127.0.0.1:{self.scheduler}/readyz",
+                "telemetry": f"http://127.0.0.1:{self.telemetry}/readyz"}
+
+
 def demo_names(opts: UpOptions) -> list[str]:
     return [f"{DEMO_PREFIX}-{i}" for i in range(1, opts.demo + 1)]
 
 
 def child_env(opts: UpOptions, base: Mapping[str, str], nats_url: str, database_url: str,
-              secured: Secured | None = None) -> dict[str, str]:
+              secured: Secured | None = None, health: HealthPorts | None = None) -> dict[str, str]:
     env = dict(base)
     env.update({
         "NATS_URL": nats_url,
@@ -99,6 +118,10 @@ def child_env(opts: UpOptions, base: Mapping[str, str], nats_url: str, database_
         # Logs must reach our prefixer line by line, not in 8 KiB blocks.
         "PYTHONUNBUFFERED": "1",
     })
+    if health is not None:
+        # The supervisor checks them, and prints them, on this machine's loopback.
+        env["ADRSTACK_HEALTH_HOST"] = "127.0.0.1"
+        env.update({var: str(getattr(health, name)) for name, var in HealthPorts.ENV.items()})
     if secured is not None:
         certs = secured.certs
         env.update({
@@ -133,7 +156,7 @@ def simulator_argv(opts: UpOptions, secured: Secured | None = None) -> list[str]
 
 
 def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured | None = None,
-           subject_prefix: str = "openadr") -> str:
+           subject_prefix: str = "openadr", health: HealthPorts | None = None) -> str:
     host = display_host(opts.host)
     lines = [
         "adrstack is up:",
@@ -146,6 +169,8 @@ def banner(opts: UpOptions, nats_url: str, database_url: str, secured: Secured |
         f"             adrstack tail --nats-url {nats_url} '{subject_prefix}.>'   (the same without the nats CLI)",
         f"  Database   {display_url(database_url)}",
     ]
+    if health is not None:
+        lines.append("  Health     " + "  ".join(f"{name} {url}" for name, url in health.urls().items()))
     if secured is not None:
         lines += [
             f"  Certs      {secured.certs.dir} (VENs need a certificate from ca.crt there: "
@@ -194,7 +219,8 @@ async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: 
         # Blocking calls in worker threads: they spawn nothing (see the supervisor's module doc).
         await asyncio.to_thread(migrate.upgrade, database_url)
         secured = await asyncio.to_thread(secure_setup, opts, database_url, sup.say) if opts.secure else None
-        child = child_env(opts, env, nats_url, database_url, secured)
+        health = HealthPorts.choose(env)
+        child = child_env(opts, env, nats_url, database_url, secured, health)
         # The one owner of the stream and the buckets; the services only bind to them.
         created, _ = await init_nats(nats_url, child)
         if created:
@@ -204,8 +230,15 @@ async def supervise(opts: UpOptions, env: Mapping[str, str], infra: Infra, out: 
         host = local_host(opts.host)
         gateway_health = (f"http://127.0.0.1:{secured.health_port}/health" if secured is not None
                           else f"http://{host}:{opts.vtn_port}/health")
-        await wait_healthy(sup, {"gateway": gateway_health, "api": f"http://{host}:{opts.api_port}/health"})
-        sup.say(banner(opts, nats_url, database_url, secured, child.get("ADRSTACK_SUBJECT_PREFIX") or "openadr"))
+        await wait_healthy(sup, {"gateway": gateway_health, "api": f"http://{host}:{opts.api_port}/health",
+                                 **health.urls()})
+        subject_prefix = child.get("ADRSTACK_SUBJECT_PREFIX") or "openadr"
+        sup.say(banner(opts, nats_url, database_url, secured, subject_prefix, health))
+        # For `adrstack tail` (and anyone else) on this machine; removed when up stops cleanly.
+        endpoints.write(opts.data_dir, {
+            "nats_url": nats_url, "database_url": display_url(database_url), "subject_prefix": subject_prefix,
+            "vtn_url": vtn_url(opts, host), "graphql_url": f"http://{host}:{opts.api_port}/graphql",
+            "health": {"gateway": gateway_health, "api": f"http://{host}:{opts.api_port}/health", **health.urls()}})
         if opts.demo:
             if secured is not None:
                 from .secure import provision
@@ -278,6 +311,8 @@ def run_up(opts: UpOptions, env: Mapping[str, str] | None = None, out: TextIO | 
             say("stopped")
             print(f"adrstack: could not start: {first_line(e)}", file=sys.stderr)
             return 1
+        finally:
+            endpoints.remove(opts.data_dir)
         say("stopped")
         return 0
     finally:

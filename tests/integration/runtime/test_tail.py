@@ -98,3 +98,57 @@ def test_tail_says_when_nats_does_not_answer():
                            f"nats://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "cannot connect to nats://127.0.0.1:" in proc.stderr and proc.stdout == ""
+
+
+def test_tail_without_a_url_tails_the_nats_of_the_up_running_on_the_data_dir(isolated_settings):
+    """No --nats-url, no NATS_URL: the endpoints file of a running `up` (here: this test's process
+    stands in for it) names the NATS and the subject prefix; tail says which server it took."""
+    import os
+    import shutil
+
+    from adrstack.runtime import endpoints
+    from tests.helpers import temp_dir
+
+    s = isolated_settings
+    data_dir = temp_dir("tail")
+    try:
+        endpoints.write(data_dir, {"nats_url": s.nats_url, "subject_prefix": s.subject_prefix})
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("NATS_URL", "ADRSTACK_NATS_URL", "ADRSTACK_SUBJECT_PREFIX")}
+        proc = subprocess.Popen([sys.executable, "-m", "adrstack.runtime.cli", "tail", "--data-dir", str(data_dir)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = Output(proc)
+        try:
+            said = proc.stderr.readline().decode()
+            assert said.startswith(f"adrstack tail: {s.subject_prefix}.> on {s.nats_url} (the NATS of the "
+                                   f"adrstack up running on {data_dir}, pid {os.getpid()})"), said
+            publish(s, (s.subjects.seen("ven-f"), VenSeen(ven_id="ven-f").to_bytes()))
+            wait_until(lambda: out.lines, message="the fact tailed")
+        finally:
+            assert stop(proc, signal.SIGTERM) == 0
+        assert out.lines[0].startswith(s.subjects.seen("ven-f") + " ")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_file_of_an_up_that_is_gone_is_ignored():
+    import os
+    import shutil
+
+    from adrstack.runtime import endpoints
+    from adrstack.runtime.tail import resolve
+    from tests.helpers import temp_dir
+
+    data_dir = temp_dir("tail")
+    try:
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait(30)
+        endpoints.write(data_dir, {"nats_url": "nats://127.0.0.1:1", "subject_prefix": "p"})
+        found = endpoints.path(data_dir)
+        found.write_text(found.read_text().replace(f'"pid": {os.getpid()}', f'"pid": {gone.pid}'))
+        target = resolve(None, None, None, data_dir)
+        assert (target.nats_url, target.subject) == ("nats://127.0.0.1:4222", "openadr.>")
+        assert target.origin.startswith(f"the default: no adrstack up runs on {data_dir}")
+        assert resolve("nats://h:2", "NATS_URL", None, data_dir).origin == "from NATS_URL"
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -100,6 +100,13 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
         assert out.has(f"adrstack  |   Dashboard  http://localhost:{api_port}/")
         nats_url = re.search(r"NATS\s+(nats://\S+)", out.text).group(1)
         database_url = re.search(r"Database\s+(postgresql://\S+)", out.text).group(1)
+        health = re.search(r"Health\s+scheduler (http://127\.0\.0\.1:(\d+)/readyz)\s+"
+                           r"telemetry (http://127\.0\.0\.1:(\d+)/readyz)$", out.text, re.M)
+        assert health, out.text
+        # Where `adrstack tail` finds this up's NATS while it runs.
+        running = json.loads((data_dir / "run" / "endpoints.json").read_text())
+        assert (running["pid"], running["nats_url"], running["subject_prefix"]) == (proc.pid, nats_url, "tup")
+        assert running["health"]["scheduler"] == health.group(1)
 
         # What every service was given.
         env_lines = {line.split(" | ")[0].strip(): json.loads(line.split(" env ", 1)[1])
@@ -110,6 +117,8 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
         assert (gw["ADRSTACK_API_HOST"], gw["ADRSTACK_API_PORT"]) == ("127.0.0.1", str(api_port))
         assert gw["ADRSTACK_POLL_INTERVAL"] == "3" and gw["ADRSTACK_SUBJECT_PREFIX"] == "tup"
         assert gw["NATS_URL"] == nats_url and gw["DATABASE_URL"] == database_url
+        assert env_lines["scheduler"]["ADRSTACK_SCHEDULER_HEALTH_PORT"] == health.group(2)
+        assert env_lines["telemetry"]["ADRSTACK_TELEMETRY_HEALTH_PORT"] == health.group(4)
         sim_argv = json.loads(out.matching("simulator | argv")[0].split(" argv ", 1)[1])
         assert sim_argv == ["--vens", "2", "--vtn-url", f"http://127.0.0.1:{vtn_port}/OpenADR2/Simple/2.0b",
                             "--name-prefix", "demo-ven", "--opt-out-rate", "0.34"]
@@ -143,3 +152,4 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
     for name in ("gateway", "scheduler", "telemetry", "api", "simulator"):
         assert out.has(f"{name:<9} | bye"), out.text
     assert out.lines[-1] == "adrstack  | stopped"
+    assert not (data_dir / "run" / "endpoints.json").exists(), "the endpoints of a stopped up left behind"

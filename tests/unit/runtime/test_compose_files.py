@@ -22,6 +22,12 @@ def settings_class(service: str):
     if service == "api":
         from adrstack.api.settings import ApiSettings
         return ApiSettings
+    if service == "scheduler":
+        from adrstack.scheduler.settings import SchedulerSettings
+        return SchedulerSettings
+    if service == "telemetry":
+        from adrstack.telemetry.settings import TelemetrySettings
+        return TelemetrySettings
     from adrstack.shared.settings import CommonSettings
     return CommonSettings
 
@@ -160,10 +166,11 @@ def test_each_service_builds_from_its_own_dockerfile():
         assert services[name]["build"]["dockerfile"] == "compose/adrstack.Dockerfile"
 
 
-def test_the_connection_probe_of_scheduler_and_telemetry_names_their_nats_connections():
+def test_scheduler_and_telemetry_are_probed_on_their_own_health_port():
     services = load("docker-compose.yml")["services"]
     for name in ("scheduler", "telemetry"):
+        variable = f"ADRSTACK_{name.upper()}_HEALTH_PORT"
         test = services[name]["healthcheck"]["test"]
-        assert test[-1] == f"adrstack-{name}"
-        source = (COMPOSE.parent / "services" / name / "src" / "adrstack" / name).rglob("*.py")
-        assert any(f'name="adrstack-{name}"' in p.read_text() for p in source), f"{name} connects under another name"
+        assert test[-1] == variable and "/readyz" in test[-2], test
+        assert int(services[name]["environment"][variable]) > 0, f"{name}: {variable} not set"
+        assert f"{name}_health_port" in settings_class(name).model_fields

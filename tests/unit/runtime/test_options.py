@@ -150,10 +150,14 @@ def test_token_needs_a_database(capsys):
     assert "DATABASE_URL" in capsys.readouterr().err
 
 
-def test_tail_defaults_to_the_environment_then_the_default_nats_and_prefix():
-    args = parse(["tail"], {})
-    assert (args.nats_url, args.subject) == ("nats://127.0.0.1:4222", "openadr.>")
-    args = parse(["tail"], {"NATS_URL": "nats://h:1", "ADRSTACK_SUBJECT_PREFIX": "t1"})
-    assert (args.nats_url, args.subject) == ("nats://h:1", "t1.>")
-    args = parse(["tail", "--nats-url", "nats://x:2", "openadr.event.>"], {"NATS_URL": "nats://h:1"})
-    assert (args.nats_url, args.subject) == ("nats://x:2", "openadr.event.>")
+def test_tail_takes_the_url_given_then_the_environment_else_leaves_it_to_the_running_up():
+    args = parse(["tail"], {"HOME": "/home/u"})
+    assert (args.nats_url, args.nats_url_source, args.subject) == (None, None, None)
+    assert args.data_dir == Path("/home/u/.local/share/adrstack")
+    args = parse(["tail"], {"NATS_URL": "nats://h:1", "ADRSTACK_SUBJECT_PREFIX": "t1", "ADRSTACK_DATA_DIR": "/d"})
+    assert (args.nats_url, args.nats_url_source, args.subject, args.data_dir) == ("nats://h:1", "NATS_URL", "t1.>",
+                                                                                  Path("/d"))
+    args = parse(["tail", "--nats-url", "nats://x:2", "--data-dir", "/e", "openadr.event.>"],
+                 {"NATS_URL": "nats://h:1"})
+    assert (args.nats_url, args.nats_url_source, args.subject, args.data_dir) == (
+        "nats://x:2", "--nats-url", "openadr.event.>", Path("/e"))

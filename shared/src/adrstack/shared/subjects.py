@@ -11,6 +11,10 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 TOKEN_RULE = "1-128 characters from A-Z, a-z, 0-9, '_' and '-'"
 
 TRANSITIONS = ("created", "modified", "far", "near", "active", "completed", "cancelled")
+# The last token of the command subjects (core NATS request/reply).
+EVENT_COMMANDS = ("create", "modify", "cancel")
+VEN_ACTIONS = ("cancel", "reregister")
+REPORT_COMMANDS = ("request", "cancel")
 
 
 class InvalidIdError(ValueError):
@@ -86,17 +90,17 @@ class Subjects:
 
     # -- commands (core NATS request/reply, not stored) --
     def cmd_event(self, verb: str) -> str:
-        if verb not in ("create", "modify", "cancel"):
+        if verb not in EVENT_COMMANDS:
             raise ValueError(f"unknown event command {verb!r}")
         return f"{self.prefix}.cmd.event.{verb}"
 
     def cmd_ven(self, action: str) -> str:
-        if action not in ("cancel", "reregister"):
+        if action not in VEN_ACTIONS:
             raise ValueError(f"unknown VEN command {action!r}")
         return f"{self.prefix}.cmd.ven.{action}"
 
     def cmd_report(self, verb: str) -> str:
-        if verb not in ("request", "cancel"):
+        if verb not in REPORT_COMMANDS:
             raise ValueError(f"unknown report command {verb!r}")
         return f"{self.prefix}.cmd.report.{verb}"
 

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
+        self.send_response(200 if self.path in ("/health", "/readyz") else 404)
         self.end_headers()
         self.wfile.write(b"ok")
 
@@ -66,6 +66,9 @@ def main(name: str) -> None:
         check_postgres()
     elif name == "scheduler":
         check_nats()
+    if name in ("scheduler", "telemetry") and os.environ.get(f"ADRSTACK_{name.upper()}_HEALTH_PORT"):
+        serve_health(os.environ.get("ADRSTACK_HEALTH_HOST", "127.0.0.1"),
+                     int(os.environ[f"ADRSTACK_{name.upper()}_HEALTH_PORT"]))
     print("ready", os.getpid(), flush=True)
     while True:
         time.sleep(1)

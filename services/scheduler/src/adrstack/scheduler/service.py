@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from adrstack.shared.jetstream import bind_kv, bind_stream, connect
+from adrstack.shared.subjects import EVENT_COMMANDS
 
 from .handlers import CommandHandlers
 from .idempotency import IdempotentCommands
@@ -65,7 +66,7 @@ class Scheduler:
         # Rule 18 reads both mirrors, so the programs are loaded before the first command is served.
         await self.planner.load()
         handlers.overlaps = OverlapGuard(self.timer.events, self.planner.programs)
-        for verb in ("create", "modify", "cancel"):
+        for verb in EVENT_COMMANDS:
             await self.nc.subscribe(s.subjects.cmd_event(verb), queue=s.queue_group, cb=handlers.callback(verb))
         await self.nc.flush()
         self._planner_task = asyncio.create_task(self.planner.run(self._timer_stop))

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 from adrstack.shared import jetstream
 from adrstack.shared.health import JSON, liveness
 from adrstack.shared.metrics import CONTENT_TYPE
+from adrstack.shared.subjects import REPORT_COMMANDS, VEN_ACTIONS
 
 from .codec.schema import schema
 from .commands import QUEUE_GROUP, VenCommands
@@ -91,14 +92,14 @@ class Gateway:
                 self.provisioning = Provisioning(await jetstream.bind_kv(js, s.provisioning_bucket))
                 await self.provisioning.start()
             commands = VenCommands(self.store)
-            for action in ("cancel", "reregister"):
+            for action in VEN_ACTIONS:
                 await self.nc.subscribe(s.subjects.cmd_ven(action), queue=QUEUE_GROUP, cb=commands.callback(action))
             self.publisher = FactPublisher(self.nc)
             await self.publisher.start()
             handlers = Handlers(s, self.nc, js, self.store, self.events, self.provisioning, publisher=self.publisher,
                                 metrics=self.metrics)
             reports = ReportCommands(self.store, handlers.report_request_facts)
-            for verb in ("request", "cancel"):
+            for verb in REPORT_COMMANDS:
                 await self.nc.subscribe(s.subjects.cmd_report(verb), queue=QUEUE_GROUP, cb=reports.callback(verb))
             try:
                 nonces = await NonceStore.bind(self.nc, s.nonces_bucket, s.replay_window)
