@@ -61,6 +61,11 @@ async def test_an_event_created_in_the_dashboard_shows_responses_and_the_load_di
         await page.wait_for("[...document.querySelectorAll('#vens tbody tr td:last-child')]"
                             ".every(td => / kW$/.test(td.textContent))", 30, "each VEN's load")
         await page.wait_for("document.querySelector('#aggregate-kw').dataset.kw !== ''", 30, "the aggregate load")
+        # The aggregate is the sum of the VENs' loads, each shown in kW (the simulator reports W).
+        loads = await page.evaluate("window.adrstackDashboard.loads()")
+        assert set(loads["vens"]) == set(await page.evaluate("[...window.adrstackDashboard.state.vens.keys()]"))
+        assert all(1 < kw < 1000 for kw in loads["vens"].values()), loads  # office buildings: 40-250 kW peaks
+        assert loads["aggregate"] == pytest.approx(sum(loads["vens"].values()), rel=1e-9), loads
         await page.screenshot(shots() / "1-vens-and-load.png")
 
         # Create the event from the form: every VEN, SIMPLE level 3, starting in EVENT_IN seconds.

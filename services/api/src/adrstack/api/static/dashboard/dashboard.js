@@ -285,9 +285,31 @@ function addReadings(readings) {
   }
 }
 
-// Each VEN's load (the sum of its power rIDs, each at its latest reading) and the aggregate (the
-// sum of every VEN's latest load), at each time any reading arrived.
-function loadSeries() {
+// Each VEN's load now: the sum of its power rIDs' latest readings (null once it went silent).
+function currentLoad(venId) {
+  const series = state.power.get(venId);
+  if (!series) return null;
+  let load = 0;
+  let newest = -Infinity;
+  for (const points of series.values()) {
+    if (!points.length) continue;
+    const [t, value] = points[points.length - 1];
+    load += value;
+    newest = Math.max(newest, t);
+  }
+  return Date.now() / 1000 - newest <= STALE_S ? load : null;
+}
+
+// The VENs drawn one by one: the largest loads now.
+function chartedVens() {
+  return [...state.power.keys()].map((venId) => [venId, currentLoad(venId) ?? -1])
+    .sort((a, b) => b[1] - a[1]).slice(0, MAX_VEN_LINES).map(([venId]) => venId).sort();
+}
+
+// At each time a reading arrived: the aggregate (the sum of every VEN's load, each the sum of its
+// power rIDs at their latest readings; a VEN silent for STALE_S drops out) and the charted VENs'
+// loads. Incremental, so it stays linear in the readings for a fleet.
+function loadSeries(lines) {
   const all = [];
   for (const [venId, series] of state.power) {
     for (const [rId, points] of series) for (const [t, value] of points) all.push([t, venId, rId, value]);
@@ -298,36 +320,42 @@ function loadSeries() {
   const firstOf = new Map();
   for (const [t, venId] of all) if (!firstOf.has(venId)) firstOf.set(venId, t);
   const opening = all.length ? all[0][0] : 0;
-  const warm = Math.max(opening, ...[...firstOf.values()].filter((t) => t - opening <= STALE_S));
-  const latestByRid = new Map();     // venId|rId -> [t, kW]
-  const venLoad = new Map();         // venId -> [t, kW]
+  let warm = opening;
+  for (const t of firstOf.values()) if (t - opening <= STALE_S && t > warm) warm = t;
+  const charted = new Set(lines);
+  const rids = new Map();      // venId -> Map(rId -> kW)
+  const loads = new Map();     // venId -> { t, load, counted }
+  let total = 0;
+  let lastSweep = -Infinity;
   const times = [];
   const aggregate = [];
-  const perVen = new Map();          // venId -> array aligned with times
+  const perVen = new Map(lines.map((venId) => [venId, []]));
   for (const [t, venId, rId, value] of all) {
-    latestByRid.set(`${venId}|${rId}`, [t, value]);
+    let own = rids.get(venId);
+    if (!own) rids.set(venId, (own = new Map()));
+    own.set(rId, value);
     let load = 0;
-    for (const [key, [, v]] of latestByRid) if (key.startsWith(`${venId}|`)) load += v;
-    venLoad.set(venId, [t, load]);
-    let total = 0;
-    for (const [, [seen, v]] of venLoad) if (t - seen <= STALE_S) total += v;
-    if (t < warm) total = null;
-    if (times.length && times[times.length - 1] === t) {
-      aggregate[aggregate.length - 1] = total;
-    } else {
-      times.push(t);
-      aggregate.push(total);
-      for (const line of perVen.values()) line.push(null);
+    for (const v of own.values()) load += v;
+    const before = loads.get(venId);
+    total += load - (before && before.counted ? before.load : 0);
+    loads.set(venId, { t, load, counted: true });
+    if (t - lastSweep >= 30) {   // drop the VENs gone silent, every 30 s of readings
+      lastSweep = t;
+      for (const entry of loads.values()) {
+        if (entry.counted && t - entry.t > STALE_S) { total -= entry.load; entry.counted = false; }
+      }
     }
-    if (!perVen.has(venId)) perVen.set(venId, new Array(times.length).fill(null));
-    perVen.get(venId)[times.length - 1] = load;
+    const shown = t < warm ? null : Math.max(0, total);
+    if (!times.length || times[times.length - 1] !== t) {
+      times.push(t);
+      aggregate.push(shown);
+      for (const line of perVen.values()) line.push(null);
+    } else {
+      aggregate[aggregate.length - 1] = shown;
+    }
+    if (charted.has(venId)) perVen.get(venId)[times.length - 1] = load;
   }
-  return { times, aggregate, perVen, venLoad };
-}
-
-function currentLoad(venLoad, venId) {
-  const latest = venLoad.get(venId);
-  return latest && Date.now() / 1000 - latest[0] <= STALE_S ? latest[1] : null;
+  return { times, aggregate, perVen };
 }
 
 // ---------------------------------------------------------------- which event the chart is about
@@ -390,17 +418,28 @@ function scheduleRender(parts, flash) {
     renderQueued = false;
     const parts = new Set(dirty);
     dirty.clear();
+    // The chart is redrawn at most once a second: a fleet's readings arrive many times a second.
+    const since = performance.now() - lastChartAt;
+    if (parts.has("chart") && since < 1000) {
+      parts.delete("chart");
+      if (!chartTimer) chartTimer = setTimeout(() => { chartTimer = null; scheduleRender(["chart"]); }, 1000 - since);
+    }
     renderParts(parts);
   });
 }
+let lastChartAt = -Infinity;
+let chartTimer = null;
 
 function renderAll() { renderParts(new Set(["vens", "events", "programs", "chart", "forms"])); }
 
-let lastSeries = { times: [], aggregate: [], perVen: new Map(), venLoad: new Map() };
+let lastSeries = { times: [], aggregate: [], perVen: new Map() };
 function renderParts(parts) {
-  if (parts.has("chart") || parts.has("vens")) lastSeries = loadSeries();
-  if (parts.has("chart")) renderChart(lastSeries);
-  if (parts.has("vens")) renderVens(lastSeries);
+  if (parts.has("chart")) {
+    lastChartAt = performance.now();
+    lastSeries = loadSeries(chartedVens());
+    renderChart(lastSeries);
+  }
+  if (parts.has("vens")) renderVens();
   if (parts.has("events")) renderEvents();
   if (parts.has("programs")) renderPrograms();
   if (parts.has("forms")) renderForms();
@@ -417,7 +456,7 @@ function venState(ven) {
   return Date.now() / 1000 - seconds(ven.lastSeenAt) <= OFFLINE_AFTER_S ? "online" : "offline";
 }
 
-function renderVens(series) {
+function renderVens() {
   const groupsOf = new Map();
   for (const g of state.groups) for (const v of g.venIds) groupsOf.set(v, [...(groupsOf.get(v) || []), g.groupId]);
   const rows = [...state.vens.values()].sort((a, b) => a.venName.localeCompare(b.venName)).map((ven) => {
@@ -428,7 +467,7 @@ function renderVens(series) {
     return el("tr", { "data-ven-id": ven.venId },
       el("td", {}, ven.venId), el("td", {}, ven.venName), el("td", { class: `state-${s}` }, s),
       el("td", {}, localTime(ven.lastSeenAt)), el("td", {}, (groupsOf.get(ven.venId) || []).join(", ")),
-      el("td", {}, status), el("td", { class: "num" }, kw(currentLoad(series.venLoad, ven.venId))));
+      el("td", {}, status), el("td", { class: "num" }, kw(currentLoad(ven.venId))));
   });
   $("#vens tbody").replaceChildren(...rows);
 }
@@ -491,9 +530,7 @@ function renderChart(series) {
   const now = Date.now() / 1000;
   const event = state.focus ? state.events.get(state.focus) : null;
   const baseline = event ? baselineOf(event, series) : null;
-  const lines = [...series.perVen.keys()]
-    .sort((a, b) => (currentLoad(series.venLoad, b) ?? 0) - (currentLoad(series.venLoad, a) ?? 0))
-    .slice(0, MAX_VEN_LINES).sort();
+  const lines = [...series.perVen.keys()];
   const times = series.times.slice();
   // Two points at the edges of the event's window carry the baseline line across it.
   const windowStart = event ? seconds(event.startAt) : null;
@@ -720,5 +757,13 @@ function start() {
 setInterval(() => scheduleRender(["vens", "chart"]), 5000);
 window.addEventListener("resize", () => { if (plot) plot.setSize({ width: $("#chart").clientWidth, height: 320 }); });
 // For the browser test and the curious: the state and the chart's series as drawn.
-window.adrstackDashboard = { state, series: () => lastSeries };
+window.adrstackDashboard = {
+  state,
+  series: () => lastSeries,
+  loads: () => {
+    const { aggregate } = loadSeries([]);
+    return { aggregate: aggregate.length ? aggregate[aggregate.length - 1] : null,
+             vens: Object.fromEntries([...state.power.keys()].map((venId) => [venId, currentLoad(venId)])) };
+  },
+};
 start();
