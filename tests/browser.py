@@ -40,6 +40,17 @@ def chromium_binary() -> str | None:
     return None
 
 
+def require_chromium() -> None:
+    """Skips the test without a Chromium; in CI (which installs it) fails instead."""
+    import pytest
+
+    if chromium_binary() is not None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("no chromium: .ci/run installs Debian's chromium; install it with apt-get install -y chromium")
+    pytest.skip("no chromium on PATH: apt-get install -y chromium (Debian) to run the browser tests")
+
+
 class BrowserError(AssertionError):
     pass
 

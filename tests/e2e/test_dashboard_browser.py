@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium, chromium_binary
+from tests.browser import chromium, require_chromium
 from tests.e2e.conftest import isolated_stack
 
 pytestmark = pytest.mark.e2e
@@ -22,10 +22,7 @@ EVENT_IN = 8  # seconds from the form's submission to the event's start
 
 @pytest.fixture(scope="module")
 def browser_required():
-    if chromium_binary() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("no chromium: .ci/run installs Debian's chromium; install it with apt-get install -y chromium")
-        pytest.skip("no chromium on PATH: apt-get install -y chromium (Debian) to run the browser tests")
+    require_chromium()
 
 
 @pytest.fixture(scope="module")

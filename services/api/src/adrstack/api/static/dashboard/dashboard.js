@@ -68,7 +68,8 @@ async function gql(query, variables = {}) {
   const response = await fetch("graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
   let body;
   try { body = await response.json(); } catch { throw new Error(`the api answered ${response.status}`); }
-  if (response.status === 401 || response.status === 403) {
+  // 401: no token or not a valid one. 403: the token's role may not do this (shown where it was tried).
+  if (response.status === 401) {
     askForToken(`${(body.errors || []).map((e) => e.message).join("; ")}: enter an API token`);
     throw new GraphQLError(body.errors || [{ message: `HTTP ${response.status}` }]);
   }

@@ -1,0 +1,72 @@
+"""The dashboard with API tokens on, in headless Chromium against ``python -m adrstack.api``: it
+asks for a token, shows the VENs (and their groups) once given a viewer's, goes live over the
+websocket with it, shows the api's refusal when a viewer tries to create an event, and forgets it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import httpx
+import pytest
+
+from adrstack.runtime.ports import free_port
+from tests.browser import chromium, require_chromium
+from tests.helpers import eventually, stack_env, stop_process
+
+
+@pytest.fixture
+async def secure_api(api_settings, known):
+    require_chromium()
+    port = free_port()
+    env = stack_env(api_settings, ADRSTACK_API_HOST="127.0.0.1", ADRSTACK_API_PORT=str(port),
+                    ADRSTACK_API_AUTH="true")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "adrstack.api", env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async def healthy() -> bool:
+            assert proc.returncode is None, "the API exited early"
+            try:
+                async with httpx.AsyncClient() as c:
+                    return (await c.get(f"http://127.0.0.1:{port}/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(healthy, timeout=30, interval=0.2)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await stop_process(proc)
+
+
+async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tokens):
+    async with chromium() as page:
+        await page.goto(secure_api)
+        await page.wait_for("!document.querySelector('#login').hidden", 15, "the token form")
+        status = await page.evaluate("document.querySelector('#status').textContent")
+        assert "API token" in status, status
+        assert await page.evaluate("document.querySelectorAll('#vens tbody tr').length") == 0
+
+        await page.evaluate(f"""(() => {{ document.querySelector('#token').value = '{tokens["viewer"]}';
+            document.querySelector('#login button').click(); }})()""")
+        await page.wait_for("document.querySelector('#live').textContent === 'live'", 15, "the websocket, with the token")
+        await page.wait_for("document.querySelectorAll('#vens tbody tr').length === 2", 15, "the two VENs")
+        groups = await page.evaluate("""Object.fromEntries([...document.querySelectorAll('#vens tbody tr')]
+            .map(tr => [tr.dataset.venId, tr.children[4].textContent]))""")
+        assert groups == {"ven-a": "", "ven-b": "north"}
+        assert await page.evaluate("sessionStorage.getItem('adrstack-api-token')") == tokens["viewer"]
+
+        # A viewer may watch, not act: the api's refusal is shown under the form.
+        await page.evaluate("""(() => { const f = document.querySelector('#create-event');
+            f.querySelector('input[value="ven-a"]').checked = true;
+            f.querySelector('button[type=submit]').click(); })()""")
+        refusal = await page.wait_for("(() => { const r = document.querySelector('#create-event .result');"
+                                      " return r.classList.contains('error') && r.textContent; })()", 15, "the refusal")
+        assert "operator" in refusal, refusal
+        assert await page.evaluate("document.querySelector('#login').hidden"), "a refusal is not a bad token"
+        assert await page.evaluate("document.querySelector('#live').textContent") == "live"
+
+        await page.evaluate("document.querySelector('#forget').click()")
+        await page.wait_for("!document.querySelector('#login').hidden", 5, "the token form again")
+        assert await page.evaluate("sessionStorage.getItem('adrstack-api-token')") is None
+        # The browser logs the refused mutation's 403 itself; nothing else went wrong.
+        assert [e for e in page.console_errors if "status of 403" not in e] == []
