@@ -38,7 +38,17 @@ async def secure_api(api_settings, known):
         await stop_process(proc)
 
 
+PROGRAM = """mutation { createProgram(input: { programId: "evening-peak",
+  marketContext: "http://utility.example/programs/evening-peak", level: 2, groupIds: ["north"],
+  schedule: { timeZone: "Europe/Paris", rules: [{ days: ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+              start: "17:00", end: "20:00" }] } }) { upcoming(limit: 3) { startAt endAt } } }"""
+
+
 async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tokens):
+    async with httpx.AsyncClient() as c:
+        created = (await c.post(secure_api + "graphql", json={"query": PROGRAM},
+                                headers={"Authorization": f"Bearer {tokens['operator']}"})).json()
+    upcoming = created["data"]["createProgram"]["upcoming"]
     async with chromium() as page:
         await page.goto(secure_api)
         await page.wait_for("!document.querySelector('#login').hidden", 15, "the token form")
@@ -54,6 +64,14 @@ async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tok
             .map(tr => [tr.dataset.venId, tr.children[4].textContent]))""")
         assert groups == {"ven-a": "", "ven-b": "north"}
         assert await page.evaluate("sessionStorage.getItem('adrstack-api-token')") == tokens["viewer"]
+        # The program, its enrolled group and its next three windows, in the browser's time zone.
+        program = await page.evaluate("""(() => { const tr = document.querySelector('#programs tr[data-program-id="evening-peak"]');
+            return tr && [...tr.children].map(td => td.innerText); })()""")
+        assert program[0] == "evening-peak" and program[2] == "group north" and program[3] == "SIMPLE 2"
+        shown = await page.evaluate(f"""{[[o["startAt"], o["endAt"]] for o in upcoming]!r}.map(([a, b]) =>
+            `${{new Intl.DateTimeFormat(undefined, {{ dateStyle: "short", timeStyle: "medium" }}).format(new Date(a))}} – ` +
+            `${{new Intl.DateTimeFormat(undefined, {{ dateStyle: "short", timeStyle: "medium" }}).format(new Date(b))}}`).join("\\n")""")
+        assert program[4] == shown and len(upcoming) == 3
 
         # A viewer may watch, not act: the api's refusal is shown under the form.
         await page.evaluate("""(() => { const f = document.querySelector('#create-event');
