@@ -148,7 +148,11 @@ async def test_development_keeps_them(client):
     assert "Did you mean" in (await gql(client, "{ venz { venId } }"))["errors"][0]["message"]
 
 
-async def test_a_subscription_posted_without_streaming_is_a_clear_400(client):
-    r = await client.post("/graphql", json={"query": "subscription { eventUpdates { eventId } }"})
-    assert r.status_code == 400
-    assert "websocket" in r.json()["errors"][0]["message"]
+async def test_a_subscription_posted_over_http_is_a_clear_400(client):
+    # Multipart (or SSE) streaming is not offered: the answer names the websocket, and only it.
+    for accept in ("application/json", 'multipart/mixed;subscriptionSpec="1.0",application/json'):
+        r = await client.post("/graphql", json={"query": "subscription { eventUpdates { eventId } }"},
+                              headers={"Accept": accept})
+        assert r.status_code == 400
+        message = r.json()["errors"][0]["message"]
+        assert "websocket" in message and "multipart" not in message, message

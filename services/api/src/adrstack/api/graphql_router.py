@@ -130,7 +130,7 @@ class ApiGraphQLRouter(GraphQLRouter):
 
     async def execute_single(self, request, request_adapter, sub_response, context, root_value,
                              request_data) -> ExecutionResult:
-        # strawberry's own, less subscriptions (which reach here only without a streaming transport).
+        # strawberry's own, less subscriptions (this api streams them over websockets only).
         method = request_adapter.method
         allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         if not self.allow_queries_via_get and method == "GET":
@@ -144,8 +144,8 @@ class ApiGraphQLRouter(GraphQLRouter):
             raise HTTPException(400, e.as_http_error_reason()) from e
         except InvalidOperationTypeError as e:
             if e.operation_type is OperationType.SUBSCRIPTION:
-                raise HTTPException(400, "subscriptions run over a websocket (graphql-transport-ws or "
-                                         "graphql-ws) or with Accept: multipart/mixed") from e
+                raise HTTPException(400, "subscriptions run over a websocket at this path "
+                                         "(graphql-transport-ws or graphql-ws)") from e
             raise HTTPException(400, e.as_http_error_reason(method)) from e
         except MissingQueryError as e:
             raise HTTPException(400, "No GraphQL query found in the request") from e
