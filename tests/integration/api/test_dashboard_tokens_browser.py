@@ -1,14 +1,21 @@
 """The dashboard with API tokens on, in headless Chromium against ``python -m adrstack.api``: it
-asks for a token, shows the VENs (and their groups) once given a viewer's, goes live over the
-websocket with it, shows the api's refusal when a viewer tries to create an event, and forgets it."""
+asks for a token, shows the VENs (and their groups) and a program once given a viewer's, goes live
+over the websocket with it (a VEN's new status shows when its fact is pushed), shows the api's
+refusal when a viewer tries to create an event, and forgets the token."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
+from datetime import datetime, timezone
+
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adrstack.shared.messages import ReportStatus, ResourceStatus
+from adrstack.shared.tables import VenStatusLatestRow
 
 from adrstack.runtime.ports import free_port
 from tests.browser import chromium, require_chromium
@@ -44,7 +51,7 @@ PROGRAM = """mutation { createProgram(input: { programId: "evening-peak",
               start: "17:00", end: "20:00" }] } }) { upcoming(limit: 3) { startAt endAt } } }"""
 
 
-async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tokens):
+async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tokens, engine, nc, api_settings):
     async with httpx.AsyncClient() as c:
         created = (await c.post(secure_api + "graphql", json={"query": PROGRAM},
                                 headers={"Authorization": f"Bearer {tokens['operator']}"})).json()
@@ -72,6 +79,19 @@ async def test_the_dashboard_asks_for_a_token_and_shows_refusals(secure_api, tok
             `${{new Intl.DateTimeFormat(undefined, {{ dateStyle: "short", timeStyle: "medium" }}).format(new Date(a))}} – ` +
             `${{new Intl.DateTimeFormat(undefined, {{ dateStyle: "short", timeStyle: "medium" }}).format(new Date(b))}}`).join("\\n")""")
         assert program[4] == shown and len(upcoming) == 3
+
+        # A VEN's new resource status: the fact is pushed (venActivity), the page reads the status.
+        at = datetime.now(timezone.utc).replace(microsecond=0)
+        async with AsyncSession(engine) as session:
+            session.add(VenStatusLatestRow(ven_id="ven-a", resource_key="", report_specifier_id="status-1", r_id="st-1",
+                                           at=at, online=False, manual_override=True, load_control={}, received_at=at))
+            await session.commit()
+        fact = ReportStatus(ven_id="ven-a", report_specifier_id="status-1",
+                            statuses=[ResourceStatus(r_id="st-1", at=at, online=False, manual_override=True)])
+        await nc.publish(api_settings.subjects.report_status("ven-a"), fact.to_bytes())
+        status = await page.wait_for("(() => { const td = document.querySelector('#vens tr[data-ven-id=\"ven-a\"]').children[5];"
+                                     " return td.textContent !== '–' && td.textContent; })()", 15, "ven-a's status")
+        assert status.startswith("offline, manual override ("), status
 
         # A viewer may watch, not act: the api's refusal is shown under the form.
         await page.evaluate("""(() => { const f = document.querySelector('#create-event');

@@ -217,6 +217,8 @@ function stopSubscriptions() {
 
 function onEvent(event, transition) {
   state.events.set(event.eventId, event);
+  // A program's occurrence created, moved or ended: its next windows changed.
+  if (event.eventId.startsWith("prg-")) refetchSoon("programs", refreshPrograms);
   if (state.focus === event.eventId && (transition === "active" || transition === "completed")) {
     state.performance.delete(event.eventId);   // the measured part changed: ask again
   }
@@ -256,7 +258,29 @@ function onActivity(activity) {
   const ven = state.vens.get(activity.venId);
   if (!ven) return;   // its registration arrives on venRegistrations
   if (!ven.lastSeenAt || seconds(activity.occurredAt) > seconds(ven.lastSeenAt)) ven.lastSeenAt = activity.occurredAt;
+  if (activity.kind === "report.status") refetchSoon(`status ${ven.venId}`, () => refreshStatus(ven.venId));
   scheduleRender(["vens"]);
+}
+
+// A pushed fact that names what changed but does not carry it (a VEN's new resource status, a
+// program's new occurrence) is followed by one query for that piece, at most once a second each.
+const refetching = new Map();
+function refetchSoon(key, fetchIt) {
+  if (refetching.has(key)) return;
+  refetching.set(key, setTimeout(async () => {
+    try { await fetchIt(); } catch (e) { showStatus(`${key}: ${e.message}`, true); } finally { refetching.delete(key); }
+  }, 1000));
+}
+
+async function refreshStatus(venId) {
+  const { ven } = await gql(operation("venStatus"), { id: venId });
+  const known = state.vens.get(venId);
+  if (ven && known) { known.status = ven.status; scheduleRender(["vens"], { ven: venId }); }
+}
+
+async function refreshPrograms() {
+  state.programs = (await gql(operation("programs"))).programs;
+  scheduleRender(["programs"]);
 }
 
 // ---------------------------------------------------------------- load
