@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adrstack.shared import kv_keys
+from adrstack.shared import kv_keys, rollups
 from adrstack.shared.messages import GroupRecord
 from adrstack.shared.tables import DrEventRow, ReportDescriptionRow, Ven
 
@@ -77,6 +77,10 @@ async def fleet(engine, nc, api_settings):
     await readings(engine, "ven-a", day, 6_000.0)  # during the event: 4 kW shed
     await readings(engine, "ven-b", day, 3_500.0)  # 0.5 kW more on meter 1
     await readings(engine, "ven-b", day, 1.0, r_id="power-2")
+    # Telemetry keeps the 15-minute rollups as it stores readings; readings inserted here are added
+    # to them once, as the backfill does.
+    async with engine.begin() as conn:
+        await conn.execute(text(rollups.backfill_sql()))
     return weekdays
 
 
@@ -115,3 +119,28 @@ async def test_an_event_not_run_yet_or_unknown(client, engine):
     assert (await gql(client, QUERY, {"id": "ev-none"}))["data"]["eventPerformance"] is None
     bad = await gql(client, QUERY, {"id": "bad.id"})
     assert bad["errors"][0]["extensions"]["field"] == "eventId"
+
+
+async def test_a_window_off_the_quarter_hours_reads_its_edges_from_the_readings(client, engine, fleet):
+    # 16:05-16:50: the rollups give 16:15-16:45, the readings the edges (16:07 and 16:47 here).
+    start = START + timedelta(minutes=5)
+    async with AsyncSession(engine) as s:
+        row = event_row("ev-edge", start, {"ven_ids": ["ven-a"]})
+        row.end_at = start + timedelta(minutes=45)
+        s.add(row)
+        await s.commit()
+    async with engine.begin() as conn:
+        for minute in (7, 47):
+            at = START + timedelta(minutes=minute)
+            await conn.execute(text(
+                "INSERT INTO readings (ven_id, report_specifier_id, r_id, resource_id, measurement, unit, at, value, "
+                "received_at) VALUES ('ven-a', 'usage', 'power', 'meter-1', 'RealPower', 'W', :at, 9000, :at)"),
+                {"at": at})
+            # Just this reading: the rollup already counts the others.
+            await conn.execute(text(rollups.backfill_sql(since=at, until=at + timedelta(seconds=1))))
+    perf = (await gql(client, QUERY, {"id": "ev-edge"}))["data"]["eventPerformance"]
+    a = {v["venId"]: v for v in perf["vens"]}["ven-a"]
+    # Measured: 16:07 (9 kW, an edge), 16:30 (6 kW, a rollup), 16:47 (9 kW, an edge); not 16:00.
+    assert a["measuredKw"] == pytest.approx(8.0)
+    # Baseline: each weekday's 16:30 reading only (16:00 is before 16:05).
+    assert a["baselineKw"] == pytest.approx(10.0) and a["shedKw"] == pytest.approx(2.0)

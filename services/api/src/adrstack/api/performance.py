@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import text
 
+from adrstack.shared import rollups
 from adrstack.shared.messages import EventTargets
 from adrstack.shared.tables import DrEventRow
 
@@ -42,20 +43,42 @@ SI = {"p": 1e-12, "n": 1e-9, "micro": 1e-6, "m": 1e-3, "c": 1e-2, "d": 1e-1, "k"
 METHOD = ("mean real power (kW) over the event's window; baseline: mean of the daily means over the same "
           f"UTC hours on the {BASELINE_DAYS} most recent non-event weekdays with readings, within {LOOKBACK_DAYS} days")
 
-# Mean reading per (VEN, rID, window) over the given windows, with the rID's unit and scale.
-_MEANS = text("""
-WITH w(idx, lo, hi) AS (SELECT * FROM unnest(CAST(:idx AS int[]), CAST(:lo AS timestamptz[]),
-                                              CAST(:hi AS timestamptz[])))
-SELECT r.ven_id, r.r_id, w.idx, avg(r.value) AS mean, d.unit, d.scale
-FROM w
-JOIN readings r ON r.at >= w.lo AND r.at < w.hi
+# Mean reading per (VEN, rID, window) over the given windows, with the rID's unit and scale. The
+# whole 15-minute buckets inside a window are read from the rollups (adrstack.shared.rollups) and
+# only its unaligned edges, [lo, lo15) and [hi15, hi), from the readings: a baseline over 10 weekdays
+# of a fleet reads ~1/90 of the rows at 10 s sampling. The mean is sum / count over both parts.
+_MEANS = text(f"""
+WITH w(idx, lo, hi, lo15, hi15) AS (
+    SELECT * FROM unnest(CAST(:idx AS int[]), CAST(:lo AS timestamptz[]), CAST(:hi AS timestamptz[]),
+                         CAST(:lo15 AS timestamptz[]), CAST(:hi15 AS timestamptz[]))),
+parts AS (
+    SELECT r.ven_id, r.report_specifier_id, r.r_id, w.idx, sum(r.value) AS total, count(*) AS n
+    FROM w JOIN readings r ON (r.at >= w.lo AND r.at < w.lo15) OR (r.at >= w.hi15 AND r.at < w.hi)
+    WHERE r.ven_id = ANY(CAST(:vens AS text[]))
+    GROUP BY 1, 2, 3, 4
+    UNION ALL
+    SELECT q.ven_id, q.report_specifier_id, q.r_id, w.idx, sum(q.total), sum(q.n)
+    FROM w JOIN {rollups.TABLE} q ON q.bucket >= w.lo15 AND q.bucket < w.hi15
+    WHERE q.ven_id = ANY(CAST(:vens AS text[]))
+    GROUP BY 1, 2, 3, 4)
+SELECT p.ven_id, p.r_id, p.idx, sum(p.total) / sum(p.n) AS mean, d.unit, d.scale
+FROM parts p
 JOIN report_descriptions d
-  ON d.ven_id = r.ven_id AND d.report_specifier_id = r.report_specifier_id AND d.r_id = r.r_id
-WHERE r.ven_id = ANY(CAST(:vens AS text[]))
-  AND d.report_name = ANY(CAST(:reports AS text[])) AND d.measurement = ANY(CAST(:measurements AS text[]))
+  ON d.ven_id = p.ven_id AND d.report_specifier_id = p.report_specifier_id AND d.r_id = p.r_id
+WHERE d.report_name = ANY(CAST(:reports AS text[])) AND d.measurement = ANY(CAST(:measurements AS text[]))
   AND d.unit = ANY(CAST(:units AS text[]))
-GROUP BY r.ven_id, r.r_id, w.idx, d.unit, d.scale
+GROUP BY p.ven_id, p.r_id, p.idx, d.unit, d.scale
 """)
+
+
+def aligned(window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    """The whole rollup buckets inside ``window``: [lo15, hi15), empty (both ``hi``) if none."""
+    lo, hi = window
+    step = rollups.SECONDS
+    lo15 = datetime.fromtimestamp(-(-lo.timestamp() // step) * step, timezone.utc)
+    hi15 = datetime.fromtimestamp(hi.timestamp() // step * step, timezone.utc)
+    return (lo15, hi15) if lo15 < hi15 else (hi, hi)
+
 
 
 @dataclass
@@ -119,7 +142,9 @@ async def _means(state: ApiState, vens: list[str], windows: list[tuple[datetime,
     """(VEN, window index) -> its load (kW): the sum over its power rIDs of each one's mean."""
     if not vens or not windows:
         return {}
+    inner = [aligned(w) for w in windows]
     params = {"idx": list(range(len(windows))), "lo": [w[0] for w in windows], "hi": [w[1] for w in windows],
+              "lo15": [a[0] for a in inner], "hi15": [a[1] for a in inner],
               "vens": vens, "reports": list(USAGE_REPORTS), "measurements": list(POWER_MEASUREMENTS),
               "units": list(POWER_UNITS)}
     out: dict[tuple[str, int], float] = defaultdict(float)
