@@ -115,7 +115,7 @@ async function loadSnapshot() {
   state.events = new Map(data.events.map((e) => [e.eventId, e]));
   state.programs = data.programs;
   state.power = new Map();
-  addReadings(data.readings);
+  addReadings(data.readings.reverse());   // oldest first: each lands at its series' end
   pickFocus();
   renderAll();
   $("#forget").hidden = !token();
@@ -294,7 +294,7 @@ function addReadings(readings) {
     let points = series.get(r.rId);
     if (!points) series.set(r.rId, (points = []));
     const t = seconds(r.at);
-    // Readings come newest first from the query and in order from the subscription.
+    // In time order, but a VEN's late report may land before readings already drawn.
     let i = points.length;
     while (i > 0 && points[i - 1][0] > t) i--;
     if (i > 0 && points[i - 1][0] === t) points[i - 1][1] = r.value * factor;
