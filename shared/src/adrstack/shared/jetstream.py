@@ -85,6 +85,7 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
         max_age=settings.stream_max_age.total_seconds(),
         max_bytes=settings.stream_max_bytes,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=settings.jetstream_replicas,
     )
 
 
@@ -99,6 +100,7 @@ def dead_letter_stream_config(settings: CommonSettings) -> StreamConfig:
         max_age=settings.dead_letter_max_age.total_seconds(),
         max_bytes=settings.dead_letter_max_bytes,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=settings.jetstream_replicas,
     )
 
 
@@ -131,7 +133,8 @@ def bucket_configs(settings: CommonSettings) -> list[KeyValueConfig]:
     from .idempotency import KEY_TTL
 
     def kv(bucket: str, history: int = 1, ttl: float | None = None) -> KeyValueConfig:
-        return KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, ttl=ttl)
+        return KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, ttl=ttl,
+                              replicas=settings.jetstream_replicas)
 
     return [
         kv(settings.vens_bucket),
@@ -161,9 +164,20 @@ async def provision(js: JetStreamContext, settings: CommonSettings) -> list[str]
             try:
                 await js.create_key_value(config)
                 created.append(f"bucket {config.bucket}")
+                continue
             except BadRequestError:
                 pass  # another init step created it meanwhile
+        await _replicate_bucket(js, config)
     return created
+
+
+async def _replicate_bucket(js: JetStreamContext, config: KeyValueConfig) -> None:
+    """An existing bucket keeps its shape (history, TTL: fixed at creation) but takes the replica
+    count: its stream is updated when that differs (JetStream moves the data itself)."""
+    stream = (await js.stream_info(f"KV_{config.bucket}")).config
+    if stream.num_replicas != config.replicas:
+        stream.num_replicas = config.replicas
+        await js.update_stream(stream)
 
 
 async def bind_stream(js: JetStreamContext, settings: CommonSettings) -> None:

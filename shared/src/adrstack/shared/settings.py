@@ -54,6 +54,10 @@ class CommonSettings(BaseSettings):
     dead_letter_stream: str = "OPENADR_DEAD_LETTERS"
     dead_letter_max_age: timedelta = Field(timedelta(days=30), gt=timedelta(0))
     dead_letter_max_bytes: int = Field(1024**3, ge=-1)  # -1: no size limit
+    # Copies JetStream keeps of each stream and bucket (1 on a single server; 3 in a NATS cluster of
+    # at least 3, so that one server down or lost loses nothing). `adrstack migrate` applies it to
+    # new and existing ones alike; the cluster must have at least that many JetStream servers.
+    jetstream_replicas: int = Field(1, ge=1, le=5)
     # Bucket shapes, fixed when `adrstack migrate` creates the buckets: the events bucket's history
     # (the scheduler's), and the signed-message window whose nonces the nonces bucket keeps for
     # twice as long (the gateway's).
