@@ -5,7 +5,6 @@ with three replicas the stack's facts and buckets survive the stream leader's se
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import urllib.request
