@@ -109,6 +109,37 @@ def infra() -> Iterator[Infra]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Test modules one xdist worker runs one after the other: their servers prefer the default ports
+# 4222/5432 (embedded servers, as `adrstack up` starts them), or `up` keeps the default stream and
+# bucket names against NATS_URL. Paths as in node ids, relative to the rootdir.
+SAME_WORKER = {
+    module: "embedded-default-ports"
+    for module in (
+        "tests/e2e/test_embedded_servers.py",
+        "tests/e2e/test_up_demo.py",
+        "tests/integration/runtime/test_embedded.py",
+        "tests/integration/runtime/test_up.py",
+    )
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist (pyproject's addopts run 4 workers) gets whole modules, in collection order (the
+    e2e modules, the longest, first): a module-scoped fixture (an e2e stack) is then made once, not
+    once per worker that drew one of its tests, and the SAME_WORKER modules run on one worker.
+    (xdist's own --dist loadgroup/xdist_group cannot be used: with pytest 9 its renaming of node ids
+    has no effect, so the marks are silently ignored.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SAME_WORKER.get(module, module)
+
+    config.option.loadscopereorder = False  # keep collection order, not the biggest modules first
+    return ByModule(config, log)
+
+
 def pytest_report_header(config):
     return [
         f"adrstack infra: NATS_URL={'set' if os.environ.get('NATS_URL') else 'unset'}, "

@@ -32,8 +32,7 @@ from tests.e2e.conftest import Stack, start_stack, stop_stack
 from tests.e2e.test_spine import CREATE, EVENT, gql, ven_name
 from tests.helpers import eventually
 
-# Its embedded servers prefer the default ports 4222/5432: one xdist worker runs every such test (--dist loadgroup).
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("embedded-default-ports")]
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
 # Reports every second (1 s sampling, reported back each second) instead of every 10 s.
 ENV = {"ADRSTACK_REPORT_INTERVAL": "1"}

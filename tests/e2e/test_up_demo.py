@@ -14,8 +14,7 @@ import pytest
 from tests.e2e.conftest import start_stack, stop_stack
 from tests.helpers import wait_until
 
-# Its embedded servers prefer the default ports 4222/5432: one xdist worker runs every such test (--dist loadgroup).
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("embedded-default-ports")]
+pytestmark = pytest.mark.e2e
 
 EVENT_IN = 15  # seconds from registration to the event's start; it ramps in over the last third
 EVENT_LINE = re.compile(r"demo event (\S+) scheduled for 3 VEN\(s\): SIMPLE level 2 for one hour from "

@@ -6,14 +6,10 @@ from __future__ import annotations
 import nats
 import psutil
 import psycopg
-import pytest
 
 from adrstack.runtime import migrate
 from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres
 from adrstack.runtime.ports import port_answers
-
-# Its servers prefer the default ports 4222/5432: one xdist worker runs every such test (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("embedded-default-ports")
 
 
 async def test_embedded_nats_and_postgres_start_migrate_stop_and_restart(tmp_path):

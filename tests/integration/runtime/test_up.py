@@ -26,10 +26,6 @@ from .proctools import Output, alive, describe, descendants
 HERE = Path(__file__).parent
 STANDINS = HERE / "standin_services"
 
-# `up` with embedded servers prefers the default ports 4222/5432, and against NATS_URL it keeps the
-# default stream and bucket names: one xdist worker runs every such test (--dist loadgroup).
-pytestmark = pytest.mark.xdist_group("embedded-default-ports")
-
 
 def up_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "adrstack.runtime.cli", "up", *args]
