@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres, create_database, drop_database
 from adrstack.runtime.migrate import upgrade
 from adrstack.shared.settings import CommonSettings
-from tests.helpers import nats_container, postgres_container, temp_dir, temp_prefix
+from tests.helpers import TEST_STREAM_LIMITS, nats_container, postgres_container, temp_dir, temp_prefix
 
 
 @dataclass
@@ -248,6 +248,7 @@ def isolated_settings(infra: Infra, migrated_database: str) -> Iterator[CommonSe
         programs_bucket=names["programs_bucket"],
         commands_bucket=names["commands_bucket"],
         dead_letter_stream=names["dead_letter_stream"],
+        **TEST_STREAM_LIMITS,
     )
     provision_nats(settings)  # the init step: services only bind to the stream and buckets
     yield settings
