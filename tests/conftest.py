@@ -15,6 +15,7 @@ import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 from adrstack.runtime.embedded import EmbeddedNats, EmbeddedPostgres, create_database, drop_database
 from adrstack.runtime.migrate import upgrade
 from adrstack.shared.settings import CommonSettings
-from tests.helpers import nats_container, postgres_container, temp_dir, temp_prefix
+from tests.helpers import TEST_STREAM_LIMITS, nats_container, postgres_container, temp_dir, temp_prefix
 
 
 @dataclass
@@ -108,6 +109,37 @@ def infra() -> Iterator[Infra]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Test modules one xdist worker runs one after the other: their servers prefer the default ports
+# 4222/5432 (embedded servers, as `adrstack up` starts them), or `up` keeps the default stream and
+# bucket names against NATS_URL. Paths as in node ids, relative to the rootdir.
+SAME_WORKER = {
+    module: "embedded-default-ports"
+    for module in (
+        "tests/e2e/test_embedded_servers.py",
+        "tests/e2e/test_up_demo.py",
+        "tests/integration/runtime/test_embedded.py",
+        "tests/integration/runtime/test_up.py",
+    )
+}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist (pyproject's addopts run 4 workers) gets whole modules, in collection order (the
+    e2e modules, the longest, first): a module-scoped fixture (an e2e stack) is then made once, not
+    once per worker that drew one of its tests, and the SAME_WORKER modules run on one worker.
+    (xdist's own --dist loadgroup/xdist_group cannot be used: with pytest 9 its renaming of node ids
+    has no effect, so the marks are silently ignored.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return SAME_WORKER.get(module, module)
+
+    config.option.loadscopereorder = False  # keep collection order, not the biggest modules first
+    return ByModule(config, log)
+
+
 def pytest_report_header(config):
     return [
         f"adrstack infra: NATS_URL={'set' if os.environ.get('NATS_URL') else 'unset'}, "
@@ -144,14 +176,68 @@ def fresh_database(infra: Infra) -> Iterator[str]:
         drop_database(infra.admin_url, name)
 
 
+class MigratedTemplate:
+    """A database migrated once (``alembic upgrade head``, the real path) that each test's database
+    is copied from (``CREATE DATABASE .. TEMPLATE``): a copy takes a few tens of milliseconds where
+    running every migration takes several hundred. Migration 0007 makes the readings' partitions
+    from yesterday to today+7, so a new template is made when the UTC date changes mid-session.
+    The migration tests and ``fresh_database`` users still run alembic themselves."""
+
+    def __init__(self, infra: Infra):
+        self.infra = infra
+        self.made: list[str] = []
+        self.day: date | None = None
+
+    def name(self) -> str:
+        today = datetime.now(timezone.utc).date()
+        if self.day != today:
+            name = f"adrstack_tmpl{secrets.token_hex(4)}"
+            create_database(self.infra.admin_url, name)
+            self.made.append(name)
+            upgrade(self.infra.database(name))  # migrations/env.py uses a NullPool: no connection stays
+            self.day = today
+        return self.made[-1]
+
+    def copy(self, name: str) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.infra.admin_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("create database {} template {}").format(sql.Identifier(name),
+                                                                         sql.Identifier(self.name())))
+
+    def drop(self) -> None:
+        for name in self.made:
+            drop_database(self.infra.admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(infra: Infra) -> Iterator[MigratedTemplate]:
+    template = MigratedTemplate(infra)
+    try:
+        yield template
+    finally:
+        template.drop()
+
+
 @pytest.fixture
-def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSettings]:
+def migrated_database(infra: Infra, migrated_template: MigratedTemplate) -> Iterator[str]:
+    """A database of its own, migrated to head (a copy of the session's migrated template; dropped afterwards)."""
+    name = f"adrstack_t{secrets.token_hex(4)}"
+    migrated_template.copy(name)
+    try:
+        yield infra.database(name)
+    finally:
+        drop_database(infra.admin_url, name)
+
+
+@pytest.fixture
+def isolated_settings(infra: Infra, migrated_database: str) -> Iterator[CommonSettings]:
     """Settings with this test's own prefix, stream, buckets and migrated database."""
     names = unique_names()
-    upgrade(fresh_database)
     settings = CommonSettings(
         nats_url=infra.nats_url,
-        database_url=fresh_database,
+        database_url=migrated_database,
         subject_prefix=names["subject_prefix"],
         stream_name=names["stream_name"],
         vens_bucket=names["vens_bucket"],
@@ -162,6 +248,7 @@ def isolated_settings(infra: Infra, fresh_database: str) -> Iterator[CommonSetti
         programs_bucket=names["programs_bucket"],
         commands_bucket=names["commands_bucket"],
         dead_letter_stream=names["dead_letter_stream"],
+        **TEST_STREAM_LIMITS,
     )
     provision_nats(settings)  # the init step: services only bind to the stream and buckets
     yield settings

@@ -92,6 +92,13 @@ STACK_NAME_FIELDS = ("subject_prefix", "stream_name", "vens_bucket", "events_buc
                      "nonces_bucket", "groups_bucket", "programs_bucket", "commands_bucket", "dead_letter_stream")
 
 
+# What a test stack's streams may hold. JetStream reserves a stream's max_bytes from the server's
+# storage when the stream is made: at the defaults (8 GiB facts + 1 GiB dead letters) a few stacks
+# at once (4 xdist workers, other runs on the machine's NATS) exhaust it ("insufficient storage
+# resources available", err 10047). No test comes near these sizes.
+TEST_STREAM_LIMITS = {"stream_max_bytes": 1024**3, "dead_letter_max_bytes": 256 * 1024**2}
+
+
 def stack_env(settings, **extra: str) -> dict[str, str]:
     """The environment of a service process of the stack ``settings`` names (its own prefix, stream
     and buckets: the process binds to them, it never creates them)."""
@@ -100,6 +107,7 @@ def stack_env(settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"NATS_URL": settings.nats_url, "DATABASE_URL": settings.database_url})
     env.update({f"ADRSTACK_{name.upper()}": str(getattr(settings, name)) for name in STACK_NAME_FIELDS})
+    env.update({f"ADRSTACK_{name.upper()}": str(getattr(settings, name)) for name in TEST_STREAM_LIMITS})
     env.update(extra)
     return env
 

@@ -23,7 +23,7 @@ import pytest
 from adrstack.runtime.embedded import create_database, drop_database
 from adrstack.runtime.ports import free_port
 from tests.conftest import Infra, _cleanup_nats, unique_names
-from tests.helpers import STACK_NAME_FIELDS, temp_dir, wait_until
+from tests.helpers import STACK_NAME_FIELDS, TEST_STREAM_LIMITS, temp_dir, wait_until
 from adrstack.shared.settings import CommonSettings
 
 pytestmark = pytest.mark.e2e
@@ -174,9 +174,10 @@ def isolated_stack(infra: Infra, extra_args: list[str] = (), env: dict[str, str]
     create_database(infra.admin_url, names["database"])
     database_url = infra.database(names["database"])
     settings = CommonSettings(nats_url=infra.nats_url, database_url=database_url,
-                              **{k: names[k] for k in STACK_NAME_FIELDS})
+                              **{k: names[k] for k in STACK_NAME_FIELDS}, **TEST_STREAM_LIMITS)
     overrides = {"NATS_URL": infra.nats_url, "DATABASE_URL": database_url,
-                 **{f"ADRSTACK_{k.upper()}": names[k] for k in STACK_NAME_FIELDS}, **(env or {})}
+                 **{f"ADRSTACK_{k.upper()}": names[k] for k in STACK_NAME_FIELDS},
+                 **{f"ADRSTACK_{k.upper()}": str(v) for k, v in TEST_STREAM_LIMITS.items()}, **(env or {})}
     s = start_stack(overrides, extra_args=extra_args, settings=settings)
     try:
         yield s

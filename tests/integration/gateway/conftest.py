@@ -61,18 +61,21 @@ class Nats:
         await self.nc.close()
 
     async def stored(self, subject: str) -> list[dict]:
-        """Every message the stream holds on ``subject``, oldest first."""
+        """Every message the stream holds on ``subject`` (wildcards allowed) now, oldest first: the
+        stream says how many there are, and exactly those are read (no wait for a quiet spell)."""
+        info = await self.js.stream_info(self.settings.stream_name, subjects_filter=subject)
+        n = sum((info.state.subjects or {}).values())
+        if n == 0:
+            return []
         sub = await self.js.subscribe(subject, stream=self.settings.stream_name, ordered_consumer=True)
         out = []
         try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=0.3)
-                except nats.errors.TimeoutError:
-                    return out
+            while len(out) < n:
+                msg = await sub.next_msg(timeout=5)
                 out.append(json.loads(msg.data))
         finally:
             await sub.unsubscribe()
+        return out
 
     async def last(self, subject: str) -> dict | None:
         try:

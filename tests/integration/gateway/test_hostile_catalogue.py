@@ -37,7 +37,7 @@ from adrstack.gateway.codec import HostileXml
 from adrstack.gateway.codec.guard import check_xml
 from adrstack.gateway.settings import VTN_PATH, GatewaySettings
 from tests.conftest import _cleanup_nats, provision_nats, unique_names
-from tests.helpers import STACK_NAME_FIELDS, eventually, stack_env, wait_until
+from tests.helpers import STACK_NAME_FIELDS, TEST_STREAM_LIMITS, eventually, stack_env, wait_until
 from tests.integration.gateway import rawhttp
 from tests.integration.gateway.conftest import free_port
 from tests.integration.gateway.test_reports import add_usage_report
@@ -193,7 +193,7 @@ def gateway_process(infra, tmp_path_factory):
     names = unique_names()
     settings = GatewaySettings(nats_url=infra.nats_url, vtn_host=rawhttp.HOST, vtn_port=free_port(),
                                header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT,
-                               **{k: v for k, v in names.items() if k in STACK_NAME_FIELDS})
+                               **{k: v for k, v in names.items() if k in STACK_NAME_FIELDS}, **TEST_STREAM_LIMITS)
     in_thread(provision_nats, settings)
     raise_nofile()
     process = GatewayProcess(settings, tmp_path_factory.mktemp("catalogue") / "gateway.log")

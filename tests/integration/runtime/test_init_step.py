@@ -13,7 +13,7 @@ import pytest
 
 from adrstack.shared.settings import CommonSettings
 from tests.conftest import _cleanup_nats, unique_names
-from tests.helpers import STACK_NAME_FIELDS, stack_env
+from tests.helpers import STACK_NAME_FIELDS, TEST_STREAM_LIMITS, stack_env
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def fresh_names(infra, fresh_database):
     """A stack's names that nothing has created on NATS yet (removed afterwards)."""
     names = unique_names()
     settings = CommonSettings(nats_url=infra.nats_url, database_url=fresh_database,
-                              **{k: v for k, v in names.items() if k in STACK_NAME_FIELDS})
+                              **{k: v for k, v in names.items() if k in STACK_NAME_FIELDS}, **TEST_STREAM_LIMITS)
     yield settings
     _cleanup_nats(settings)
 
