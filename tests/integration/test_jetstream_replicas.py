@@ -21,7 +21,7 @@ from adrstack.shared.jetstream import bucket_configs, provision
 from adrstack.shared.messages import VenSeen
 from adrstack.shared.settings import CommonSettings
 from tests.conftest import unique_names
-from tests.helpers import STACK_NAME_FIELDS, eventually, temp_dir
+from tests.helpers import STACK_NAME_FIELDS, TEST_STREAM_LIMITS, eventually, temp_dir
 
 
 @dataclass
@@ -72,7 +72,8 @@ def cluster():
 
 
 def stack_settings(url: str, names: dict[str, str], replicas: int) -> CommonSettings:
-    return CommonSettings(nats_url=url, jetstream_replicas=replicas, **{k: names[k] for k in STACK_NAME_FIELDS})
+    return CommonSettings(nats_url=url, jetstream_replicas=replicas, **{k: names[k] for k in STACK_NAME_FIELDS},
+                          **TEST_STREAM_LIMITS)
 
 
 async def replicas_of(js, stream: str) -> tuple[int, int]:
