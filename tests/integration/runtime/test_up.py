@@ -18,8 +18,9 @@ import pytest
 
 from adrstack.runtime.embedded import drop_database
 from adrstack.runtime.ports import free_port, port_answers
-from tests.conftest import Infra, unique_names
-from tests.helpers import wait_until
+from adrstack.shared.settings import CommonSettings
+from tests.conftest import Infra, _cleanup_nats, unique_names
+from tests.helpers import STACK_NAME_FIELDS, TEST_STREAM_LIMITS, wait_until
 
 from .proctools import Output, alive, describe, descendants
 
@@ -57,17 +58,23 @@ def test_a_busy_port_is_a_one_line_error_before_anything_starts(busy_port, flag,
 
 
 def test_migrate_command_creates_and_upgrades_a_database(infra: Infra, tmp_path):
-    name = unique_names()["database"]
-    url = infra.database(name)
+    names = unique_names()
+    url = infra.database(names["database"])
+    # Its own stream and buckets on the machine's NATS (never the defaults another stack may use).
+    stack = CommonSettings(nats_url=infra.nats_url, **{k: names[k] for k in STACK_NAME_FIELDS}, **TEST_STREAM_LIMITS)
+    env = base_env(DATABASE_URL=url, NATS_URL=infra.nats_url,
+                   **{f"ADRSTACK_{k.upper()}": str(getattr(stack, k)) for k in (*STACK_NAME_FIELDS, *TEST_STREAM_LIMITS)})
     try:
         r = subprocess.run([sys.executable, "-m", "adrstack.runtime.cli", "migrate"], capture_output=True, text=True,
-                           timeout=120, cwd=tmp_path, env=base_env(DATABASE_URL=url))
+                           timeout=120, cwd=tmp_path, env=env)
         assert r.returncode == 0, r
         with psycopg.connect(url) as conn:
             tables = {t for (t,) in conn.execute("select tablename from pg_tables where schemaname='public'")}
         assert {"vens", "dr_events", "readings", "alembic_version"} <= tables
+        assert f"stream {stack.stream_name}" in r.stdout + r.stderr
     finally:
-        drop_database(infra.admin_url, name)
+        drop_database(infra.admin_url, names["database"])
+        _cleanup_nats(stack)
 
 
 @pytest.mark.parametrize("source", ["env-urls", "embedded"])
@@ -77,9 +84,14 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
     vtn_port, api_port = free_port(), free_port()
     env = base_env(PYTHONPATH=os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]),
                    ADRSTACK_SUBJECT_PREFIX="tup")
-    db_name = unique_names()["database"]
+    names = unique_names()
+    db_name = names["database"]
+    # On the machine's servers: its own stream and buckets (sized as the test stacks'), removed after.
+    stack = CommonSettings(nats_url=infra.nats_url, **{k: names[k] for k in STACK_NAME_FIELDS if k != "subject_prefix"},
+                           subject_prefix="tup", **TEST_STREAM_LIMITS)
     if source == "env-urls":  # the database does not exist yet: up creates it
-        env.update(NATS_URL=infra.nats_url, DATABASE_URL=infra.database(db_name))
+        env.update(NATS_URL=infra.nats_url, DATABASE_URL=infra.database(db_name),
+                   **{f"ADRSTACK_{k.upper()}": str(getattr(stack, k)) for k in (*STACK_NAME_FIELDS, *TEST_STREAM_LIMITS)})
     busy = {port for port in (4222, 5432) if port_answers(port)}  # before up starts its own servers
     proc = subprocess.Popen(
         up_command("--vtn-port", str(vtn_port), "--api-port", str(api_port), "--data-dir", str(data_dir),
@@ -146,6 +158,7 @@ def test_up_runs_migrates_supervises_and_stops_cleanly(source, infra: Infra, tmp
         try:
             if source == "env-urls":
                 drop_database(infra.admin_url, db_name)
+                _cleanup_nats(stack)
         finally:
             wait_until(lambda: not alive(tree), timeout=10, message=f"no orphans: {describe(alive(tree))}")
     assert code == 0, out.text

@@ -116,9 +116,13 @@ async def ensure_dead_letter_stream(js: JetStreamContext, settings: CommonSettin
 async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.add_stream(config)
-    except BadRequestError:
+    except BadRequestError as refused:
         # Exists with a different config (e.g. created by an older version): update it.
-        await js.update_stream(config)
+        try:
+            await js.update_stream(config)
+        except NotFoundError:
+            # Not there: the creation's own reason stands (e.g. another stream takes its subjects).
+            raise refused from None
 
 
 class MissingInfrastructure(RuntimeError):
