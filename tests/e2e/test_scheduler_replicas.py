@@ -24,6 +24,7 @@ import nats
 import pytest
 import websockets
 
+from adrstack.runtime.ports import free_port
 from tests.e2e.conftest import _pump
 from tests.e2e.test_program_flow import recorder
 from tests.e2e.test_spine import CREATE, FactTap, gql, start_ven, ven_name
@@ -51,6 +52,7 @@ class Replica:
 def second_scheduler(stack) -> Iterator[Replica]:
     [own] = stack.service_processes("scheduler")
     env = own.environ()  # NATS_URL, DATABASE_URL, the stack's prefix, stream and buckets
+    env["ADRSTACK_SCHEDULER_HEALTH_PORT"] = str(free_port())  # the first replica holds up's
     proc = subprocess.Popen([sys.executable, "-m", "adrstack.scheduler"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, cwd=stack.data_dir)
     replica = Replica(proc)

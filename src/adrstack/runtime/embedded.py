@@ -29,6 +29,7 @@ from .supervisor import SERVERS_LAYER, ChildSpec
 log = logging.getLogger(__name__)
 
 PG_SYSTEM_USER = "adrstack-pg"
+UNIX_SOCKET_PATH_MAX = 107  # bytes of sun_path, less its terminating NUL (Linux)
 PG_DATABASE = "adrstack"
 
 
@@ -186,9 +187,16 @@ class EmbeddedPostgres:
     def _env() -> dict[str, str]:
         return {**os.environ, "LC_ALL": "C", "LANG": "C"}
 
+    def socket_dir(self) -> str:
+        """Where the Unix socket goes; '' (none) when the data dir is too deep for one: a socket's
+        path may not exceed 107 bytes, and Postgres refuses to start without any socket it was
+        asked for. Everything here connects over TCP."""
+        sockets = self.data_dir / "sockets"
+        return str(sockets) if len(f"{sockets}/.s.PGSQL.{self.port}".encode()) <= UNIX_SOCKET_PATH_MAX else ""
+
     def argv(self) -> list[str]:
         return [str(_pg_bin() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port), "-h", self.host,
-                "-k", str(self.data_dir / "sockets"), "-c", "max_connections=200", "-c", "fsync=on"]
+                "-k", self.socket_dir(), "-c", "max_connections=200", "-c", "fsync=on"]
 
     def is_ready(self) -> bool:
         """Accepting connections (not merely listening: crash recovery comes first)."""
