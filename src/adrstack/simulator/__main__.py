@@ -56,6 +56,10 @@ def parse(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.sim
     return args
 
 
+def not_a_cancelled_job(record: logging.LogRecord) -> bool:
+    return not (record.exc_info and record.exc_info[0] is asyncio.CancelledError)
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.simulator") -> int:
     from adrstack.shared.runner import run_service
 
@@ -87,6 +91,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m adrstack.simu
         # openleadr and its apscheduler log every sample and poll at INFO; keep warnings and errors.
         for noisy in ("openleadr", "apscheduler"):
             logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+        # A VEN stopped mid-poll: apscheduler cancels the poll and logs it as a failed job, with a
+        # traceback; that is how a simulated VEN ends, not an error.
+        logging.getLogger("apscheduler.executors.default").addFilter(not_a_cancelled_job)
         await run_fleet(fleet, stop, bridge)
 
     run_service(simulate, args.log_level)

@@ -109,3 +109,21 @@ def test_profiles_have_their_own_day_and_size(profile, low_hour, high_hour, peak
     (3, 0.0, []), (3, 0.3, [2]), (10, 0.3, [2, 5, 9]), (4, 0.5, [1, 3]), (3, 1.0, [1, 2, 3])])
 def test_round_n_times_rate_vens_opt_out_spread_evenly(count, rate, expected):
     assert [i for i in range(1, count + 1) if opts_out(i, rate)] == expected
+
+
+def test_a_poll_cancelled_by_the_vens_stop_is_not_logged_as_a_failed_job():
+    import asyncio
+    import logging
+
+    from adrstack.simulator.__main__ import not_a_cancelled_job
+
+    def record(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            import sys
+            return logging.LogRecord("apscheduler.executors.default", logging.ERROR, __file__, 1,
+                                     'Job "OpenADRClient._poll" raised an exception', None, sys.exc_info())
+
+    assert not not_a_cancelled_job(record(asyncio.CancelledError()))
+    assert not_a_cancelled_job(record(ValueError("a real failure")))
