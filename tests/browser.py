@@ -13,15 +13,15 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.request
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import pytest
 import websockets
 
-from tests.helpers import stop_process, temp_dir
+from tests.helpers import eventually, stop_process, temp_dir
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -42,8 +42,6 @@ def chromium_binary() -> str | None:
 
 def require_chromium() -> None:
     """Skips the test without a Chromium; in CI (which installs it) fails instead."""
-    import pytest
-
     if chromium_binary() is not None:
         return
     if os.environ.get("CI") == "true":
@@ -100,20 +98,11 @@ class Page:
 
     async def wait_for(self, expression: str, timeout: float = 30.0, what: str | None = None) -> Any:
         """Polls a JavaScript expression until it is truthy; its value."""
-        deadline = time.monotonic() + timeout
-        last: Any = None
-        while True:
-            try:
-                last = await self.evaluate(expression)
-            except BrowserError as e:
-                last = f"error: {e}"
-            else:
-                if last:
-                    return last
-            if time.monotonic() > deadline:
-                raise BrowserError(f"timed out after {timeout}s waiting for {what or expression} (last: {last!r}); "
-                                   f"console errors: {self.console_errors}")
-            await asyncio.sleep(0.1)
+        try:
+            return await eventually(lambda: self.evaluate(expression), timeout, interval=0.1,
+                                    message=f"{what or expression}")
+        except AssertionError as e:
+            raise BrowserError(f"{e}; console errors: {self.console_errors}") from None
 
     async def goto(self, url: str) -> None:
         await self.send("Page.navigate", url=url)
@@ -162,25 +151,23 @@ async def chromium() -> AsyncIterator[Page]:
 
 
 async def _remove(path: Path, timeout: float = 10.0) -> None:
-    """Removes the profile, retrying while a helper process that has not yet died still writes to it."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Removes the profile, retrying while a helper process that has not yet died still writes to it
+    (one left behind is reported by the session's temp-dir check)."""
+    def removed() -> bool:
         shutil.rmtree(path, ignore_errors=True)
-        if not path.exists() or time.monotonic() > deadline:
-            return
-        await asyncio.sleep(0.1)
+        return not path.exists()
+
+    with contextlib.suppress(AssertionError):
+        await eventually(removed, timeout, interval=0.1, message=f"{path} removed")
 
 
 async def _devtools_port(profile: Path, process: asyncio.subprocess.Process, timeout: float = 30.0) -> int:
     """Chromium writes the port it took (--remote-debugging-port=0) to DevToolsActivePort."""
-    deadline = time.monotonic() + timeout
     marker = profile / "DevToolsActivePort"
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            raise BrowserError(f"chromium exited with {process.returncode}")
-        if marker.exists():
-            first = marker.read_text().splitlines()[:1]
-            if first and first[0].strip().isdigit():
-                return int(first[0])
-        await asyncio.sleep(0.05)
-    raise BrowserError("chromium did not open its DevTools port")
+
+    def port() -> int | None:
+        assert process.returncode is None, f"chromium exited with {process.returncode}"
+        first = marker.read_text().splitlines()[:1] if marker.exists() else []
+        return int(first[0]) if first and first[0].strip().isdigit() else None
+
+    return await eventually(port, timeout, interval=0.05, message="chromium's DevTools port")

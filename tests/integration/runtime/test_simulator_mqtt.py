@@ -16,21 +16,9 @@ from urllib.parse import urlparse
 import aiomqtt
 import pytest
 
-from adrstack.runtime.ports import free_port
 from tests.helpers import eventually
-from tests.integration.runtime.test_simulator import ReferenceVtn
 
 MQTT_URL = os.environ.get("MQTT_URL", "mqtt://127.0.0.1:1883")
-
-
-@pytest.fixture
-async def vtn():
-    v = ReferenceVtn(free_port())
-    await v.server.run()
-    try:
-        yield v
-    finally:
-        await v.server.stop()
 
 
 @pytest.fixture

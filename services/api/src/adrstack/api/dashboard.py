@@ -19,16 +19,19 @@ from .settings import ApiSettings
 from .vendor_assets import STATIC_DIR
 
 
+def _operations() -> dict:
+    return json.loads((STATIC_DIR / "dashboard" / "operations.json").read_text(encoding="utf-8"))
+
+
 def dashboard_operation(name: str) -> str:
     """A GraphQL document of the dashboard's, with the fragments it uses (as dashboard.js builds it)."""
-    doc = json.loads((STATIC_DIR / "dashboard" / "operations.json").read_text(encoding="utf-8"))
+    doc = _operations()
     text = doc["operations"][name]
     return "\n".join([text, *(body for fragment, body in doc["fragments"].items() if f"...{fragment}" in text)])
 
 
 def dashboard_operations() -> list[str]:
-    doc = json.loads((STATIC_DIR / "dashboard" / "operations.json").read_text(encoding="utf-8"))
-    return list(doc["operations"])
+    return list(_operations()["operations"])
 
 
 def dashboard_router(settings: ApiSettings) -> APIRouter:
